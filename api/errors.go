@@ -1,0 +1,158 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/bulwark-ai/bulwark/llm"
+)
+
+// OpenAI error types.
+const (
+	TypeInvalidRequest = "invalid_request_error"
+	TypeAuthentication = "authentication_error"
+	TypePermission     = "permission_error"
+	TypeNotFound       = "not_found_error"
+	TypeRateLimit      = "rate_limit_error"
+	TypeServer         = "server_error"
+	TypeUpstream       = "upstream_error"
+	TypeTimeout        = "timeout_error"
+)
+
+// Error is an error with everything needed to answer it in OpenAI's error
+// format. Handlers return it (or any error) to WriteError.
+type Error struct {
+	Status     int
+	Type       string
+	Code       string
+	Param      string
+	Message    string
+	RetryAfter time.Duration
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Errorf returns an *Error with the given status, type and code.
+func Errorf(status int, typ, code, format string, args ...any) *Error {
+	return &Error{Status: status, Type: typ, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// BadRequest returns a 400 invalid_request_error about param.
+func BadRequest(param, format string, args ...any) *Error {
+	return &Error{Status: http.StatusBadRequest, Type: TypeInvalidRequest, Param: param, Message: fmt.Sprintf(format, args...)}
+}
+
+// Wire is OpenAI's error body.
+type Wire struct {
+	Error WireError `json:"error"`
+}
+
+// WireError is the inside of OpenAI's error body. Param and Code are null
+// when empty, as OpenAI sends them.
+type WireError struct {
+	Message string  `json:"message"`
+	Type    string  `json:"type"`
+	Param   *string `json:"param"`
+	Code    *string `json:"code"`
+}
+
+// AsError maps any error to an *Error: an *Error as it is, an upstream
+// *llm.Error by its kind, a context error as a timeout or a canceled
+// request, anything else as a 500 whose message does not leak internals.
+// This is the one place errors become HTTP statuses.
+func AsError(err error) *Error {
+	var ae *Error
+	if errors.As(err, &ae) {
+		return ae
+	}
+	var le *llm.Error
+	if errors.As(err, &le) {
+		return fromUpstream(le)
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return &Error{Status: http.StatusGatewayTimeout, Type: TypeTimeout, Code: "timeout", Message: "the request timed out"}
+	case errors.Is(err, context.Canceled):
+		return &Error{Status: 499, Type: TypeInvalidRequest, Code: "canceled", Message: "the request was canceled"}
+	}
+	return &Error{Status: http.StatusInternalServerError, Type: TypeServer, Code: "internal_error", Message: "internal error"}
+}
+
+func fromUpstream(e *llm.Error) *Error {
+	out := &Error{Type: TypeUpstream, Code: e.Kind.String(), Param: e.Param, RetryAfter: e.RetryAfter}
+	msg := e.Message
+	if msg == "" {
+		msg = e.Kind.String()
+	}
+	out.Message = fmt.Sprintf("upstream %s/%s: %s", e.Provider, e.Model, msg)
+	switch e.Kind {
+	case llm.KindRateLimited:
+		out.Status, out.Type = http.StatusTooManyRequests, TypeRateLimit
+	case llm.KindOverloaded:
+		out.Status = http.StatusServiceUnavailable
+	case llm.KindTimeout:
+		out.Status, out.Type = http.StatusGatewayTimeout, TypeTimeout
+	case llm.KindContextLength:
+		out.Status, out.Type, out.Code = http.StatusBadRequest, TypeInvalidRequest, "context_length_exceeded"
+		if out.Param == "" {
+			out.Param = "messages"
+		}
+	case llm.KindContentFilter:
+		out.Status, out.Type, out.Code = http.StatusBadRequest, TypeInvalidRequest, "content_filter"
+	case llm.KindBadRequest:
+		out.Status, out.Type = http.StatusBadRequest, TypeInvalidRequest
+		if e.Code != "" {
+			out.Code = e.Code
+		}
+	case llm.KindCanceled:
+		out.Status = 499
+	default:
+		// Our credentials, the upstream's routing or the upstream itself
+		// failed: none of it is the client's fault.
+		out.Status = http.StatusBadGateway
+	}
+	return out
+}
+
+// WriteError answers err in OpenAI's error format.
+func WriteError(w http.ResponseWriter, err error) {
+	e := AsError(err)
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	if e.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
+	}
+	w.WriteHeader(e.Status)
+	_, _ = w.Write(e.Body())
+}
+
+// Body returns e as OpenAI's error JSON.
+func (e *Error) Body() []byte {
+	we := WireError{Message: e.Message, Type: e.Type}
+	if e.Param != "" {
+		we.Param = &e.Param
+	}
+	if e.Code != "" {
+		we.Code = &e.Code
+	}
+	b, _ := json.Marshal(Wire{Error: we})
+	return b
+}
+
+// WriteJSON answers v as JSON with the given status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}

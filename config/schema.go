@@ -1,0 +1,94 @@
+package config
+
+// Config is the whole configuration file. The zero value of every field is
+// valid and means "the default"; Default returns a Config with those
+// defaults filled in and the built-in simulated models present.
+type Config struct {
+	// Listen is the address of the OpenAI-compatible and admin API.
+	Listen string `yaml:"listen" json:"listen"`
+	// DataDir holds the embedded database and other local state.
+	DataDir string `yaml:"data_dir" json:"data_dir"`
+	Log     Log    `yaml:"log" json:"log"`
+	Server  Server `yaml:"server" json:"server"`
+	// Providers are the upstream APIs, by name.
+	Providers map[string]Provider `yaml:"providers" json:"providers"`
+	// Models are the aliases clients send as "model", in order.
+	Models []Model `yaml:"models" json:"models"`
+	// DisableBuiltinSim removes the built-in "sim" provider and the sim-chat
+	// and sim-embed aliases that are otherwise always present.
+	DisableBuiltinSim bool `yaml:"disable_builtin_sim" json:"disable_builtin_sim,omitempty"`
+}
+
+// Log configures the process log.
+type Log struct {
+	// Level is debug, info (default), warn or error.
+	Level string `yaml:"level" json:"level"`
+	// Format is json (default) or text.
+	Format string `yaml:"format" json:"format"`
+}
+
+// Server configures the HTTP server's protection of itself.
+type Server struct {
+	// MaxBodyBytes bounds a request body (default 8 MiB).
+	MaxBodyBytes int64 `yaml:"max_body_bytes" json:"max_body_bytes"`
+	// ReadHeaderTimeout bounds how long a client may take to send headers
+	// (default 10s).
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout" json:"read_header_timeout"`
+	// IdleTimeout closes idle keep-alive connections (default 120s).
+	IdleTimeout Duration `yaml:"idle_timeout" json:"idle_timeout"`
+	// ShutdownGrace bounds how long SIGTERM waits for in-flight requests and
+	// streams before closing them (default 30s).
+	ShutdownGrace Duration `yaml:"shutdown_grace" json:"shutdown_grace"`
+	// RequestTimeout bounds one client request, streams included
+	// (default 10m).
+	RequestTimeout Duration `yaml:"request_timeout" json:"request_timeout"`
+}
+
+// Provider types.
+const (
+	ProviderOpenAI = "openai"
+	ProviderSim    = "sim"
+)
+
+// Provider is one upstream API.
+type Provider struct {
+	// Type is openai (any OpenAI-compatible server) or sim.
+	Type string `yaml:"type" json:"type"`
+	// BaseURL is the API root, e.g. https://api.openai.com/v1. For Azure
+	// OpenAI's deployment form it may contain {model}, replaced by the
+	// target's model (the deployment name):
+	// https://res.openai.azure.com/openai/deployments/{model}
+	BaseURL string `yaml:"base_url" json:"base_url"`
+	// APIKey is sent as a bearer token (or as api-key when APIVersion is
+	// set). Write it as ${ENV_VAR}; it never appears in logs or errors.
+	APIKey string `yaml:"api_key" json:"-"`
+	// APIVersion selects Azure OpenAI's form: ?api-version=… on every call
+	// and the key in the api-key header.
+	APIVersion string `yaml:"api_version" json:"api_version,omitempty"`
+	// Headers are extra headers sent on every call (e.g. OpenAI-Organization).
+	Headers map[string]string `yaml:"headers" json:"-"`
+	// ConnectTimeout bounds dialing the upstream (default 10s).
+	ConnectTimeout Duration `yaml:"connect_timeout" json:"connect_timeout"`
+	// Seed makes a sim provider deterministic (default 1).
+	Seed int64 `yaml:"seed" json:"seed,omitempty"`
+	// SimModels configures a sim provider's models by name.
+	SimModels map[string]SimModel `yaml:"models" json:"models,omitempty"`
+}
+
+// Model is an alias clients send as "model", routed to targets.
+type Model struct {
+	Name    string   `yaml:"name" json:"name"`
+	Targets []Target `yaml:"targets" json:"targets"`
+	// Fallbacks are aliases tried when every target failed.
+	Fallbacks []string `yaml:"fallbacks" json:"fallbacks,omitempty"`
+	// ContextWindow is the alias's context window in tokens, zero if unknown.
+	ContextWindow int `yaml:"context_window" json:"context_window,omitempty"`
+}
+
+// Target is one provider model behind an alias.
+type Target struct {
+	Provider string `yaml:"provider" json:"provider"`
+	Model    string `yaml:"model" json:"model"`
+	// Weight is the share of traffic for weighted selection (default 1).
+	Weight int `yaml:"weight" json:"weight,omitempty"`
+}

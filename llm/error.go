@@ -1,0 +1,134 @@
+package llm
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Kind classifies an upstream failure. Retry and fallback decisions are made
+// from the Kind alone.
+type Kind uint8
+
+// The kinds of upstream failure.
+const (
+	KindUnknown         Kind = iota
+	KindRateLimited          // 429: the upstream throttled us; RetryAfter may say for how long
+	KindOverloaded           // 503/529: the upstream is out of capacity
+	KindServer               // 5xx other than overload
+	KindTimeout              // no answer (or no first token) in time
+	KindConnection           // could not connect, or the connection was reset before an answer
+	KindStreamBroken         // the stream was cut, stalled or carried a malformed event
+	KindContextLength        // the prompt does not fit the model's context window
+	KindContentFilter        // the upstream refused the content
+	KindBadRequest           // the upstream rejected the request as invalid
+	KindAuth                 // the upstream rejected our credentials
+	KindNotFound             // the upstream does not know the model or path
+	KindCanceled             // the client went away
+)
+
+var kindNames = [...]string{
+	KindUnknown:       "unknown",
+	KindRateLimited:   "rate_limited",
+	KindOverloaded:    "overloaded",
+	KindServer:        "server_error",
+	KindTimeout:       "timeout",
+	KindConnection:    "connection",
+	KindStreamBroken:  "stream_broken",
+	KindContextLength: "context_length_exceeded",
+	KindContentFilter: "content_filter",
+	KindBadRequest:    "bad_request",
+	KindAuth:          "authentication",
+	KindNotFound:      "not_found",
+	KindCanceled:      "canceled",
+}
+
+// String returns the kind's stable snake_case name, used in logs, metrics
+// and error codes.
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("kind(%d)", k)
+}
+
+// Retryable reports whether another attempt (on the same or another target)
+// may succeed where this one failed.
+func (k Kind) Retryable() bool {
+	switch k {
+	case KindRateLimited, KindOverloaded, KindServer, KindTimeout, KindConnection, KindStreamBroken, KindUnknown:
+		return true
+	}
+	return false
+}
+
+// Error is an upstream failure. It never holds a credential.
+type Error struct {
+	Kind Kind
+	// Status is the upstream's HTTP status, zero when there was no answer.
+	Status int
+	// Code, Type and Param come from the upstream's error body when it had one.
+	Code  string
+	Type  string
+	Param string
+	// Message is the upstream's message (or ours, when it gave none).
+	Message string
+	// RetryAfter is the wait the upstream asked for, zero when it said nothing.
+	RetryAfter time.Duration
+	// Provider and Model name the target that failed.
+	Provider string
+	Model    string
+	// Err is the underlying cause, if any.
+	Err error
+}
+
+func (e *Error) Error() string {
+	msg := e.Message
+	if msg == "" && e.Err != nil {
+		msg = e.Err.Error()
+	}
+	where := e.Provider
+	if e.Model != "" {
+		where += "/" + e.Model
+	}
+	if e.Status != 0 {
+		return fmt.Sprintf("%s: %s (status %d): %s", where, e.Kind, e.Status, msg)
+	}
+	return fmt.Sprintf("%s: %s: %s", where, e.Kind, msg)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// KindOf returns the Kind of err if it is (or wraps) an *Error, and
+// KindUnknown otherwise.
+func KindOf(err error) Kind {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	return KindUnknown
+}
+
+// KindForStatus maps an upstream HTTP status to a Kind, for providers whose
+// error bodies say nothing more specific.
+func KindForStatus(status int) Kind {
+	switch {
+	case status == 429:
+		return KindRateLimited
+	case status == 503 || status == 529:
+		return KindOverloaded
+	case status == 408 || status == 504:
+		return KindTimeout
+	case status == 401 || status == 403:
+		return KindAuth
+	case status == 404:
+		return KindNotFound
+	case status == 413:
+		return KindContextLength
+	case status >= 500:
+		return KindServer
+	case status >= 400:
+		return KindBadRequest
+	}
+	return KindUnknown
+}

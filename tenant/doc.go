@@ -1,0 +1,12 @@
+// Package tenant owns tenants, virtual keys and the Principal a request acts
+// as. A key's secret is shown once, when it is created, and stored only as a
+// SHA-256 hash; authentication hashes the presented secret and compares
+// hashes in constant time against an in-memory key set (the Keyring), so the
+// hot path does not touch the store and keeps working from what it holds if
+// the store is briefly unavailable.
+//
+// Store is the persistence interface; backends (sqlite, later postgres)
+// implement it and pass tenanttest.Run.
+//
+// This package must not import backends, vendors or the HTTP layer.
+package tenant

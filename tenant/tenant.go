@@ -1,0 +1,61 @@
+package tenant
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors of a Store.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrExists   = errors.New("already exists")
+)
+
+// DefaultTenant is the tenant the bootstrap admin key belongs to.
+const DefaultTenant = "default"
+
+// Tenant is one customer or application team.
+type Tenant struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Key is a virtual key. Hash is the hex SHA-256 of the secret; the secret
+// itself is never stored.
+type Key struct {
+	ID       string `json:"id"`
+	TenantID string `json:"tenant_id"`
+	Name     string `json:"name"`
+	// Prefix is the first characters of the secret, to recognise a key in a
+	// list without revealing it.
+	Prefix string `json:"prefix"`
+	Hash   string `json:"-"`
+	// Admin keys may call the admin API.
+	Admin bool `json:"admin"`
+	// Models lists the aliases the key may call; empty means all.
+	Models    []string   `json:"models"`
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+}
+
+// Store persists tenants and keys. Implementations are safe for concurrent
+// use.
+type Store interface {
+	// CreateTenant fails with ErrExists if the ID is taken.
+	CreateTenant(ctx context.Context, t Tenant) error
+	// Tenant fails with ErrNotFound if there is no such tenant.
+	Tenant(ctx context.Context, id string) (Tenant, error)
+	Tenants(ctx context.Context) ([]Tenant, error)
+	// CreateKey fails with ErrNotFound if the tenant does not exist and with
+	// ErrExists if the ID or hash is taken.
+	CreateKey(ctx context.Context, k Key) error
+	// Keys lists the keys of a tenant, or of all tenants when tenantID is "".
+	// Revoked keys are included.
+	Keys(ctx context.Context, tenantID string) ([]Key, error)
+	// RevokeKey marks a key revoked at the given time; revoking a revoked key
+	// is not an error. It fails with ErrNotFound for an unknown key.
+	RevokeKey(ctx context.Context, id string, at time.Time) error
+}
