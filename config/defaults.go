@@ -99,8 +99,12 @@ func (c *Config) ApplyDefaults() {
 	if _, ok := c.Providers[BuiltinSim]; !ok {
 		c.Providers[BuiltinSim] = Provider{Type: ProviderSim, Seed: 1, ConnectTimeout: DefaultConnectTimeout, SimModels: DefaultSimModels()}
 	}
+	sim := c.Providers[BuiltinSim]
 	for _, name := range []string{SimChat, SimEmbed} {
-		if c.model(name) == nil {
+		// A file's own "sim" provider replaces the built-in one; the built-in
+		// aliases are added only when it still serves their models.
+		_, served := sim.SimModels[name]
+		if sim.Type == ProviderSim && served && c.model(name) == nil {
 			c.Models = append(c.Models, Model{Name: name, Targets: []Target{{Provider: BuiltinSim, Model: name, Weight: 1}}})
 		}
 	}

@@ -17,6 +17,10 @@ type Config struct {
 	// DisableBuiltinSim removes the built-in "sim" provider and the sim-chat
 	// and sim-embed aliases that are otherwise always present.
 	DisableBuiltinSim bool `yaml:"disable_builtin_sim" json:"disable_builtin_sim,omitempty"`
+
+	// lines maps a field's path (models[2].targets[0].provider) to its line
+	// in the file the Config was parsed from; nil for a Config built in code.
+	lines map[string]int
 }
 
 // Log configures the process log.
