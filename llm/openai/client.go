@@ -1,0 +1,279 @@
+package openai
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/bulwark-ai/bulwark/llm"
+)
+
+// Options configures a Client.
+type Options struct {
+	// Name is the provider's name in Bulwark's configuration; it is set on
+	// every error.
+	Name string
+	// BaseURL is the API root, e.g. https://api.openai.com/v1. It may
+	// contain {model}, replaced on every call by the target's model
+	// (Azure OpenAI's deployment form).
+	BaseURL string
+	// APIKey is sent as a bearer token, or in the api-key header when
+	// APIVersion is set. Empty sends no credential (local vLLM, Ollama).
+	APIKey string
+	// APIVersion selects Azure OpenAI's form: api-version=APIVersion is added
+	// to every URL and the key goes in the api-key header.
+	APIVersion string
+	// Headers are extra headers sent on every call (OpenAI-Organization, …).
+	Headers map[string]string
+	// ConnectTimeout bounds dialing the upstream and the TLS handshake
+	// (default 10s).
+	ConnectTimeout time.Duration
+	// HTTPClient replaces the client New builds; for tests.
+	HTTPClient *http.Client
+}
+
+// DefaultConnectTimeout is the ConnectTimeout used when Options leaves it
+// zero.
+const DefaultConnectTimeout = 10 * time.Second
+
+// Size caps on what an upstream may send. They bound memory, not policy: a
+// real answer is far below them.
+const (
+	// maxResponseBytes bounds a chat or embeddings response body (a batch of
+	// 2048 float-array embeddings of 3072 dimensions is about 130 MB).
+	maxResponseBytes = 256 << 20
+	// maxErrorBytes bounds how much of an error body is read.
+	maxErrorBytes = 1 << 20
+	// maxEventBytes bounds one SSE line and one event's data.
+	maxEventBytes = 4 << 20
+)
+
+const redacted = "[redacted]"
+
+// String describes o without its API key or header values.
+func (o Options) String() string {
+	key := ""
+	if o.APIKey != "" {
+		key = redacted
+	}
+	names := make([]string, 0, len(o.Headers))
+	for k := range o.Headers {
+		names = append(names, k)
+	}
+	return fmt.Sprintf("openai.Options{Name:%q BaseURL:%q APIKey:%q APIVersion:%q Headers:%v ConnectTimeout:%s}",
+		o.Name, o.BaseURL, key, o.APIVersion, names, o.ConnectTimeout)
+}
+
+// GoString is String, so that %#v does not print the key either.
+func (o Options) GoString() string { return o.String() }
+
+// LogValue logs o without its API key or header values.
+func (o Options) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("name", o.Name),
+		slog.String("base_url", o.BaseURL),
+		slog.Bool("api_key_set", o.APIKey != ""),
+		slog.String("api_version", o.APIVersion),
+	)
+}
+
+// Client calls one OpenAI-compatible API. It is safe for concurrent use.
+type Client struct {
+	name string
+	// base is BaseURL without a trailing slash or a query; it may hold
+	// "{model}".
+	base string
+	// query is the encoded query added to every URL ("" for none).
+	query  string
+	header http.Header
+	apiKey string
+	http   *http.Client
+}
+
+var _ llm.Provider = (*Client)(nil)
+
+// New returns a Client for o. It checks that BaseURL is an absolute http or
+// https URL.
+func New(o Options) (*Client, error) {
+	raw := strings.TrimSpace(o.BaseURL)
+	// {model} is not valid in a URL; check the URL with a stand-in.
+	u, err := url.Parse(strings.ReplaceAll(raw, "{model}", "model"))
+	if err != nil {
+		return nil, fmt.Errorf("openai provider %q: base url: %w", o.Name, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("openai provider %q: base url %q: scheme must be http or https", o.Name, raw)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("openai provider %q: base url %q: no host", o.Name, raw)
+	}
+	if u.Fragment != "" {
+		return nil, fmt.Errorf("openai provider %q: base url %q: unexpected fragment", o.Name, raw)
+	}
+	base := raw
+	if i := strings.IndexByte(base, '?'); i >= 0 {
+		base = base[:i]
+	}
+	base = strings.TrimRight(base, "/")
+	q := u.Query()
+	if o.APIVersion != "" {
+		q.Set("api-version", o.APIVersion)
+	}
+
+	h := make(http.Header, len(o.Headers)+4)
+	h.Set("Content-Type", "application/json")
+	h.Set("User-Agent", "bulwark")
+	for k, v := range o.Headers {
+		h.Set(k, v)
+	}
+	if o.APIKey != "" {
+		if o.APIVersion != "" {
+			h.Set("Api-Key", o.APIKey)
+		} else {
+			h.Set("Authorization", "Bearer "+o.APIKey)
+		}
+	}
+
+	hc := o.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Transport: newTransport(o.ConnectTimeout), CheckRedirect: sameHostRedirect}
+	}
+	return &Client{
+		name:   o.Name,
+		base:   base,
+		query:  q.Encode(),
+		header: h,
+		apiKey: o.APIKey,
+		http:   hc,
+	}, nil
+}
+
+// String names the client without its credentials.
+func (c *Client) String() string { return fmt.Sprintf("openai(%s %s)", c.name, c.base) }
+
+// newTransport returns a transport for a gateway: many idle connections per
+// upstream host, bounded dialing, and no response-header timeout — the
+// caller's context (request deadline, time to first token) governs waiting.
+func newTransport(connect time.Duration) *http.Transport {
+	if connect <= 0 {
+		connect = DefaultConnectTimeout
+	}
+	d := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           d.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   connect,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// sameHostRedirect follows at most three redirects, and only to the same
+// host: a redirect elsewhere would carry the api-key header with it.
+func sameHostRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 3 || req.URL.Host != via[0].URL.Host {
+		return http.ErrUseLastResponse
+	}
+	return nil
+}
+
+// url returns the URL of path (e.g. "/chat/completions") for model.
+func (c *Client) url(path, model string) string {
+	b := c.base
+	if strings.Contains(b, "{model}") {
+		b = strings.ReplaceAll(b, "{model}", url.PathEscape(model))
+	}
+	if c.query == "" {
+		return b + path
+	}
+	return b + path + "?" + c.query
+}
+
+// post sends body to path and returns the response once its headers
+// arrived. A non-2xx answer is read, closed and returned as an *llm.Error.
+func (c *Client) post(ctx context.Context, path, model string, body []byte, stream bool) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url(path, model), bytes.NewReader(body))
+	if err != nil {
+		return nil, c.errorf(llm.KindBadRequest, model, err, "build request: %v", err)
+	}
+	req.Header = c.header.Clone()
+	if stream {
+		req.Header.Set("Accept", "text/event-stream")
+		// A compressed event stream may be held back by the decompressor.
+		req.Header.Set("Accept-Encoding", "identity")
+		req.Header.Set("Cache-Control", "no-cache")
+	} else {
+		req.Header.Set("Accept", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, c.transportError(ctx, model, path, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBytes))
+		return nil, c.statusError(resp.StatusCode, resp.Header, b, model)
+	}
+	return resp, nil
+}
+
+// readBody reads a successful response body within maxResponseBytes.
+func (c *Client) readBody(ctx context.Context, resp *http.Response, model string) ([]byte, error) {
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	if err != nil {
+		if k, ok := ctxKind(ctx, err); ok {
+			return nil, c.errorf(k, model, err, "read response: %v", err)
+		}
+		return nil, c.errorf(llm.KindConnection, model, err, "read response: %v", err)
+	}
+	if len(b) > maxResponseBytes {
+		return nil, c.errorf(llm.KindServer, model, nil, "response body exceeds %d bytes", maxResponseBytes)
+	}
+	return b, nil
+}
+
+// errorf returns an *llm.Error of kind k with a formatted message.
+func (c *Client) errorf(k llm.Kind, model string, cause error, format string, args ...any) *llm.Error {
+	return &llm.Error{
+		Kind:     k,
+		Message:  c.redact(fmt.Sprintf(format, args...)),
+		Provider: c.name,
+		Model:    model,
+		Err:      cause,
+	}
+}
+
+// redact removes the API key from s, should an upstream or a library ever
+// echo it.
+func (c *Client) redact(s string) string {
+	if len(c.apiKey) >= 4 && strings.Contains(s, c.apiKey) {
+		return strings.ReplaceAll(s, c.apiKey, redacted)
+	}
+	return s
+}
+
+// ctxKind reports whether err is the context ending, and how.
+func ctxKind(ctx context.Context, err error) (llm.Kind, bool) {
+	cerr := ctx.Err()
+	switch {
+	case errors.Is(cerr, context.Canceled):
+		return llm.KindCanceled, true
+	case cerr != nil, errors.Is(err, context.DeadlineExceeded):
+		return llm.KindTimeout, true
+	case errors.Is(err, context.Canceled):
+		return llm.KindCanceled, true
+	}
+	return 0, false
+}
