@@ -6,7 +6,8 @@
 // the store is briefly unavailable.
 //
 // Store is the persistence interface; backends (sqlite, later postgres)
-// implement it and pass tenanttest.Run.
+// implement it and pass tenanttest.Run. Bootstrap, run at every start, makes
+// sure the default tenant and a usable admin key exist.
 //
 // This package must not import backends, vendors or the HTTP layer.
 package tenant

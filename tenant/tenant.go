@@ -42,20 +42,24 @@ type Key struct {
 }
 
 // Store persists tenants and keys. Implementations are safe for concurrent
-// use.
+// use, return times in UTC, and store what they are given: a Tenant's or
+// Key's CreatedAt is set by the caller.
 type Store interface {
 	// CreateTenant fails with ErrExists if the ID is taken.
 	CreateTenant(ctx context.Context, t Tenant) error
 	// Tenant fails with ErrNotFound if there is no such tenant.
 	Tenant(ctx context.Context, id string) (Tenant, error)
+	// Tenants lists every tenant, ordered by ID.
 	Tenants(ctx context.Context) ([]Tenant, error)
 	// CreateKey fails with ErrNotFound if the tenant does not exist and with
 	// ErrExists if the ID or hash is taken.
 	CreateKey(ctx context.Context, k Key) error
 	// Keys lists the keys of a tenant, or of all tenants when tenantID is "".
-	// Revoked keys are included.
+	// Revoked keys are included. Keys are ordered by creation time, then
+	// ID.
 	Keys(ctx context.Context, tenantID string) ([]Key, error)
 	// RevokeKey marks a key revoked at the given time; revoking a revoked key
-	// is not an error. It fails with ErrNotFound for an unknown key.
+	// is not an error and keeps the first revocation time. It fails with
+	// ErrNotFound for an unknown key.
 	RevokeKey(ctx context.Context, id string, at time.Time) error
 }

@@ -1,0 +1,76 @@
+package admin
+
+import (
+	"net/http"
+
+	"github.com/bulwark-ai/bulwark/api"
+	"github.com/bulwark-ai/bulwark/tenant"
+)
+
+// tenantObject is a tenant on the wire.
+type tenantObject struct {
+	Object string `json:"object"`
+	tenant.Tenant
+}
+
+func newTenantObject(t tenant.Tenant) tenantObject {
+	return tenantObject{Object: "tenant", Tenant: t}
+}
+
+type createTenantRequest struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+func (h *Handler) createTenant(w http.ResponseWriter, r *http.Request, p tenant.Principal) {
+	var req createTenantRequest
+	if err := decode(w, r, &req); err != nil {
+		h.fail(w, r, p, err)
+		return
+	}
+	if err := checkTenantID("id", req.ID); err != nil {
+		h.fail(w, r, p, err)
+		return
+	}
+	if err := checkText("name", req.Name, maxNameLen); err != nil {
+		h.fail(w, r, p, err)
+		return
+	}
+	if req.Name == "" {
+		req.Name = req.ID
+	}
+	t := tenant.Tenant{ID: req.ID, Name: req.Name, CreatedAt: h.now().UTC()}
+	if err := h.store.CreateTenant(r.Context(), t); err != nil {
+		h.fail(w, r, p, storeError(err, describe("tenant", t.ID)))
+		return
+	}
+	h.log.InfoContext(r.Context(), "admin: tenant created", "by_key", p.KeyID, "tenant", t.ID)
+	api.WriteJSON(w, http.StatusCreated, newTenantObject(t))
+}
+
+func (h *Handler) listTenants(w http.ResponseWriter, r *http.Request, p tenant.Principal) {
+	ts, err := h.store.Tenants(r.Context())
+	if err != nil {
+		h.fail(w, r, p, err)
+		return
+	}
+	out := make([]tenantObject, len(ts))
+	for i, t := range ts {
+		out[i] = newTenantObject(t)
+	}
+	api.WriteJSON(w, http.StatusOK, newList(out))
+}
+
+func (h *Handler) getTenant(w http.ResponseWriter, r *http.Request, p tenant.Principal) {
+	id := r.PathValue("id")
+	if err := checkTenantID("id", id); err != nil {
+		h.fail(w, r, p, err)
+		return
+	}
+	t, err := h.store.Tenant(r.Context(), id)
+	if err != nil {
+		h.fail(w, r, p, storeError(err, describe("tenant", id)))
+		return
+	}
+	api.WriteJSON(w, http.StatusOK, newTenantObject(t))
+}

@@ -1,0 +1,173 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bulwark-ai/bulwark/tenant"
+)
+
+var _ tenant.Store = (*DB)(nil)
+
+// CreateTenant implements tenant.Store.
+func (db *DB) CreateTenant(ctx context.Context, t tenant.Tenant) error {
+	_, err := db.db.ExecContext(ctx, "INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?)",
+		t.ID, t.Name, formatTime(t.CreatedAt))
+	if isUnique(err) {
+		return tenant.ErrExists
+	}
+	if err != nil {
+		return fmt.Errorf("create tenant: %w", err)
+	}
+	return nil
+}
+
+// Tenant implements tenant.Store.
+func (db *DB) Tenant(ctx context.Context, id string) (tenant.Tenant, error) {
+	row := db.db.QueryRowContext(ctx, "SELECT id, name, created_at FROM tenants WHERE id = ?", id)
+	t, err := scanTenant(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return tenant.Tenant{}, tenant.ErrNotFound
+	}
+	if err != nil {
+		return tenant.Tenant{}, fmt.Errorf("get tenant: %w", err)
+	}
+	return t, nil
+}
+
+// Tenants implements tenant.Store.
+func (db *DB) Tenants(ctx context.Context) ([]tenant.Tenant, error) {
+	rows, err := db.db.QueryContext(ctx, "SELECT id, name, created_at FROM tenants ORDER BY id")
+	if err != nil {
+		return nil, fmt.Errorf("list tenants: %w", err)
+	}
+	defer rows.Close()
+	out := []tenant.Tenant{}
+	for rows.Next() {
+		t, err := scanTenant(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list tenants: %w", err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list tenants: %w", err)
+	}
+	return out, nil
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanTenant(s scanner) (tenant.Tenant, error) {
+	var t tenant.Tenant
+	var created string
+	if err := s.Scan(&t.ID, &t.Name, &created); err != nil {
+		return tenant.Tenant{}, err
+	}
+	var err error
+	t.CreatedAt, err = parseTime(created)
+	return t, err
+}
+
+// CreateKey implements tenant.Store.
+func (db *DB) CreateKey(ctx context.Context, k tenant.Key) error {
+	models := k.Models
+	if models == nil {
+		models = []string{}
+	}
+	mj, err := json.Marshal(models)
+	if err != nil {
+		return fmt.Errorf("create key: %w", err)
+	}
+	_, err = db.db.ExecContext(ctx, `INSERT INTO keys
+	(id, tenant_id, name, prefix, hash, admin, models, created_at, expires_at, revoked_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		k.ID, k.TenantID, k.Name, k.Prefix, k.Hash, k.Admin, string(mj),
+		formatTime(k.CreatedAt), formatTimePtr(k.ExpiresAt), formatTimePtr(k.RevokedAt))
+	switch {
+	case isUnique(err):
+		return tenant.ErrExists
+	case isForeignKey(err):
+		return tenant.ErrNotFound
+	case err != nil:
+		return fmt.Errorf("create key: %w", err)
+	}
+	return nil
+}
+
+const keyColumns = "id, tenant_id, name, prefix, hash, admin, models, created_at, expires_at, revoked_at"
+
+// Keys implements tenant.Store.
+func (db *DB) Keys(ctx context.Context, tenantID string) ([]tenant.Key, error) {
+	var rows *sql.Rows
+	var err error
+	if tenantID == "" {
+		rows, err = db.db.QueryContext(ctx, "SELECT "+keyColumns+" FROM keys ORDER BY created_at, id")
+	} else {
+		rows, err = db.db.QueryContext(ctx, "SELECT "+keyColumns+" FROM keys WHERE tenant_id = ? ORDER BY created_at, id", tenantID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list keys: %w", err)
+	}
+	defer rows.Close()
+	out := []tenant.Key{}
+	for rows.Next() {
+		k, err := scanKey(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list keys: %w", err)
+		}
+		out = append(out, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list keys: %w", err)
+	}
+	return out, nil
+}
+
+func scanKey(s scanner) (tenant.Key, error) {
+	var k tenant.Key
+	var models, created string
+	var expires, revoked sql.NullString
+	if err := s.Scan(&k.ID, &k.TenantID, &k.Name, &k.Prefix, &k.Hash, &k.Admin, &models,
+		&created, &expires, &revoked); err != nil {
+		return tenant.Key{}, err
+	}
+	if err := json.Unmarshal([]byte(models), &k.Models); err != nil {
+		return tenant.Key{}, fmt.Errorf("key %s: stored models: %w", k.ID, err)
+	}
+	if len(k.Models) == 0 {
+		k.Models = nil
+	}
+	var err error
+	if k.CreatedAt, err = parseTime(created); err != nil {
+		return tenant.Key{}, err
+	}
+	if k.ExpiresAt, err = parseTimePtr(expires); err != nil {
+		return tenant.Key{}, err
+	}
+	if k.RevokedAt, err = parseTimePtr(revoked); err != nil {
+		return tenant.Key{}, err
+	}
+	return k, nil
+}
+
+// RevokeKey implements tenant.Store.
+func (db *DB) RevokeKey(ctx context.Context, id string, at time.Time) error {
+	res, err := db.db.ExecContext(ctx, "UPDATE keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
+		formatTime(at), id)
+	if err != nil {
+		return fmt.Errorf("revoke key: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("revoke key: %w", err)
+	}
+	if n == 0 {
+		return tenant.ErrNotFound
+	}
+	return nil
+}

@@ -1,0 +1,160 @@
+package tenanttest
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/bulwark-ai/bulwark/tenant"
+)
+
+// Memory is an in-memory tenant.Store for tests. The zero value is ready to
+// use, and it is safe for concurrent use.
+type Memory struct {
+	mu      sync.Mutex
+	tenants map[string]tenant.Tenant
+	keys    map[string]tenant.Key
+	hashes  map[string]string // hash → key id
+}
+
+var _ tenant.Store = (*Memory)(nil)
+
+// NewMemory returns an empty Memory.
+func NewMemory() *Memory { return &Memory{} }
+
+func (m *Memory) init() {
+	if m.tenants == nil {
+		m.tenants = map[string]tenant.Tenant{}
+		m.keys = map[string]tenant.Key{}
+		m.hashes = map[string]string{}
+	}
+}
+
+// CreateTenant implements tenant.Store.
+func (m *Memory) CreateTenant(ctx context.Context, t tenant.Tenant) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.init()
+	if _, ok := m.tenants[t.ID]; ok {
+		return tenant.ErrExists
+	}
+	t.CreatedAt = t.CreatedAt.UTC()
+	m.tenants[t.ID] = t
+	return nil
+}
+
+// Tenant implements tenant.Store.
+func (m *Memory) Tenant(ctx context.Context, id string) (tenant.Tenant, error) {
+	if err := ctx.Err(); err != nil {
+		return tenant.Tenant{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t, ok := m.tenants[id]
+	if !ok {
+		return tenant.Tenant{}, tenant.ErrNotFound
+	}
+	return t, nil
+}
+
+// Tenants implements tenant.Store; tenants are ordered by ID.
+func (m *Memory) Tenants(ctx context.Context) ([]tenant.Tenant, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]tenant.Tenant, 0, len(m.tenants))
+	for _, t := range m.tenants {
+		out = append(out, t)
+	}
+	slices.SortFunc(out, func(a, b tenant.Tenant) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// CreateKey implements tenant.Store.
+func (m *Memory) CreateKey(ctx context.Context, k tenant.Key) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.init()
+	if _, ok := m.tenants[k.TenantID]; !ok {
+		return tenant.ErrNotFound
+	}
+	if _, ok := m.keys[k.ID]; ok {
+		return tenant.ErrExists
+	}
+	if _, ok := m.hashes[k.Hash]; ok {
+		return tenant.ErrExists
+	}
+	k = copyKey(k)
+	m.keys[k.ID] = k
+	m.hashes[k.Hash] = k.ID
+	return nil
+}
+
+// Keys implements tenant.Store; keys are ordered by creation time, then ID.
+func (m *Memory) Keys(ctx context.Context, tenantID string) ([]tenant.Key, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := []tenant.Key{}
+	for _, k := range m.keys {
+		if tenantID == "" || k.TenantID == tenantID {
+			out = append(out, copyKey(k))
+		}
+	}
+	slices.SortFunc(out, func(a, b tenant.Key) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
+	return out, nil
+}
+
+// RevokeKey implements tenant.Store. The first revocation time is kept.
+func (m *Memory) RevokeKey(ctx context.Context, id string, at time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k, ok := m.keys[id]
+	if !ok {
+		return tenant.ErrNotFound
+	}
+	if k.RevokedAt == nil {
+		at = at.UTC()
+		k.RevokedAt = &at
+		m.keys[id] = k
+	}
+	return nil
+}
+
+// copyKey returns k with nothing shared with the caller and times in UTC.
+func copyKey(k tenant.Key) tenant.Key {
+	if len(k.Models) == 0 {
+		k.Models = nil
+	} else {
+		k.Models = slices.Clone(k.Models)
+	}
+	k.CreatedAt = k.CreatedAt.UTC()
+	k.ExpiresAt = utcPtr(k.ExpiresAt)
+	k.RevokedAt = utcPtr(k.RevokedAt)
+	return k
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
