@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/bulwark-ai/bulwark/gateway"
 	"github.com/bulwark-ai/bulwark/llm"
 )
 
@@ -74,6 +75,14 @@ func AsError(err error) *Error {
 	var le *llm.Error
 	if errors.As(err, &le) {
 		return fromUpstream(le)
+	}
+	var me *gateway.ModelError
+	if errors.As(err, &me) {
+		if me.NotAllowed {
+			return &Error{Status: http.StatusForbidden, Type: TypePermission, Code: "model_not_allowed", Param: "model", Message: me.Error()}
+		}
+		return &Error{Status: http.StatusNotFound, Type: TypeInvalidRequest, Code: "model_not_found", Param: "model",
+			Message: me.Error() + "; GET /v1/models lists the models this key can use"}
 	}
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):

@@ -12,19 +12,19 @@ type Kind uint8
 
 // The kinds of upstream failure.
 const (
-	KindUnknown         Kind = iota
-	KindRateLimited          // 429: the upstream throttled us; RetryAfter may say for how long
-	KindOverloaded           // 503/529: the upstream is out of capacity
-	KindServer               // 5xx other than overload
-	KindTimeout              // no answer (or no first token) in time
-	KindConnection           // could not connect, or the connection was reset before an answer
-	KindStreamBroken         // the stream was cut, stalled or carried a malformed event
-	KindContextLength        // the prompt does not fit the model's context window
-	KindContentFilter        // the upstream refused the content
-	KindBadRequest           // the upstream rejected the request as invalid
-	KindAuth                 // the upstream rejected our credentials
-	KindNotFound             // the upstream does not know the model or path
-	KindCanceled             // the client went away
+	KindUnknown       Kind = iota
+	KindRateLimited        // 429: the upstream throttled us; RetryAfter may say for how long
+	KindOverloaded         // 503/529: the upstream is out of capacity
+	KindServer             // 5xx other than overload
+	KindTimeout            // no answer (or no first token) in time
+	KindConnection         // could not connect, or the connection was reset before an answer
+	KindStreamBroken       // the stream was cut, stalled or carried a malformed event
+	KindContextLength      // the prompt does not fit the model's context window
+	KindContentFilter      // the upstream refused the content
+	KindBadRequest         // the upstream rejected the request as invalid
+	KindAuth               // the upstream rejected our credentials
+	KindNotFound           // the upstream does not know the model or path
+	KindCanceled           // the client went away
 )
 
 var kindNames = [...]string{

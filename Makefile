@@ -1,0 +1,25 @@
+# The test command README.md gives: everything CI runs.
+.PHONY: test test-go test-node build run fuzz
+
+test: test-go test-node
+
+test-go:
+	go vet ./...
+	go test -race ./...
+
+# Drives a real `bulwark serve` with the official openai npm package.
+test-node: build
+	cd test/node && npm ci --no-audit --no-fund --loglevel=error && BULWARK_BIN=$(CURDIR)/bin/bulwark node --test
+
+build:
+	go build -o bin/bulwark ./cmd/bulwark
+
+run:
+	go run ./cmd/bulwark serve
+
+# A short run of every fuzz target (go test runs their seed corpora always).
+FUZZTIME ?= 20s
+fuzz:
+	go test ./api/openai -run '^$$' -fuzz FuzzDecodeChat -fuzztime $(FUZZTIME)
+	go test ./api/openai -run '^$$' -fuzz FuzzDecodeEmbed -fuzztime $(FUZZTIME)
+	go test ./config -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)

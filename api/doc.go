@@ -1,0 +1,13 @@
+// Package api is Bulwark's HTTP edge: the server's middleware (request id,
+// panic recovery, access log, body limit), authentication of virtual keys,
+// routing of paths and methods, and the one mapping from errors to HTTP
+// statuses in OpenAI's error format.
+//
+// Handlers for the OpenAI-compatible API (api/openai) and the admin API
+// (api/admin) are plain functions of (writer, request, principal); the
+// principal is authenticated here and passed explicitly, never through the
+// request context.
+//
+// api imports the domain packages (llm, tenant, gateway) and no backend or
+// vendor.
+package api

@@ -1,0 +1,178 @@
+package api
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"time"
+)
+
+// HeaderRequestID carries the request id both ways.
+const HeaderRequestID = "X-Request-Id"
+
+// record is the response writer every handler writes through. It records
+// what the access log reports; inner layers fill in who and what.
+type record struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+	id     string
+	tenant string
+	key    string
+	model  string
+	target string
+	wrote  bool
+}
+
+func (r *record) WriteHeader(code int) {
+	if !r.wrote {
+		r.status, r.wrote = code, true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *record) Write(b []byte) (int, error) {
+	if !r.wrote {
+		r.status, r.wrote = http.StatusOK, true
+	}
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += int64(n)
+	return n, err
+}
+
+// Flush lets streaming handlers flush through the recorder.
+func (r *record) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (r *record) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+func recordOf(w http.ResponseWriter) *record {
+	for {
+		switch v := w.(type) {
+		case *record:
+			return v
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = v.Unwrap()
+		default:
+			return nil
+		}
+	}
+}
+
+// Annotate records the alias and the target that served a request, for the
+// access log.
+func Annotate(w http.ResponseWriter, model, target string) {
+	if rec := recordOf(w); rec != nil {
+		rec.model, rec.target = model, target
+	}
+}
+
+// RequestID returns the id of the request being written by w.
+func RequestID(w http.ResponseWriter) string {
+	if rec := recordOf(w); rec != nil {
+		return rec.id
+	}
+	return ""
+}
+
+func requestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get(HeaderRequestID)
+		if !validRequestID(id) {
+			id = newRequestID()
+		}
+		w.Header().Set(HeaderRequestID, id)
+		rec := &record{ResponseWriter: w, id: id}
+		next.ServeHTTP(rec, r)
+	})
+}
+
+// validRequestID accepts a client's id if it is short printable ASCII, so
+// that it is safe in logs and headers.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c <= ' ' || c > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "req_" + hex.EncodeToString(b[:])
+}
+
+func accessLog(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		next.ServeHTTP(w, r)
+		rec := recordOf(w)
+		if rec == nil {
+			return
+		}
+		status := rec.status
+		if !rec.wrote {
+			status = http.StatusOK
+		}
+		log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("request_id", rec.id),
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.Int("status", status),
+			slog.Float64("latency_ms", float64(time.Since(start).Microseconds())/1000),
+			slog.Int64("bytes", rec.bytes),
+			slog.String("tenant", rec.tenant),
+			slog.String("key_id", rec.key),
+			slog.String("model", rec.model),
+			slog.String("target", rec.target),
+		)
+	})
+}
+
+func recoverPanics(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil || v == http.ErrAbortHandler {
+				if v != nil {
+					panic(v)
+				}
+				return
+			}
+			log.Error("panic serving request", "request_id", RequestID(w), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			if rec := recordOf(w); rec != nil && rec.wrote {
+				// Headers are gone: abort the connection so the client
+				// sees a failure rather than a truncated success.
+				panic(http.ErrAbortHandler)
+			}
+			WriteError(w, fmt.Errorf("panic: %v", v))
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func limitBody(max int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if max > 0 {
+			if r.ContentLength > max {
+				WriteError(w, Errorf(http.StatusRequestEntityTooLarge, TypeInvalidRequest, "request_too_large",
+					"the request body is %d bytes, larger than the limit of %d bytes", r.ContentLength, max))
+				return
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, max)
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,16 @@
+// Package openai serves Bulwark's OpenAI-compatible API: chat completions
+// (plain and streamed), embeddings and the model list. It decodes and
+// validates the wire request, hands the domain request to the gateway and
+// writes the answer back in OpenAI's format.
+//
+// Invariants:
+//   - A client mistake is a 4xx in OpenAI's error format that names the
+//     parameter; nothing a client sends reaches an upstream unvalidated or
+//     causes a 5xx.
+//   - Fields Bulwark does not interpret are not dropped: the client's body
+//     travels to OpenAI-compatible upstreams untouched but for the model.
+//   - A stream that fails after its first byte ends with an error event and
+//     no [DONE]; it is never presented as a complete answer.
+//
+// This package imports api, gateway, llm and tenant; no backend or vendor.
+package openai

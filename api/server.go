@@ -1,0 +1,152 @@
+package api
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/bulwark-ai/bulwark/tenant"
+)
+
+// AuthedHandler handles a request made by an authenticated principal.
+type AuthedHandler func(w http.ResponseWriter, r *http.Request, p tenant.Principal)
+
+// Authenticator turns a presented key secret into a principal.
+type Authenticator interface {
+	Authenticate(secret string) (tenant.Principal, error)
+}
+
+// Options configure the server's handler.
+type Options struct {
+	Auth Authenticator
+	Log  *slog.Logger
+	// MaxBodyBytes bounds every request body.
+	MaxBodyBytes int64
+	// API routes are callable by any valid key; Admin routes by admin keys
+	// only. Keys are ServeMux patterns with a method ("POST /v1/embeddings").
+	API   map[string]AuthedHandler
+	Admin map[string]AuthedHandler
+	// Public routes need no key (health, readiness).
+	Public map[string]http.HandlerFunc
+}
+
+// NewHandler builds the server's whole handler. The middleware order, from
+// the outside in, is: request id → access log → recover → body limit →
+// route (405/404 in OpenAI's format) → authenticate → handler.
+func NewHandler(o Options) http.Handler {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	routes := map[string]map[string]http.Handler{} // path → method → handler
+	add := func(pattern string, h http.Handler) {
+		method, path, ok := strings.Cut(pattern, " ")
+		if !ok {
+			panic("api: route pattern without a method: " + pattern)
+		}
+		if routes[path] == nil {
+			routes[path] = map[string]http.Handler{}
+		}
+		routes[path][method] = h
+	}
+	for p, h := range o.Public {
+		add(p, h)
+	}
+	for p, h := range o.API {
+		add(p, authenticate(o.Auth, false, h))
+	}
+	for p, h := range o.Admin {
+		add(p, authenticate(o.Auth, true, h))
+	}
+	mux := http.NewServeMux()
+	for path, methods := range routes {
+		mux.Handle(path, byMethod(methods))
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, Errorf(http.StatusNotFound, TypeInvalidRequest, "unknown_url",
+			"unknown request URL: %s %s; see /v1/chat/completions, /v1/embeddings and /v1/models", r.Method, r.URL.Path))
+	})
+	var h http.Handler = mux
+	h = limitBody(o.MaxBodyBytes, h)
+	h = recoverPanics(o.Log, h)
+	h = accessLog(o.Log, h)
+	h = requestID(h)
+	return h
+}
+
+// byMethod dispatches on the method and answers 405 in OpenAI's format.
+func byMethod(methods map[string]http.Handler) http.Handler {
+	allowed := make([]string, 0, len(methods))
+	for m := range methods {
+		allowed = append(allowed, m)
+	}
+	sort.Strings(allowed)
+	allow := strings.Join(allowed, ", ")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h, ok := methods[r.Method]; ok {
+			h.ServeHTTP(w, r)
+			return
+		}
+		if r.Method == http.MethodHead {
+			if h, ok := methods[http.MethodGet]; ok {
+				h.ServeHTTP(w, r)
+				return
+			}
+		}
+		w.Header().Set("Allow", allow)
+		WriteError(w, Errorf(http.StatusMethodNotAllowed, TypeInvalidRequest, "method_not_allowed",
+			"%s is not allowed on %s; use %s", r.Method, r.URL.Path, allow))
+	})
+}
+
+// KeyFromRequest returns the key a client presented: a bearer token, or
+// the x-api-key or api-key header as some SDKs send it.
+func KeyFromRequest(r *http.Request) string {
+	if h := r.Header.Get("Authorization"); h != "" {
+		if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+			return strings.TrimSpace(h[7:])
+		}
+		return ""
+	}
+	if k := r.Header.Get("X-Api-Key"); k != "" {
+		return k
+	}
+	return r.Header.Get("Api-Key")
+}
+
+func authenticate(auth Authenticator, admin bool, h AuthedHandler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		secret := KeyFromRequest(r)
+		if secret == "" {
+			WriteError(w, Errorf(http.StatusUnauthorized, TypeInvalidRequest, "missing_api_key",
+				"no API key provided: send it as \"Authorization: Bearer <key>\""))
+			return
+		}
+		p, err := auth.Authenticate(secret)
+		if err != nil {
+			WriteError(w, authError(err))
+			return
+		}
+		if rec := recordOf(w); rec != nil {
+			rec.tenant, rec.key = p.TenantID, p.KeyID
+		}
+		if admin && !p.Admin {
+			WriteError(w, Errorf(http.StatusForbidden, TypePermission, "admin_required",
+				"this key may not call the admin API"))
+			return
+		}
+		h(w, r, p)
+	})
+}
+
+func authError(err error) *Error {
+	msg := "the API key is not valid"
+	switch {
+	case errors.Is(err, tenant.ErrRevokedKey):
+		msg = "the API key has been revoked"
+	case errors.Is(err, tenant.ErrExpiredKey):
+		msg = "the API key has expired"
+	}
+	return Errorf(http.StatusUnauthorized, TypeInvalidRequest, "invalid_api_key", "%s", msg)
+}

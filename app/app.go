@@ -1,0 +1,249 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/bulwark-ai/bulwark/api"
+	"github.com/bulwark-ai/bulwark/api/admin"
+	"github.com/bulwark-ai/bulwark/api/openai"
+	"github.com/bulwark-ai/bulwark/config"
+	"github.com/bulwark-ai/bulwark/gateway"
+	"github.com/bulwark-ai/bulwark/sqlite"
+	"github.com/bulwark-ai/bulwark/tenant"
+)
+
+// Options are what the command line gives the app. Empty fields fall back
+// to the config file, then to the defaults.
+type Options struct {
+	// ConfigPath is the config file; empty means the built-in defaults.
+	ConfigPath string
+	Listen     string
+	DataDir    string
+	// AdminKey is BULWARK_ADMIN_KEY: the bootstrap admin key to accept.
+	AdminKey string
+	// Out receives what a person must see once (a generated admin key);
+	// nil means os.Stdout.
+	Out io.Writer
+	// LogOutput receives the JSON log; nil means os.Stderr.
+	LogOutput io.Writer
+}
+
+// App is a running Bulwark. Its methods are safe for concurrent use.
+type App struct {
+	opts     Options
+	log      *slog.Logger
+	logLevel *slog.LevelVar
+	db       *sqlite.DB
+	keys     *tenant.Keyring
+	gw       *gateway.Gateway
+	handler  http.Handler
+
+	mu    sync.Mutex // guards cfg and world during a reload
+	cfg   *config.Config
+	world *world
+}
+
+// New loads the configuration, opens the data directory, makes sure an
+// admin key exists and builds the first world. It does not listen yet.
+func New(ctx context.Context, o Options) (*App, error) {
+	if o.Out == nil {
+		o.Out = os.Stdout
+	}
+	if o.LogOutput == nil {
+		o.LogOutput = os.Stderr
+	}
+	cfg, err := loadConfig(o)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{opts: o, cfg: cfg, logLevel: new(slog.LevelVar)}
+	a.log = newLogger(o.LogOutput, cfg.Log, a.logLevel)
+
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	a.db, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, "bulwark.db"))
+	if err != nil {
+		return nil, fmt.Errorf("open embedded store: %w", err)
+	}
+	secret, created, err := tenant.Bootstrap(ctx, a.db, cfg.DataDir, o.AdminKey)
+	if err != nil {
+		a.db.Close()
+		return nil, fmt.Errorf("bootstrap admin key: %w", err)
+	}
+	if created {
+		fmt.Fprintf(o.Out, "Bulwark created an admin key. It is shown once; it is also in %s (mode 0600):\n\n    %s\n\n",
+			filepath.Join(cfg.DataDir, "admin.key"), secret)
+	}
+	a.keys = tenant.NewKeyring(a.db)
+	if err := a.keys.Reload(ctx); err != nil {
+		a.db.Close()
+		return nil, fmt.Errorf("load keys: %w", err)
+	}
+	w, err := buildWorld(cfg, nil)
+	if err != nil {
+		a.db.Close()
+		return nil, err
+	}
+	a.world = w
+	a.gw = gateway.New(w.routes)
+	a.handler = a.buildHandler(cfg)
+	return a, nil
+}
+
+func loadConfig(o Options) (*config.Config, error) {
+	var cfg *config.Config
+	if o.ConfigPath == "" {
+		cfg = config.Default()
+	} else {
+		var err error
+		if cfg, err = config.Load(o.ConfigPath); err != nil {
+			return nil, fmt.Errorf("config %s:\n%w", o.ConfigPath, err)
+		}
+	}
+	if o.Listen != "" {
+		cfg.Listen = o.Listen
+	}
+	if o.DataDir != "" {
+		cfg.DataDir = o.DataDir
+	}
+	return cfg, nil
+}
+
+func newLogger(out io.Writer, c config.Log, level *slog.LevelVar) *slog.Logger {
+	setLevel(level, c.Level)
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "text" {
+		return slog.New(slog.NewTextHandler(out, opts))
+	}
+	return slog.New(slog.NewJSONHandler(out, opts))
+}
+
+func setLevel(v *slog.LevelVar, s string) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err == nil {
+		v.Set(l)
+	}
+}
+
+// buildHandler assembles the HTTP handler. Routes are fixed for the life
+// of the process; what they serve (routes, providers) is swapped on reload.
+func (a *App) buildHandler(cfg *config.Config) http.Handler {
+	oai := openai.New(a.gw, cfg.Server.RequestTimeout.D(), a.log)
+	adm := admin.New(a.db, a.keys, a.log)
+	admRoutes := map[string]api.AuthedHandler{}
+	for p, h := range adm.Routes() {
+		admRoutes[p] = h
+	}
+	for p, h := range admin.NewFaults(a.faultInjector, a.log).Routes() {
+		admRoutes[p] = h
+	}
+	return api.NewHandler(api.Options{
+		Auth:         a.keys,
+		Log:          a.log,
+		MaxBodyBytes: cfg.Server.MaxBodyBytes,
+		API:          oai.Routes(),
+		Admin:        admRoutes,
+		Public: map[string]http.HandlerFunc{
+			"GET /healthz": func(w http.ResponseWriter, r *http.Request) {
+				api.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+			},
+			"GET /readyz": a.readyz,
+		},
+	})
+}
+
+// Handler returns the app's HTTP handler.
+func (a *App) Handler() http.Handler { return a.handler }
+
+// Config returns the configuration in force.
+func (a *App) Config() *config.Config {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.cfg
+}
+
+// readyz reports whether the app can serve: the store answers and a world
+// is loaded.
+func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	type check struct {
+		Status string `json:"status"`
+		Error  string `json:"error,omitempty"`
+	}
+	res := struct {
+		Status string           `json:"status"`
+		Checks map[string]check `json:"checks"`
+		Models int              `json:"models"`
+	}{Status: "ok", Checks: map[string]check{}, Models: len(a.gw.Routes().Aliases())}
+	if err := a.db.Ping(ctx); err != nil {
+		res.Status = "unavailable"
+		res.Checks["store"] = check{Status: "error", Error: err.Error()}
+	} else {
+		res.Checks["store"] = check{Status: "ok"}
+	}
+	status := http.StatusOK
+	if res.Status != "ok" {
+		status = http.StatusServiceUnavailable
+	}
+	b, _ := json.Marshal(res)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// Serve serves on ln until ctx ends, then drains: it stops accepting,
+// waits for in-flight requests and streams up to the shutdown grace
+// period, then closes what is left.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	cfg := a.Config()
+	reqCtx, cancelRequests := context.WithCancel(context.Background())
+	defer cancelRequests()
+	srv := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout.D(),
+		IdleTimeout:       cfg.Server.IdleTimeout.D(),
+		MaxHeaderBytes:    64 << 10,
+		BaseContext:       func(net.Listener) context.Context { return reqCtx },
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	a.log.Info("serving", "listen", ln.Addr().String(), "models", a.gw.Routes().Aliases())
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	grace := cfg.Server.ShutdownGrace.D()
+	a.log.Info("draining", "grace", grace.String())
+	shutCtx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	err := srv.Shutdown(shutCtx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		a.log.Warn("grace period over; closing the requests still in flight")
+		cancelRequests()
+		err = srv.Close()
+	}
+	<-errc
+	a.log.Info("stopped")
+	return err
+}
+
+// Close releases the app's resources.
+func (a *App) Close() error {
+	return a.db.Close()
+}

@@ -1,0 +1,80 @@
+// Command bulwark is the Bulwark gateway: an OpenAI-compatible front for
+// models, embedding services and vector stores that keeps applications up
+// when those dependencies misbehave.
+//
+// Usage:
+//
+//	bulwark serve [--config FILE] [--listen ADDR] [--data-dir DIR]
+//	bulwark sim [--config FILE] [--listen ADDR] [--seed N]
+//	bulwark config check FILE
+//	bulwark version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `Bulwark keeps generative-AI applications up when their models misbehave.
+
+Usage:
+  bulwark serve [--config FILE] [--listen ADDR] [--data-dir DIR]
+        run the gateway (with no config: the built-in simulated models
+        sim-chat and sim-embed, state in ./bulwark-data)
+  bulwark sim [--config FILE] [--listen ADDR] [--seed N]
+        run the provider simulator as a standalone OpenAI-compatible server
+  bulwark config check FILE
+        validate a config file and print every problem with its line
+  bulwark version
+        print the version
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes one subcommand and returns the process exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = serve(ctx, args[1:], stdout, stderr)
+	case "sim":
+		err = simulate(ctx, args[1:], stderr)
+	case "config":
+		if len(args) < 2 || args[1] != "check" {
+			fmt.Fprint(stderr, "usage: bulwark config check FILE\n")
+			return 2
+		}
+		return checkConfig(args[2:], stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, versionString())
+		return 0
+	case "help", "--help", "-h":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "bulwark: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "bulwark: %v\n", err)
+		return 1
+	}
+	return 0
+}

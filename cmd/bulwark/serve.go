@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/bulwark-ai/bulwark/app"
+)
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o app.Options
+	fs.StringVar(&o.ConfigPath, "config", "", "config file (default: built-in simulated models only)")
+	fs.StringVar(&o.Listen, "listen", "", "listen address (default 127.0.0.1:8080)")
+	fs.StringVar(&o.DataDir, "data-dir", "", "data directory (default ./bulwark-data)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+	o.AdminKey = os.Getenv("BULWARK_ADMIN_KEY")
+	o.Out, o.LogOutput = stdout, stderr
+
+	a, err := app.New(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	ln, err := net.Listen("tcp", a.Config().Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go func() {
+		for {
+			select {
+			case <-watchCtx.Done():
+				return
+			case <-hup:
+				_ = a.Reload()
+			}
+		}
+	}()
+	go a.Watch(watchCtx, 2*time.Second)
+	return a.Serve(ctx, ln)
+}
