@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"time"
 )
 
@@ -25,6 +26,7 @@ type record struct {
 	model  string
 	target string
 	wrote  bool
+	start  time.Time
 }
 
 func (r *record) WriteHeader(code int) {
@@ -74,6 +76,27 @@ func Annotate(w http.ResponseWriter, model, target string) {
 	}
 }
 
+// SetServerTiming sets the Server-Timing header that reports Bulwark's own
+// cost: the time spent in Bulwark so far ("bulwark") and the time spent
+// waiting for the upstream ("upstream"), both in milliseconds. It must be
+// called before the header is written.
+func SetServerTiming(w http.ResponseWriter, upstream time.Duration) {
+	rec := recordOf(w)
+	if rec == nil {
+		return
+	}
+	own := time.Since(rec.start) - upstream
+	if own < 0 {
+		own = 0
+	}
+	b := make([]byte, 0, 48)
+	b = append(b, "bulwark;dur="...)
+	b = strconv.AppendFloat(b, float64(own.Microseconds())/1000, 'f', 3, 64)
+	b = append(b, ", upstream;dur="...)
+	b = strconv.AppendFloat(b, float64(upstream.Microseconds())/1000, 'f', 3, 64)
+	w.Header().Set("Server-Timing", string(b))
+}
+
 // RequestID returns the id of the request being written by w.
 func RequestID(w http.ResponseWriter) string {
 	if rec := recordOf(w); rec != nil {
@@ -89,7 +112,7 @@ func requestID(next http.Handler) http.Handler {
 			id = newRequestID()
 		}
 		w.Header().Set(HeaderRequestID, id)
-		rec := &record{ResponseWriter: w, id: id}
+		rec := &record{ResponseWriter: w, id: id, start: time.Now()}
 		next.ServeHTTP(rec, r)
 	})
 }

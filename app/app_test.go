@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -360,5 +361,24 @@ func TestWatchReloadsOnFileChange(t *testing.T) {
 	}
 	if _, ok := ts.app.gw.Routes().Lookup("watched"); !ok {
 		t.Fatal("config change was not applied")
+	}
+}
+
+func TestServerTimingReportsBulwarkAndUpstream(t *testing.T) {
+	ts := start(t, fastConfig)
+	for _, body := range []string{
+		`{"model":"slow","messages":[{"role":"user","content":"hi"}]}`,
+		`{"model":"slow","messages":[{"role":"user","content":"hi"}],"stream":true}`,
+	} {
+		resp, _ := ts.do(t, "POST", "/v1/chat/completions", body)
+		st := resp.Header.Get("Server-Timing")
+		var own, up float64
+		if _, err := fmt.Sscanf(st, "bulwark;dur=%g, upstream;dur=%g", &own, &up); err != nil {
+			t.Fatalf("Server-Timing = %q: %v", st, err)
+		}
+		// The slow model's first token takes 50ms: that is upstream time.
+		if up < 50 || own < 0 {
+			t.Errorf("Server-Timing = %q: upstream wait not attributed to the upstream", st)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/bulwark-ai/bulwark/api"
 	"github.com/bulwark-ai/bulwark/llm"
@@ -38,19 +39,28 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request, p tenant.Principa
 	_, _ = w.Write(resp.Body)
 }
 
-// stream relays a streamed completion as server-sent events. Until the
-// first event is written an error is an ordinary JSON error response;
+// stream relays a streamed completion as server-sent events. The header
+// goes out with the first event, so that until the upstream has produced
+// something an error is an ordinary JSON error response with its status;
 // after it, an error ends the stream with an error event and no [DONE].
 func (h *Handler) stream(w http.ResponseWriter, r *http.Request, p tenant.Principal, req *llm.ChatRequest) {
 	ctx, cancel := h.context(r)
 	defer cancel()
+	begin := time.Now()
 	s, out, err := h.gw.Stream(ctx, p, req)
-	setOutcome(w, out)
 	if err != nil {
+		setOutcome(w, out)
 		api.WriteError(w, err)
 		return
 	}
 	defer s.Close()
+	first, err := s.Recv()
+	out.Upstream = time.Since(begin) // time to the first event
+	setOutcome(w, out)
+	if err != nil && !errors.Is(err, io.EOF) {
+		api.WriteError(w, err)
+		return
+	}
 
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/event-stream")
@@ -59,8 +69,8 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, p tenant.Princi
 	w.WriteHeader(http.StatusOK)
 	flusher, _ := w.(http.Flusher)
 	buf := make([]byte, 0, 1024)
+	c := first
 	for {
-		c, err := s.Recv()
 		if errors.Is(err, io.EOF) {
 			_, _ = w.Write([]byte("data: [DONE]\n\n"))
 			if flusher != nil {
@@ -79,17 +89,17 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, p tenant.Princi
 			}
 			return
 		}
-		if c.Usage != nil && !c.HasContent && !req.IncludeUsage {
-			continue // the client did not ask for the usage chunk
+		if c.Usage == nil || c.HasContent || req.IncludeUsage { // else the client did not ask for usage
+			buf = append(buf[:0], "data: "...)
+			buf = append(buf, c.Data...)
+			buf = append(buf, "\n\n"...)
+			if _, werr := w.Write(buf); werr != nil {
+				return // the client went away; Close cancels the upstream
+			}
+			if flusher != nil {
+				flusher.Flush()
+			}
 		}
-		buf = append(buf[:0], "data: "...)
-		buf = append(buf, c.Data...)
-		buf = append(buf, "\n\n"...)
-		if _, err := w.Write(buf); err != nil {
-			return // the client went away; Close cancels the upstream
-		}
-		if flusher != nil {
-			flusher.Flush()
-		}
+		c, err = s.Recv()
 	}
 }

@@ -50,7 +50,10 @@ func (h *Handler) context(r *http.Request) (context.Context, context.CancelFunc)
 	return context.WithCancel(r.Context())
 }
 
+// setOutcome writes the headers that say how the call was served and what
+// Bulwark cost, just before the response header goes out.
 func setOutcome(w http.ResponseWriter, o gateway.Outcome) {
+	api.SetServerTiming(w, o.Upstream)
 	if o.Target == nil {
 		return
 	}
