@@ -1,0 +1,37 @@
+// Package redis is the scaled-out backend for shared counters: N replicas
+// pointed at one Redis enforce one set of limits instead of N. It owns the
+// Redis side of limit.Limiter (Limiter) and NewClient, a go-redis client set
+// up for the hot path.
+//
+// Each Reserve, Commit and Cancel is one EVALSHA of a Lua script
+// (scripts/reserve.lua, scripts/settle.lua; go-redis loads them with EVAL on
+// NOSCRIPT), which evaluates and applies limit.Decide's rule for every scope
+// of the request atomically.
+//
+// Keys, all under a configurable prefix (default "bulwark:"):
+//
+//	<prefix>limit:<kind>:<id>:r   hash: one-second slot number → requests
+//	<prefix>limit:<kind>:<id>:t   hash: slot number → tokens
+//	<prefix>limit:<kind>:<id>:c   sorted set: reservation ID scored by lease expiry (µs)
+//	<prefix>res:<reservation ID>   marker: settles a reservation, and a retried reserve, once
+//
+// Invariants:
+//   - Nothing leaks: every key the scripts write has a TTL (windows: 62s
+//     after the last write; in-flight sets: the lease; markers: the lease
+//     plus two minutes), and slots that left the window are deleted when
+//     read.
+//   - A crashed replica's concurrency slots expire with their lease.
+//   - Time is the Redis server's (TIME) unless LimiterOptions.Now is set,
+//     so replicas' clock skew does not move windows.
+//   - Scripts call TIME before writing, which needs Redis 5 or later
+//     (effects replication).
+//   - A script touches several scopes' keys, so in Redis Cluster the prefix
+//     must carry a hash tag ("{bulwark}:") to keep them in one slot.
+//   - Calls are bounded by the caller's context (NewClient enables
+//     ContextTimeoutEnabled); limit.Fallback supplies a short timeout and
+//     serves locally when Redis does not answer.
+//
+// This package imports limit (whose interface it implements) and go-redis;
+// it must not import the gateway, the HTTP layer or vendor packages. Only
+// app imports it.
+package redis

@@ -1,0 +1,275 @@
+package redis
+
+import (
+	"context"
+	"crypto/rand"
+	_ "embed"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/bulwark-ai/bulwark/limit"
+)
+
+var (
+	//go:embed scripts/reserve.lua
+	reserveSrc string
+	//go:embed scripts/settle.lua
+	settleSrc string
+
+	reserveScript = goredis.NewScript(reserveSrc)
+	settleScript  = goredis.NewScript(settleSrc)
+)
+
+// LimiterOptions configure a Limiter. The zero value is valid.
+type LimiterOptions struct {
+	// Prefix namespaces every key the limiter writes; "" means "bulwark:".
+	// With Redis Cluster, put a hash tag in it ("{bulwark}:"): a
+	// reservation touches several scopes in one script, so all of them must
+	// live in one slot.
+	Prefix string
+	// Lease is how long an unsettled reservation holds its concurrency
+	// slot; 0 means limit.DefaultLease.
+	Lease time.Duration
+	// Now, if set, is the clock; nil means the Redis server's TIME, which
+	// every replica shares, so replicas' clock skew does not matter. Tests
+	// set it to drive time without sleeping.
+	Now func() time.Time
+}
+
+// Limiter is the scaled-out limiter: every replica runs one against the
+// same Redis and they enforce one set of limits. Each Reserve, Commit and
+// Cancel is one EVALSHA of a script that reads and writes every scope
+// atomically. It is safe for concurrent use.
+type Limiter struct {
+	c      goredis.UniversalClient
+	prefix string
+	lease  time.Duration
+	now    func() time.Time
+}
+
+var (
+	_ limit.Limiter = (*Limiter)(nil)
+	_ limit.Pinger  = (*Limiter)(nil)
+)
+
+// NewLimiter returns a Limiter over c. The client should be made with
+// NewClient, or at least have ContextTimeoutEnabled, so that the caller's
+// deadline bounds each call.
+func NewLimiter(c goredis.UniversalClient, o LimiterOptions) *Limiter {
+	l := &Limiter{c: c, prefix: o.Prefix, lease: o.Lease, now: o.Now}
+	if l.prefix == "" {
+		l.prefix = "bulwark:"
+	}
+	if l.lease <= 0 {
+		l.lease = limit.DefaultLease
+	}
+	return l
+}
+
+// Ping checks that Redis answers.
+func (l *Limiter) Ping(ctx context.Context) error {
+	if err := l.c.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis limiter: ping: %w", err)
+	}
+	return nil
+}
+
+// nowArg is the time argument of a script: "" asks for the server's TIME.
+func (l *Limiter) nowArg() string {
+	if l.now == nil {
+		return ""
+	}
+	return strconv.FormatInt(l.now().UnixMicro(), 10)
+}
+
+func (l *Limiter) markerKey(id string) string { return l.prefix + "res:" + id }
+
+// keys returns the marker key and each scope's requests window, tokens
+// window and in-flight set keys.
+func (l *Limiter) keys(id string, scopes []limit.Scope) []string {
+	keys := make([]string, 0, 1+3*len(scopes))
+	keys = append(keys, l.markerKey(id))
+	for _, s := range scopes {
+		base := l.prefix + "limit:" + s.Kind + ":" + s.ID
+		keys = append(keys, base+":r", base+":t", base+":c")
+	}
+	return keys
+}
+
+func appendLimits(args []any, scopes []limit.Scope) []any {
+	for _, s := range scopes {
+		args = append(args, s.Limits.RequestsPerMinute, s.Limits.TokensPerMinute, s.Limits.Concurrent)
+	}
+	return args
+}
+
+var granularity = limit.Granularity.Microseconds()
+
+// Reserve implements limit.Limiter.
+func (l *Limiter) Reserve(ctx context.Context, scopes []limit.Scope, tokens int) (limit.Reservation, limit.Decision, error) {
+	if err := limit.Validate(scopes, tokens); err != nil {
+		return nil, limit.Decision{}, err
+	}
+	return l.reserve(ctx, rand.Text(), scopes, tokens)
+}
+
+// reserve reserves as the reservation id. Running it again with the same
+// id after it was applied (a retry) applies nothing.
+func (l *Limiter) reserve(ctx context.Context, id string, scopes []limit.Scope, tokens int) (limit.Reservation, limit.Decision, error) {
+	args := make([]any, 0, 7+3*len(scopes))
+	args = append(args, l.nowArg(), id, l.lease.Microseconds(), (l.lease + 2*limit.Period).Milliseconds(),
+		granularity, limit.WindowSlots, tokens)
+	args = appendLimits(args, scopes)
+	out, err := reserveScript.Run(ctx, l.c, l.keys(id, scopes), args...).Slice()
+	if err != nil {
+		return nil, limit.Decision{}, fmt.Errorf("redis limiter: reserve: %w", err)
+	}
+	res, err := parseReserve(out, len(scopes))
+	if err != nil {
+		return nil, limit.Decision{}, fmt.Errorf("redis limiter: reserve: %w", err)
+	}
+	slot := res.now / granularity
+	into := time.Duration(res.now-slot*granularity) * time.Microsecond
+	if res.dup {
+		// Our own earlier attempt was applied and is in the levels: take it
+		// out to report as that attempt would have.
+		for i := range res.levels {
+			lv := &res.levels[i]
+			takeYoungest(&lv.Requests, 1)
+			takeYoungest(&lv.Tokens, tokens)
+			lv.InFlight = max(lv.InFlight-1, 0)
+		}
+	}
+	d := limit.Decide(scopes, res.levels, tokens, into)
+	if d.Allowed != res.allowed {
+		if !res.dup {
+			return nil, limit.Decision{}, errors.New("redis limiter: reserve: script and limit.Decide disagree")
+		}
+		d = limit.Decision{Allowed: true, Requests: d.Requests, Tokens: d.Tokens}
+	}
+	if !res.allowed {
+		return nil, d, nil
+	}
+	return &reservation{l: l, id: id, scopes: append([]limit.Scope(nil), scopes...), tokens: tokens, slot: slot}, d, nil
+}
+
+// takeYoungest removes n units from w, youngest first.
+func takeYoungest(w *limit.Window, n int) {
+	for a := range w.Used {
+		t := min(n, w.Used[a])
+		w.Used[a] -= t
+		if n -= t; n == 0 {
+			return
+		}
+	}
+}
+
+// reserveResult is reserve.lua's answer.
+type reserveResult struct {
+	allowed, dup bool
+	now          int64 // microseconds
+	levels       []limit.Level
+}
+
+func parseReserve(out []any, n int) (reserveResult, error) {
+	var res reserveResult
+	if len(out) != 3+3*n {
+		return res, fmt.Errorf("script returned %d values; want %d", len(out), 3+3*n)
+	}
+	a, _ := out[0].(int64)
+	b, _ := out[1].(int64)
+	now, err := parseInt(out[2])
+	if err != nil {
+		return res, err
+	}
+	res.allowed, res.dup, res.now = a == 1, b == 1, now
+	res.levels = make([]limit.Level, n)
+	for i := range res.levels {
+		lv := &res.levels[i]
+		inFlight, ok := out[3+3*i].(int64)
+		if !ok {
+			return res, fmt.Errorf("script returned in-flight count %v", out[3+3*i])
+		}
+		lv.InFlight = int(inFlight)
+		if err := parseWindow(&lv.Requests, out[4+3*i]); err != nil {
+			return res, err
+		}
+		if err := parseWindow(&lv.Tokens, out[5+3*i]); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// parseWindow adds the age, use pairs in v to w.
+func parseWindow(w *limit.Window, v any) error {
+	pairs, ok := v.([]any)
+	if !ok || len(pairs)%2 != 0 {
+		return fmt.Errorf("script returned window %v", v)
+	}
+	for j := 0; j < len(pairs); j += 2 {
+		age, ok1 := pairs[j].(int64)
+		used, ok2 := pairs[j+1].(int64)
+		if !ok1 || !ok2 || age < 0 || age >= int64(limit.WindowSlots) {
+			return fmt.Errorf("script returned window %v", v)
+		}
+		w.Used[age] += int(used)
+	}
+	return nil
+}
+
+func parseInt(v any) (int64, error) {
+	s, ok := v.(string)
+	if !ok {
+		return 0, fmt.Errorf("script returned %v; want a decimal string", v)
+	}
+	return strconv.ParseInt(s, 10, 64)
+}
+
+// settle runs settle.lua for r.
+func (l *Limiter) settle(ctx context.Context, r *reservation, requests, tokens int) error {
+	args := make([]any, 0, 7+3*len(r.scopes))
+	args = append(args, l.nowArg(), r.id, granularity, limit.WindowSlots, r.slot, requests, tokens)
+	args = appendLimits(args, r.scopes)
+	return settleScript.Run(ctx, l.c, l.keys(r.id, r.scopes), args...).Err()
+}
+
+// reservation is a Limiter reservation. Settling is idempotent in Redis
+// (the marker), and settled short-cuts repeats in this process.
+type reservation struct {
+	l       *Limiter
+	id      string
+	scopes  []limit.Scope
+	tokens  int
+	slot    int64 // the slot its use was counted in
+	settled atomic.Bool
+}
+
+func (r *reservation) ID() string { return r.id }
+
+func (r *reservation) Commit(ctx context.Context, tokens int) error {
+	if err := limit.ValidateCommit(tokens); err != nil {
+		return err
+	}
+	return r.settle(ctx, "commit", 0, tokens-r.tokens)
+}
+
+func (r *reservation) Cancel(ctx context.Context) error {
+	return r.settle(ctx, "cancel", -1, -r.tokens)
+}
+
+func (r *reservation) settle(ctx context.Context, op string, requests, tokens int) error {
+	if r.settled.Load() {
+		return nil
+	}
+	if err := r.l.settle(ctx, r, requests, tokens); err != nil {
+		return fmt.Errorf("redis limiter: %s %s: %w", op, r.id, err)
+	}
+	r.settled.Store(true)
+	return nil
+}
