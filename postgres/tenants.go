@@ -1,0 +1,153 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/bulwark-ai/bulwark/tenant"
+)
+
+var _ tenant.Store = (*DB)(nil)
+
+// CreateTenant implements tenant.Store.
+func (db *DB) CreateTenant(ctx context.Context, t tenant.Tenant) error {
+	_, err := db.pool.Exec(ctx, "INSERT INTO tenants (id, name, created_ns) VALUES ($1, $2, $3)",
+		t.ID, t.Name, unixNano(t.CreatedAt))
+	if pgCode(err) == codeUniqueViolation {
+		return tenant.ErrExists
+	}
+	if err != nil {
+		return fmt.Errorf("create tenant: %w", err)
+	}
+	return nil
+}
+
+// Tenant implements tenant.Store.
+func (db *DB) Tenant(ctx context.Context, id string) (tenant.Tenant, error) {
+	var t tenant.Tenant
+	var created int64
+	err := db.pool.QueryRow(ctx, "SELECT id, name, created_ns FROM tenants WHERE id = $1", id).
+		Scan(&t.ID, &t.Name, &created)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return tenant.Tenant{}, tenant.ErrNotFound
+	}
+	if err != nil {
+		return tenant.Tenant{}, fmt.Errorf("get tenant: %w", err)
+	}
+	t.CreatedAt = fromUnixNano(created)
+	return t, nil
+}
+
+// Tenants implements tenant.Store.
+func (db *DB) Tenants(ctx context.Context) ([]tenant.Tenant, error) {
+	rows, err := db.pool.Query(ctx, `SELECT id, name, created_ns FROM tenants ORDER BY id COLLATE "C"`)
+	if err != nil {
+		return nil, fmt.Errorf("list tenants: %w", err)
+	}
+	out := []tenant.Tenant{}
+	var t tenant.Tenant
+	var created int64
+	_, err = pgx.ForEachRow(rows, []any{&t.ID, &t.Name, &created}, func() error {
+		t.CreatedAt = fromUnixNano(created)
+		out = append(out, t)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list tenants: %w", err)
+	}
+	return out, nil
+}
+
+// CreateKey implements tenant.Store. Listeners (ListenKeys) are notified
+// when the transaction commits.
+func (db *DB) CreateKey(ctx context.Context, k tenant.Key) error {
+	models := k.Models
+	if models == nil {
+		models = []string{}
+	}
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO keys
+	(id, tenant_id, name, prefix, hash, admin, models, created_ns, expires_ns, revoked_ns)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+			k.ID, k.TenantID, k.Name, k.Prefix, k.Hash, k.Admin, models,
+			unixNano(k.CreatedAt), unixNanoPtr(k.ExpiresAt), unixNanoPtr(k.RevokedAt)); err != nil {
+			return err
+		}
+		return db.notifyKeys(ctx, tx, k.ID)
+	})
+	switch pgCode(err) {
+	case codeUniqueViolation:
+		return tenant.ErrExists
+	case codeForeignKeyViolation:
+		return tenant.ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("create key: %w", err)
+	}
+	return nil
+}
+
+const keyColumns = "id, tenant_id, name, prefix, hash, admin, models, created_ns, expires_ns, revoked_ns"
+
+// Keys implements tenant.Store.
+func (db *DB) Keys(ctx context.Context, tenantID string) ([]tenant.Key, error) {
+	var rows pgx.Rows
+	var err error
+	const order = ` ORDER BY created_ns, id COLLATE "C"`
+	if tenantID == "" {
+		rows, err = db.pool.Query(ctx, "SELECT "+keyColumns+" FROM keys"+order)
+	} else {
+		rows, err = db.pool.Query(ctx, "SELECT "+keyColumns+" FROM keys WHERE tenant_id = $1"+order, tenantID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list keys: %w", err)
+	}
+	out := []tenant.Key{}
+	var k tenant.Key
+	var created int64
+	var expires, revoked *int64
+	_, err = pgx.ForEachRow(rows, []any{&k.ID, &k.TenantID, &k.Name, &k.Prefix, &k.Hash, &k.Admin, &k.Models,
+		&created, &expires, &revoked}, func() error {
+		key := k
+		if len(key.Models) == 0 {
+			key.Models = nil
+		}
+		key.CreatedAt = fromUnixNano(created)
+		key.ExpiresAt = fromUnixNanoPtr(expires)
+		key.RevokedAt = fromUnixNanoPtr(revoked)
+		out = append(out, key)
+		k.Models = nil // scan the next row into a fresh slice
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list keys: %w", err)
+	}
+	return out, nil
+}
+
+// RevokeKey implements tenant.Store. Listeners (ListenKeys) are notified
+// when the transaction commits.
+func (db *DB) RevokeKey(ctx context.Context, id string, at time.Time) error {
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, "UPDATE keys SET revoked_ns = COALESCE(revoked_ns, $1) WHERE id = $2",
+			unixNano(at), id)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return tenant.ErrNotFound
+		}
+		return db.notifyKeys(ctx, tx, id)
+	})
+	if errors.Is(err, tenant.ErrNotFound) {
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("revoke key: %w", err)
+	}
+	return nil
+}

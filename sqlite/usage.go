@@ -1,0 +1,111 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/bulwark-ai/bulwark/usage"
+)
+
+var _ usage.Ledger = (*DB)(nil)
+
+// Append implements usage.Ledger: one transaction, a record whose ID is
+// stored already is skipped.
+func (db *DB) Append(ctx context.Context, recs []usage.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	for _, r := range recs {
+		if err := r.Validate(); err != nil {
+			return fmt.Errorf("append usage: %w", err)
+		}
+	}
+	tx, err := db.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("append usage: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO usage_records
+	(id, time, request_id, tenant_id, key_id, alias, target, prompt_tokens, completion_tokens, cached_tokens,
+	 cost_nanodollars, latency_ns, attempts, status, stream, cache_hit)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT (id) DO NOTHING`)
+	if err != nil {
+		return fmt.Errorf("append usage: %w", err)
+	}
+	defer stmt.Close()
+	for _, r := range recs {
+		if _, err := stmt.ExecContext(ctx, r.ID, formatTime(r.Time), r.RequestID, r.TenantID, r.KeyID, r.Alias,
+			r.Target, r.PromptTokens, r.CompletionTokens, r.CachedTokens, int64(r.Cost), int64(r.Latency),
+			r.Attempts, r.Status, r.Stream, r.CacheHit); err != nil {
+			return fmt.Errorf("append usage: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("append usage: %w", err)
+	}
+	return nil
+}
+
+// usageGroups maps a grouping to its SQL expression. Times are stored as
+// UTC RFC 3339 text, so their first ten characters are the UTC day.
+var usageGroups = map[usage.Group]string{
+	usage.GroupDay:    "substr(time, 1, 10)",
+	usage.GroupTenant: "tenant_id",
+	usage.GroupKey:    "key_id",
+	usage.GroupAlias:  "alias",
+}
+
+// Query implements usage.Ledger.
+func (db *DB) Query(ctx context.Context, f usage.Filter) ([]usage.Row, error) {
+	if err := f.Check(); err != nil {
+		return nil, err
+	}
+	group, _ := usage.ParseGroup(string(f.GroupBy))
+	var where []string
+	var args []any
+	for _, c := range []struct {
+		cond string
+		v    string
+		set  bool
+	}{
+		{"tenant_id = ?", f.Tenant, f.Tenant != ""},
+		{"key_id = ?", f.KeyID, f.KeyID != ""},
+		{"alias = ?", f.Alias, f.Alias != ""},
+		{"time >= ?", formatTime(f.From), !f.From.IsZero()},
+		{"time < ?", formatTime(f.To), !f.To.IsZero()},
+	} {
+		if c.set {
+			where = append(where, c.cond)
+			args = append(args, c.v)
+		}
+	}
+	q := "SELECT " + usageGroups[group] + ` AS g, count(*), sum(status <> 'ok'),
+	sum(prompt_tokens), sum(completion_tokens), sum(cached_tokens), sum(cost_nanodollars)
+	FROM usage_records`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " GROUP BY g ORDER BY g"
+	rows, err := db.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query usage: %w", err)
+	}
+	defer rows.Close()
+	out := []usage.Row{}
+	for rows.Next() {
+		var r usage.Row
+		var cost int64
+		if err := rows.Scan(&r.Group, &r.Requests, &r.Errors, &r.PromptTokens, &r.CompletionTokens,
+			&r.CachedTokens, &cost); err != nil {
+			return nil, fmt.Errorf("query usage: %w", err)
+		}
+		r.Cost = usage.Nanodollars(cost)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("query usage: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,56 @@
+// Package usage owns what Bulwark records about each client request and
+// what it costs: the Record (one per client request, never one per
+// attempt), the price table (Prices), the Ledger interface that durable
+// backends implement, and the Writer that moves records off the request
+// path into a Ledger in batches.
+//
+// # Money
+//
+// Costs are integer nano-dollars (Nanodollars, 1e-9 US dollars). Floating
+// point sums drift, and micro-dollars are too coarse: a short embedding
+// request on a cheap model costs a fraction of a micro-dollar and would
+// round to nothing. An int64 of nano-dollars holds more than nine billion
+// dollars, so a ledger total cannot overflow in practice. Prices are written
+// in the config file as US dollars per million tokens (what vendors
+// publish) and are converted once, when the table is built, to integer
+// micro-dollars per million tokens (exact for any price with up to six
+// decimal places); every cost is then computed in integer arithmetic and
+// rounded once, to the nearest nano-dollar, per request.
+//
+// # Billing rule
+//
+// A request is billed for the usage the upstream reported for the attempt
+// that answered it, priced by that attempt's target. Failed attempts are
+// never billed, whether or not a later attempt succeeded. A request that
+// failed entirely costs 0, with one exception: a stream that broke after
+// its first byte reached the client is billed for the usage the upstream
+// reported for it, if it reported any (tokens the client received are
+// tokens the upstream charges for); Bulwark never estimates usage to bill
+// it. A response served from Bulwark's own cache costs 0 and is recorded
+// with CacheHit set. Prices.Cost applies the table; the caller decides
+// which usage to pass it according to this rule.
+//
+// # Idempotency
+//
+// Every Record carries an ID that Bulwark generates (the Writer fills it in
+// when it is empty). Ledgers store a record at most once per ID, so replaying
+// a spill file after a crash or a partial failure never counts a request
+// twice. The request id is stored too, for correlation, but is not the
+// idempotency key: clients may choose their own X-Request-Id, and a reused
+// one must not erase the usage of the requests that reuse it.
+//
+// # Invariants
+//
+//   - A Ledger's Query with Filter.Tenant set sees only that tenant's rows.
+//   - Writer.Add never blocks on the ledger: when its buffer is full, or the
+//     ledger fails, records go to JSON-lines spill files in a directory the
+//     Writer owns, and are replayed when the ledger accepts appends again.
+//   - Nothing accepted by Add is lost across Close: Close flushes, and what
+//     the ledger does not take is spilled and replayed by the next Writer
+//     over the same directory.
+//
+// This package imports only the standard library and llm (for llm.Usage).
+// It must not import backends (sqlite, postgres, redis), the HTTP layer or
+// the gateway: backends implement Ledger and pass usagetest.Run, and only
+// app wires them.
+package usage
