@@ -20,6 +20,7 @@ import (
 	"github.com/bulwark-ai/bulwark/config"
 	"github.com/bulwark-ai/bulwark/gateway"
 	"github.com/bulwark-ai/bulwark/sqlite"
+	"github.com/bulwark-ai/bulwark/telemetry"
 	"github.com/bulwark-ai/bulwark/tenant"
 )
 
@@ -48,6 +49,7 @@ type App struct {
 	keys     *tenant.Keyring
 	gw       *gateway.Gateway
 	handler  http.Handler
+	obs      *observability // metrics, tracing, drift (telemetry.go)
 
 	mu    sync.Mutex // guards cfg and world during a reload
 	cfg   *config.Config
@@ -97,7 +99,17 @@ func New(ctx context.Context, o Options) (*App, error) {
 		return nil, err
 	}
 	a.world = w
-	a.gw = gateway.New(w.routes)
+	// Telemetry first: the gateway records into it. (Its alias check reads
+	// the gateway's routing table only when a request is recorded.)
+	if err := a.buildTelemetry(ctx, cfg); err != nil {
+		a.db.Close()
+		return nil, err
+	}
+	a.gw = gateway.New(w.routes, gateway.Options{
+		Metrics: a.obs.metrics,
+		Drift:   a.obs.drift,
+		Status:  func(err error) int { return api.AsError(err).Status },
+	})
 	a.handler = a.buildHandler(cfg)
 	return a, nil
 }
@@ -149,7 +161,13 @@ func (a *App) buildHandler(cfg *config.Config) http.Handler {
 	for p, h := range admin.NewFaults(a.faultInjector, a.log).Routes() {
 		admRoutes[p] = h
 	}
-	return api.NewHandler(api.Options{
+	for p, h := range admin.NewBreakers(func() any { return a.gw.Routes().States() }).Routes() {
+		admRoutes[p] = h
+	}
+	for p, h := range a.driftRoutes() {
+		admRoutes[p] = h
+	}
+	return telemetry.Middleware(a.obs.metrics, a.obs.tracing, api.NewHandler(api.Options{
 		Auth:         a.keys,
 		Log:          a.log,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes,
@@ -159,9 +177,10 @@ func (a *App) buildHandler(cfg *config.Config) http.Handler {
 			"GET /healthz": func(w http.ResponseWriter, r *http.Request) {
 				api.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 			},
-			"GET /readyz": a.readyz,
+			"GET /readyz":  a.readyz,
+			"GET /metrics": a.obs.metrics.Handler().ServeHTTP,
 		},
-	})
+	}))
 }
 
 // Handler returns the app's HTTP handler.
@@ -209,6 +228,11 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 // period, then closes what is left.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	cfg := a.Config()
+	stopMetrics, merr := a.serveMetrics(cfg)
+	if merr != nil {
+		return merr
+	}
+	defer stopMetrics()
 	reqCtx, cancelRequests := context.WithCancel(context.Background())
 	defer cancelRequests()
 	srv := &http.Server{
@@ -245,5 +269,6 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 
 // Close releases the app's resources.
 func (a *App) Close() error {
+	a.closeTelemetry()
 	return a.db.Close()
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"os"
+	"reflect"
 	"time"
 
 	"github.com/bulwark-ai/bulwark/api/admin"
@@ -14,8 +15,9 @@ import (
 
 // Reload re-reads the config file and swaps in the world it describes. On
 // any error the running world is kept and the error says why. Settings
-// that belong to the listening server (listen, data_dir, server.*) take
-// effect at the next start; a reload that changes them says so.
+// that belong to the listening server (listen, data_dir, server.*) and the
+// telemetry settings take effect at the next start; a reload that changes
+// them says so and keeps the values in force.
 func (a *App) Reload() error {
 	if a.opts.ConfigPath == "" {
 		return nil
@@ -35,6 +37,12 @@ func (a *App) Reload() error {
 	if cfg.Listen != a.cfg.Listen || cfg.DataDir != a.cfg.DataDir || cfg.Server != a.cfg.Server {
 		a.log.Warn("listen, data_dir and server settings changed; they take effect at the next start")
 		cfg.Listen, cfg.DataDir, cfg.Server = a.cfg.Listen, a.cfg.DataDir, a.cfg.Server
+	}
+	if !reflect.DeepEqual(cfg.Telemetry, a.cfg.Telemetry) {
+		// The metrics registry, the tracer provider and the drift detector
+		// are built once, at start (telemetry.go).
+		a.log.Warn("telemetry settings changed; they take effect at the next start")
+		cfg.Telemetry = a.cfg.Telemetry
 	}
 	setLevel(a.logLevel, cfg.Log.Level)
 	a.world, a.cfg = w, cfg

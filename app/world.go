@@ -43,7 +43,11 @@ func buildWorld(cfg *config.Config, prev *world) (*world, error) {
 		w.providers[name] = builtProvider{cfg: pc, client: c}
 		clients[name] = c
 	}
-	t, err := route.New(cfg.Models, clients)
+	var old *route.Table
+	if prev != nil {
+		old = prev.routes
+	}
+	t, err := route.New(cfg.Models, clients, old)
 	if err != nil {
 		return nil, err
 	}

@@ -58,3 +58,27 @@ models:
 		t.Errorf("JSON shows a secret: %s", j)
 	}
 }
+
+func TestRedactedTracingHeaders(t *testing.T) {
+	c := mustParse(t, y(`
+telemetry:
+  tracing:
+    enabled: true
+    endpoint: collector:4318
+    headers: {Authorization: "${TRACE_KEY}"}
+`), env("TRACE_KEY", "Bearer trace-secret"))
+	r := c.Redacted()
+	if got := r.Telemetry.Tracing.Headers["Authorization"]; got != RedactedValue {
+		t.Errorf("redacted tracing header = %q, want %q", got, RedactedValue)
+	}
+	out, err := yaml.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), "secret") {
+		t.Errorf("redacted config shows a secret:\n%s", out)
+	}
+	if got := c.Telemetry.Tracing.Headers["Authorization"]; got != "Bearer trace-secret" {
+		t.Errorf("original changed: %q", got)
+	}
+}

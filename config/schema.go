@@ -18,6 +18,9 @@ type Config struct {
 	// and sim-embed aliases that are otherwise always present.
 	DisableBuiltinSim bool `yaml:"disable_builtin_sim" json:"disable_builtin_sim,omitempty"`
 
+	// Telemetry configures metrics, traces and drift detection (telemetry.go).
+	Telemetry Telemetry `yaml:"telemetry" json:"telemetry"`
+
 	// lines maps a field's path (models[2].targets[0].provider) to its line
 	// in the file the Config was parsed from; nil for a Config built in code.
 	lines map[string]int
@@ -87,6 +90,15 @@ type Model struct {
 	Fallbacks []string `yaml:"fallbacks" json:"fallbacks,omitempty"`
 	// ContextWindow is the alias's context window in tokens, zero if unknown.
 	ContextWindow int `yaml:"context_window" json:"context_window,omitempty"`
+	// FallbackOn names aliases tried on specific failures (resilience.go).
+	FallbackOn FallbackOn `yaml:"fallback_on" json:"fallback_on"`
+	// Timeouts, Retry, Breaker, Balance and Hedge are the alias's resilience
+	// policy (resilience.go); zero values mean the defaults.
+	Timeouts Timeouts `yaml:"timeouts" json:"timeouts"`
+	Retry    Retry    `yaml:"retry" json:"retry"`
+	Breaker  Breaker  `yaml:"breaker" json:"breaker"`
+	Balance  string   `yaml:"balance" json:"balance,omitempty"`
+	Hedge    Hedge    `yaml:"hedge" json:"hedge"`
 }
 
 // Target is one provider model behind an alias.

@@ -101,6 +101,7 @@ func (v *validator) top(c *Config) {
 		v.provider(childKey("providers", name), name, c.Providers[name])
 	}
 	v.models(c)
+	v.telemetry(c)
 }
 
 func (v *validator) listen(addr string) {
@@ -351,6 +352,7 @@ func (v *validator) models(c *Config) {
 			seen[fb] = true
 		}
 		v.nonNegative(path+".context_window", int64(m.ContextWindow))
+		v.resilience(path, m, first, aliases)
 	}
 	v.fallbackCycles(c, first)
 }

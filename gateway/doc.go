@@ -2,15 +2,57 @@
 // straight-line code from the authenticated principal and the decoded
 // request to the upstream answer.
 //
-// Today a request is resolved to its route, checked against the key's
-// allowed models, and forwarded once to a target chosen by weight.
-// Admission, limits, guardrails, caching and the bounded attempt loop slot
-// into the same functions in the order ARCHITECTURE.md gives; they run once
-// per client request, never once per attempt.
+// A request is resolved to its route, checked against the key's allowed
+// models, and served by ONE attempt loop (attempt.go, run) across the
+// route's targets, its same-target retries and its fallback aliases. The
+// loop is bounded by the alias's max_attempts, the targets available, the
+// request deadline and each target's retry budget; every decision in it is
+// made from the failure's llm.Kind. Admission, limits, guardrails and
+// caching slot into Chat/Stream/Embed around the loop: they run once per
+// client request, never once per attempt.
+//
+// Invariants:
+//   - A stream is returned only once an attempt produced its first content
+//     (or ended properly without any): until then failures are retried or
+//     failed over; after it, a failure ends the stream with an *llm.Error of
+//     KindStreamBroken (or the upstream's kind), never with io.EOF.
+//   - The same target is never retried on context-length, content-filter,
+//     bad-request, auth or not-found failures, nor after a timeout (a silent
+//     target is failed over, not retried).
+//   - A failed request's error is an *AttemptsError listing every attempt;
+//     it unwraps to the most relevant upstream *llm.Error.
+//
+// Observation (observe.go) happens in three places, all nil-safe (a
+// Gateway built with zero Options records nothing, and spans are made only
+// when the request's context carries a recording span):
+//   - Chat, Stream and Embed name the request span (telemetry.SetRequest)
+//     on entry and, when the call ends, record the request once:
+//     telemetry.Metrics.RecordRequest (status from Options.Status, the
+//     gateway's duration and upstream time, tokens, attempts, time to first
+//     token), telemetry.SetRequestResult on the request span and
+//     drift.Detector.Observe (not for an unknown or forbidden alias).
+//   - attempt (attempt.go) wraps every upstream call, retries, fallbacks
+//     and hedges alike, in a client span (telemetry.StartAttempt/EndAttempt:
+//     attempt number, fallback and hedge flags, breaker state, error.type
+//     from the llm.Kind) and records it with Metrics.RecordAttempt. The call
+//     gets the span's context, so the upstream transport passes its
+//     traceparent on.
+//   - A returned stream's relay (stream.go) takes over the observation of
+//     its successful attempt and of the request: it notes the model, finish
+//     reasons and usage of the chunks it relays and records both at io.EOF,
+//     at an improper end (the attempt and request then carry its error
+//     kind, the status stays 200) or at Close (a client that left early is
+//     recorded as canceled).
+//
+// The request duration recorded here is the gateway's, so its overhead
+// (duration less upstream time) leaves out decoding and encoding at the
+// API edge; the API edge must not call RecordRequest again.
 //
 // The routing table can be swapped at any time (config reload); a request
 // uses the table it started with.
 //
-// gateway must not import a backend (sqlite, postgres, redis) or a vendor
-// package (llm/openai, llm/sim, …): the composition root wires those in.
+// gateway must not import a backend (SQLite, Postgres, Redis) or a vendor
+// package (the OpenAI-compatible client, the simulator, …), not even in
+// tests: the composition root wires those in, and tests that need the
+// simulator live in the chaos package and in app.
 package gateway

@@ -3,22 +3,35 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/bulwark-ai/bulwark/drift"
 	"github.com/bulwark-ai/bulwark/llm"
 	"github.com/bulwark-ai/bulwark/route"
+	"github.com/bulwark-ai/bulwark/telemetry"
 	"github.com/bulwark-ai/bulwark/tenant"
 )
 
 // Gateway serves chat and embedding calls. It is safe for concurrent use.
 type Gateway struct {
 	routes atomic.Pointer[route.Table]
+	// rnd draws in [0, n) for target selection; jitter in [0, 1) for
+	// backoff. Tests may replace them before serving.
+	rnd    func(n int) int
+	jitter func() float64
+
+	// Observers (observe.go); each may be nil.
+	metrics  *telemetry.Metrics
+	drift    *drift.Detector
+	statusOf func(error) int
 }
 
-// New returns a Gateway routing with t.
-func New(t *route.Table) *Gateway {
-	g := &Gateway{}
+// New returns a Gateway routing with t and observed by o.
+func New(t *route.Table, o Options) *Gateway {
+	g := &Gateway{rnd: rand.IntN, jitter: rand.Float64, metrics: o.Metrics, drift: o.Drift, statusOf: o.Status}
 	g.routes.Store(t)
 	return g
 }
@@ -44,20 +57,23 @@ func (e *ModelError) Error() string {
 	return fmt.Sprintf("the model %q does not exist", e.Model)
 }
 
-// Outcome says how a call was served: which target answered, how many
-// attempts were made and how long was spent waiting for upstreams.
+// Outcome says how a call was served: which target answered, every
+// attempt made, and how long was spent waiting for upstreams.
 type Outcome struct {
-	Alias    string
-	Target   *route.Target
+	Alias string
+	// Target answered; nil when no attempt succeeded.
+	Target *route.Target
+	// Attempts is len(Tried).
 	Attempts int
-	// Upstream is the time spent in provider calls (for a stream, until the
-	// upstream accepted it).
+	Tried    []Attempt
+	// Upstream is the time spent in the attempt loop (for a stream, until
+	// its first content was in hand).
 	Upstream time.Duration
 }
 
-// resolve finds the route of the alias the principal asked for.
-func (g *Gateway) resolve(p tenant.Principal, alias string) (*route.Route, error) {
-	r, ok := g.routes.Load().Lookup(alias)
+// resolve finds the route of the alias the principal asked for, in tbl.
+func resolve(tbl *route.Table, p tenant.Principal, alias string) (*route.Route, error) {
+	r, ok := tbl.Lookup(alias)
 	if !ok {
 		return nil, &ModelError{Model: alias}
 	}
@@ -67,55 +83,145 @@ func (g *Gateway) resolve(p tenant.Principal, alias string) (*route.Route, error
 	return r, nil
 }
 
+// withTotal bounds ctx by the route's total timeout, if it has one.
+func withTotal(ctx context.Context, r *route.Route) (context.Context, context.CancelFunc) {
+	if r.Policy.Total > 0 {
+		return context.WithTimeout(ctx, r.Policy.Total)
+	}
+	return context.WithCancel(ctx)
+}
+
+// withAttempt bounds one non-streaming attempt by the route's attempt
+// timeout, if it has one.
+func withAttempt(ctx context.Context, r *route.Route) (context.Context, context.CancelFunc) {
+	if r.Policy.Attempt > 0 {
+		return context.WithTimeout(ctx, r.Policy.Attempt)
+	}
+	return context.WithCancel(ctx)
+}
+
 // Chat serves a non-streaming chat completion. req.Model is the alias the
-// client sent; the provider is called with the target's model.
-func (g *Gateway) Chat(ctx context.Context, p tenant.Principal, req *llm.ChatRequest) (*llm.ChatResponse, Outcome, error) {
-	out := Outcome{Alias: req.Model}
-	r, err := g.resolve(p, req.Model)
+// client sent; each attempt calls its target's model.
+func (g *Gateway) Chat(ctx context.Context, p tenant.Principal, req *llm.ChatRequest) (resp *llm.ChatResponse, out Outcome, err error) {
+	out = Outcome{Alias: req.Model}
+	rq := g.begin(ctx, telemetry.OperationChat, p, req.Model)
+	defer func() {
+		ans := answerOf(resp)
+		if err == nil {
+			ans.firstToken = time.Since(rq.start) // the whole answer at once
+		}
+		rq.end(ctx, &out, ans, err)
+	}()
+	tbl := g.routes.Load()
+	r, err := resolve(tbl, p, req.Model)
 	if err != nil {
 		return nil, out, err
 	}
-	t := r.Pick(nil)
-	call := *req
-	call.Model = t.Model
-	out.Target, out.Attempts = t, 1
-	start := time.Now()
-	resp, err := t.Client.Chat(ctx, &call)
-	out.Upstream = time.Since(start)
+	ctx, cancel := withTotal(ctx, r)
+	defer cancel()
+	resp, err = run(ctx, rq, tbl, r, &out, r.Policy.HedgeDelay > 0 || r.Policy.HedgeP95,
+		func(ctx context.Context, cr *route.Route, t *route.Target) (*llm.ChatResponse, error) {
+			ctx, cancel := withAttempt(ctx, cr)
+			defer cancel()
+			call := *req
+			call.Model = t.Model
+			return t.Client.Chat(ctx, &call)
+		})
 	return resp, out, err
 }
 
-// Stream starts a streaming chat completion. It returns once the upstream
-// accepted the request; the caller relays the stream and closes it.
-func (g *Gateway) Stream(ctx context.Context, p tenant.Principal, req *llm.ChatRequest) (llm.Stream, Outcome, error) {
-	out := Outcome{Alias: req.Model}
-	r, err := g.resolve(p, req.Model)
+// Embed computes embeddings, through the same attempt loop as Chat.
+func (g *Gateway) Embed(ctx context.Context, p tenant.Principal, req *llm.EmbedRequest) (resp *llm.EmbedResponse, out Outcome, err error) {
+	out = Outcome{Alias: req.Model}
+	rq := g.begin(ctx, telemetry.OperationEmbeddings, p, req.Model)
+	defer func() { rq.end(ctx, &out, answerOf(resp), err) }()
+	tbl := g.routes.Load()
+	r, err := resolve(tbl, p, req.Model)
 	if err != nil {
 		return nil, out, err
 	}
-	t := r.Pick(nil)
-	call := *req
-	call.Model = t.Model
-	out.Target, out.Attempts = t, 1
-	start := time.Now()
-	s, err := t.Client.Stream(ctx, &call)
-	out.Upstream = time.Since(start)
-	return s, out, err
+	ctx, cancel := withTotal(ctx, r)
+	defer cancel()
+	resp, err = run(ctx, rq, tbl, r, &out, false,
+		func(ctx context.Context, cr *route.Route, t *route.Target) (*llm.EmbedResponse, error) {
+			ctx, cancel := withAttempt(ctx, cr)
+			defer cancel()
+			call := *req
+			call.Model = t.Model
+			return t.Client.Embed(ctx, &call)
+		})
+	return resp, out, err
 }
 
-// Embed computes embeddings.
-func (g *Gateway) Embed(ctx context.Context, p tenant.Principal, req *llm.EmbedRequest) (*llm.EmbedResponse, Outcome, error) {
+// StreamOptions are the API layer's hooks into a stream's start.
+type StreamOptions struct {
+	// Heartbeat, when set, is called every route heartbeat interval while
+	// no attempt has produced content yet. It is called from another
+	// goroutine, never after Stream returns.
+	Heartbeat func()
+}
+
+// Stream starts a streaming chat completion. It returns once an attempt
+// produced its first content (retrying and failing over until then); the
+// caller relays the stream and closes it. The returned stream ends with
+// io.EOF only when the upstream ended it properly.
+//
+// A failed Stream is recorded (metrics, request span, drift) before it
+// returns; a returned stream is recorded when it ends or is closed, with
+// the usage its last chunk reported.
+func (g *Gateway) Stream(ctx context.Context, p tenant.Principal, req *llm.ChatRequest, o StreamOptions) (llm.Stream, Outcome, error) {
 	out := Outcome{Alias: req.Model}
-	r, err := g.resolve(p, req.Model)
+	rq := g.begin(ctx, telemetry.OperationChat, p, req.Model)
+	tbl := g.routes.Load()
+	r, err := resolve(tbl, p, req.Model)
 	if err != nil {
+		rq.end(ctx, &out, answer{}, err)
 		return nil, out, err
 	}
-	t := r.Pick(nil)
-	call := *req
-	call.Model = t.Model
-	out.Target, out.Attempts = t, 1
-	start := time.Now()
-	resp, err := t.Client.Embed(ctx, &call)
-	out.Upstream = time.Since(start)
-	return resp, out, err
+	reqCtx := ctx // the request span's, for the stream's end
+	// The total timeout bounds the whole stream, so its cancel belongs to
+	// the stream once one is returned.
+	ctx, cancel := withTotal(ctx, r)
+	stop := heartbeat(r.Policy.Heartbeat, o.Heartbeat)
+	s, err := run(ctx, rq, tbl, r, &out, false,
+		func(ctx context.Context, cr *route.Route, t *route.Target) (*relay, error) {
+			return openStream(ctx, cr, t, req)
+		})
+	stop()
+	if err != nil {
+		cancel()
+		rq.end(reqCtx, &out, answer{}, err)
+		return nil, out, err
+	}
+	s.onClose = cancel
+	s.watch.handOver(reqCtx, rq, out)
+	return s, out, nil
+}
+
+// heartbeat calls beat every interval until the returned stop is called;
+// stop waits for a beat in progress.
+func heartbeat(every time.Duration, beat func()) (stop func()) {
+	if beat == nil || every <= 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				beat()
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		wg.Wait()
+	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/bulwark-ai/bulwark/config"
 	"github.com/bulwark-ai/bulwark/llm"
+	"github.com/bulwark-ai/bulwark/resilience"
 )
 
 // Target is one provider model behind an alias.
@@ -16,38 +17,85 @@ type Target struct {
 	Model    string
 	Weight   int
 	Client   llm.Provider
+	// Health is shared by every alias routing to the same provider and
+	// model, and survives reloads (see New).
+	Health *Health
 }
 
 // Name returns "provider/model", the target's name in logs, headers and
 // errors.
 func (t *Target) Name() string { return t.Provider + "/" + t.Model }
 
-// Route is an alias and its targets.
+// Route is an alias, its targets and its resilience policy.
 type Route struct {
 	Alias         string
 	Targets       []*Target
 	Fallbacks     []string
 	ContextWindow int
+	Balance       string
+	Policy        Policy
 	totalWeight   int
 }
 
-// Pick chooses a target by weighted random selection. rnd returns a value
-// in [0, n); nil means math/rand/v2.
-func (r *Route) Pick(rnd func(n int) int) *Target {
-	if len(r.Targets) == 1 || r.totalWeight == 0 {
-		return r.Targets[0]
-	}
+// Pick chooses a target by the route's balance policy among the targets
+// that skip does not reject and whose breaker is not open. It returns nil
+// when there is none. rnd returns a value in [0, n); nil means
+// math/rand/v2. A nil skip rejects nothing.
+func (r *Route) Pick(rnd func(n int) int, skip func(*Target) bool) *Target {
 	if rnd == nil {
 		rnd = rand.IntN
 	}
-	w := rnd(r.totalWeight)
+	cands := make([]*Target, 0, len(r.Targets))
+	total := 0
 	for _, t := range r.Targets {
+		if skip != nil && skip(t) {
+			continue
+		}
+		if t.Health != nil && !t.Health.Breaker.Ready() {
+			continue
+		}
+		cands = append(cands, t)
+		total += t.Weight
+	}
+	switch len(cands) {
+	case 0:
+		return nil
+	case 1:
+		return cands[0]
+	}
+	switch r.Balance {
+	case config.BalanceLeastOutstanding, config.BalancePeakEWMA:
+		// Power of two choices: two distinct random candidates, the
+		// cheaper wins (ties go to the first drawn).
+		i := rnd(len(cands))
+		j := rnd(len(cands) - 1)
+		if j >= i {
+			j++
+		}
+		a, b := cands[i], cands[j]
+		if cost(a, r.Balance) <= cost(b, r.Balance) {
+			return a
+		}
+		return b
+	}
+	w := rnd(total)
+	for _, t := range cands {
 		if w < t.Weight {
 			return t
 		}
 		w -= t.Weight
 	}
-	return r.Targets[len(r.Targets)-1]
+	return cands[len(cands)-1]
+}
+
+func cost(t *Target, balance string) float64 {
+	if t.Health == nil {
+		return 0
+	}
+	if balance == config.BalanceLeastOutstanding {
+		return float64(t.Health.Load.Outstanding())
+	}
+	return t.Health.Load.Cost()
 }
 
 // Table is the set of routes by alias. It is immutable and safe for
@@ -55,18 +103,30 @@ func (r *Route) Pick(rnd func(n int) int) *Target {
 type Table struct {
 	routes map[string]*Route
 	names  []string
+	health map[string]*Health // by target name
 }
 
 // New builds a Table from the configured aliases and the built providers,
-// keyed by provider name. It fails if a target names a provider that was
-// not built; config.Validate reports such mistakes with their line first.
-func New(models []config.Model, providers map[string]llm.Provider) (*Table, error) {
-	t := &Table{routes: make(map[string]*Route, len(models))}
+// keyed by provider name. prev, when not nil, is the table being replaced:
+// a target whose provider, model, breaker and budget settings are unchanged
+// keeps its Health, as long as the provider itself was not rebuilt. When several aliases route to one target, the first
+// alias's breaker and budget settings apply. New fails if a target names a
+// provider that was not built; config.Validate reports such mistakes with
+// their line first.
+func New(models []config.Model, providers map[string]llm.Provider, prev *Table) (*Table, error) {
+	t := &Table{routes: make(map[string]*Route, len(models)), health: map[string]*Health{}}
 	for _, m := range models {
 		if _, dup := t.routes[m.Name]; dup {
 			return nil, fmt.Errorf("model %q is defined twice", m.Name)
 		}
-		r := &Route{Alias: m.Name, Fallbacks: m.Fallbacks, ContextWindow: m.ContextWindow}
+		r := &Route{
+			Alias: m.Name, Fallbacks: m.Fallbacks, ContextWindow: m.ContextWindow,
+			Balance: m.Balance, Policy: policyOf(m),
+		}
+		if r.Balance == "" {
+			r.Balance = config.DefaultBalance
+		}
+		bc, gc := breakerOf(m.Breaker), budgetOf(m.Retry.Budget)
 		for _, ct := range m.Targets {
 			p, ok := providers[ct.Provider]
 			if !ok {
@@ -76,7 +136,9 @@ func New(models []config.Model, providers map[string]llm.Provider) (*Table, erro
 			if w <= 0 {
 				w = 1
 			}
-			r.Targets = append(r.Targets, &Target{Provider: ct.Provider, Model: ct.Model, Weight: w, Client: p})
+			tg := &Target{Provider: ct.Provider, Model: ct.Model, Weight: w, Client: p}
+			tg.Health = t.healthFor(tg.Name(), p, bc, gc, prev)
+			r.Targets = append(r.Targets, tg)
 			r.totalWeight += w
 		}
 		if len(r.Targets) == 0 {
@@ -89,6 +151,22 @@ func New(models []config.Model, providers map[string]llm.Provider) (*Table, erro
 	return t, nil
 }
 
+func (t *Table) healthFor(name string, client llm.Provider, bc resilience.BreakerConfig, gc budgetConfig, prev *Table) *Health {
+	if h, ok := t.health[name]; ok {
+		return h
+	}
+	h := newHealth(client, bc, gc)
+	if prev != nil {
+		// A rebuilt provider (new key, URL…) is a new target: its old
+		// breaker says nothing about it.
+		if old, ok := prev.health[name]; ok && old.client == client && old.breakerCfg == bc && old.budgetCfg == gc {
+			h = old
+		}
+	}
+	t.health[name] = h
+	return h
+}
+
 // Lookup returns the route of an alias.
 func (t *Table) Lookup(alias string) (*Route, bool) {
 	r, ok := t.routes[alias]
@@ -97,3 +175,21 @@ func (t *Table) Lookup(alias string) (*Route, bool) {
 
 // Aliases returns every alias, sorted.
 func (t *Table) Aliases() []string { return t.names }
+
+// TargetState is one target's breaker and load, for the admin API.
+type TargetState struct {
+	Target      string                  `json:"target"`
+	Breaker     resilience.BreakerState `json:"breaker"`
+	Outstanding int64                   `json:"outstanding"`
+	P95         string                  `json:"p95_latency"`
+}
+
+// States returns the state of every target, sorted by name.
+func (t *Table) States() []TargetState {
+	out := make([]TargetState, 0, len(t.health))
+	for name, h := range t.health {
+		out = append(out, TargetState{Target: name, Breaker: h.Breaker.State(), Outstanding: h.Load.Outstanding(), P95: h.Load.P95().String()})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Target < out[j].Target })
+	return out
+}

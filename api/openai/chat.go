@@ -4,9 +4,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"time"
 
 	"github.com/bulwark-ai/bulwark/api"
+	"github.com/bulwark-ai/bulwark/gateway"
 	"github.com/bulwark-ai/bulwark/llm"
 	"github.com/bulwark-ai/bulwark/tenant"
 )
@@ -39,54 +39,74 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request, p tenant.Principa
 	_, _ = w.Write(resp.Body)
 }
 
-// stream relays a streamed completion as server-sent events. The header
-// goes out with the first event, so that until the upstream has produced
-// something an error is an ordinary JSON error response with its status;
-// after it, an error ends the stream with an error event and no [DONE].
+// stream relays a streamed completion as server-sent events. The gateway
+// returns the stream once an attempt produced its first content, retrying
+// and failing over until then, so the header normally goes out with that
+// content and an error before it is an ordinary JSON error response with
+// its status. A long wait for the first content sends SSE comment
+// heartbeats, which send the header early: after one, an error is an error
+// event. Either way, an error after the header ends the stream with an
+// error event and no [DONE].
 func (h *Handler) stream(w http.ResponseWriter, r *http.Request, p tenant.Principal, req *llm.ChatRequest) {
 	ctx, cancel := h.context(r)
 	defer cancel()
-	begin := time.Now()
-	s, out, err := h.gw.Stream(ctx, p, req)
+	flusher, _ := w.(http.Flusher)
+	flush := func() {
+		if flusher != nil {
+			flusher.Flush()
+		}
+	}
+	started := false // the header is out
+	start := func() {
+		hdr := w.Header()
+		hdr.Set("Content-Type", "text/event-stream")
+		hdr.Set("Cache-Control", "no-cache")
+		hdr.Set("X-Accel-Buffering", "no")
+		w.WriteHeader(http.StatusOK)
+		started = true
+	}
+	buf := make([]byte, 0, 1024)
+	writeErr := func(err error) {
+		h.log.Warn("stream ended by upstream failure", "request_id", api.RequestID(w), "error", err)
+		buf = append(buf[:0], "data: "...)
+		buf = append(buf, api.AsError(err).Body()...)
+		buf = append(buf, "\n\n"...)
+		_, _ = w.Write(buf)
+		flush()
+	}
+	// Heartbeats run on the gateway's goroutine while this one waits in
+	// Stream; Stream stops them before it returns.
+	beat := func() {
+		if !started {
+			start()
+		}
+		_, _ = w.Write([]byte(": keep-alive\n\n"))
+		flush()
+	}
+	s, out, err := h.gw.Stream(ctx, p, req, gateway.StreamOptions{Heartbeat: beat})
 	if err != nil {
+		if started {
+			writeErr(err)
+			return
+		}
 		setOutcome(w, out)
 		api.WriteError(w, err)
 		return
 	}
 	defer s.Close()
-	first, err := s.Recv()
-	out.Upstream = time.Since(begin) // time to the first event
-	setOutcome(w, out)
-	if err != nil && !errors.Is(err, io.EOF) {
-		api.WriteError(w, err)
-		return
+	if !started {
+		setOutcome(w, out)
+		start()
 	}
-
-	hdr := w.Header()
-	hdr.Set("Content-Type", "text/event-stream")
-	hdr.Set("Cache-Control", "no-cache")
-	hdr.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	flusher, _ := w.(http.Flusher)
-	buf := make([]byte, 0, 1024)
-	c := first
 	for {
+		c, err := s.Recv()
 		if errors.Is(err, io.EOF) {
 			_, _ = w.Write([]byte("data: [DONE]\n\n"))
-			if flusher != nil {
-				flusher.Flush()
-			}
+			flush()
 			return
 		}
 		if err != nil {
-			h.log.Warn("stream ended by upstream failure", "request_id", api.RequestID(w), "error", err)
-			buf = append(buf[:0], "data: "...)
-			buf = append(buf, api.AsError(err).Body()...)
-			buf = append(buf, "\n\n"...)
-			_, _ = w.Write(buf)
-			if flusher != nil {
-				flusher.Flush()
-			}
+			writeErr(err)
 			return
 		}
 		if c.Usage == nil || c.HasContent || req.IncludeUsage { // else the client did not ask for usage
@@ -96,10 +116,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, p tenant.Princi
 			if _, werr := w.Write(buf); werr != nil {
 				return // the client went away; Close cancels the upstream
 			}
-			if flusher != nil {
-				flusher.Flush()
-			}
+			flush()
 		}
-		c, err = s.Recv()
 	}
 }

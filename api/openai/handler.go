@@ -54,11 +54,13 @@ func (h *Handler) context(r *http.Request) (context.Context, context.CancelFunc)
 // Bulwark cost, just before the response header goes out.
 func setOutcome(w http.ResponseWriter, o gateway.Outcome) {
 	api.SetServerTiming(w, o.Upstream)
+	hdr := w.Header()
+	if o.Attempts > 0 {
+		hdr.Set(HeaderAttempts, strconv.Itoa(o.Attempts))
+	}
 	if o.Target == nil {
 		return
 	}
-	hdr := w.Header()
 	hdr.Set(HeaderTarget, o.Target.Name())
-	hdr.Set(HeaderAttempts, strconv.Itoa(o.Attempts))
 	api.Annotate(w, o.Alias, o.Target.Name())
 }

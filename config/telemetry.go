@@ -1,0 +1,186 @@
+package config
+
+import (
+	"net"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Telemetry configures metrics, traces and drift detection. The zero value
+// serves /metrics on the main listener, traces nothing and watches drift
+// with the default window.
+type Telemetry struct {
+	Metrics Metrics `yaml:"metrics" json:"metrics"`
+	Tracing Tracing `yaml:"tracing" json:"tracing"`
+	Drift   Drift   `yaml:"drift" json:"drift"`
+}
+
+// Metrics configures the Prometheus metrics. GET /metrics is always served
+// on the main listener.
+type Metrics struct {
+	// Listen is an extra address serving only GET /metrics (e.g.
+	// 0.0.0.0:9090, for a scraper that must not reach the API); empty
+	// means none.
+	Listen string `yaml:"listen" json:"listen,omitempty"`
+	// DisableTenantLabel drops the tenant label from request, token and
+	// shed metrics, for deployments with many tenants.
+	DisableTenantLabel bool `yaml:"disable_tenant_label" json:"disable_tenant_label,omitempty"`
+	// MaxTenants caps the distinct tenant label values; later tenants are
+	// labelled "other" (default 1000).
+	MaxTenants int `yaml:"max_tenants" json:"max_tenants,omitempty"`
+}
+
+// Trace exporters.
+const (
+	TraceExporterHTTP = "http"
+	TraceExporterGRPC = "grpc"
+)
+
+// Tracing configures OpenTelemetry traces. Off unless Enabled.
+type Tracing struct {
+	Enabled bool `yaml:"enabled" json:"enabled"`
+	// Exporter is http (OTLP over HTTP, default) or grpc (OTLP over gRPC).
+	Exporter string `yaml:"exporter" json:"exporter,omitempty"`
+	// Endpoint is the collector as host:port or a URL
+	// (http://collector:4318/v1/traces); empty means the exporter's default
+	// (OTEL_EXPORTER_OTLP_ENDPOINT, else localhost).
+	Endpoint string `yaml:"endpoint" json:"endpoint,omitempty"`
+	// Insecure sends to a host:port endpoint without TLS.
+	Insecure bool `yaml:"insecure" json:"insecure,omitempty"`
+	// Headers are sent with every export (a tracing vendor's key). Write
+	// secrets as ${ENV_VAR}; they never appear in logs or errors.
+	Headers map[string]string `yaml:"headers" json:"-"`
+	// SampleRatio is the share of new traces sampled, above 0 and at most
+	// 1 (default 1). A client's sampled flag in traceparent is honoured.
+	SampleRatio float64 `yaml:"sample_ratio" json:"sample_ratio,omitempty"`
+	// ServiceName names the resource (default bulwark).
+	ServiceName string `yaml:"service_name" json:"service_name,omitempty"`
+	// CaptureContent records prompt and completion text on spans. Off by
+	// default: text may hold personal data.
+	CaptureContent bool `yaml:"capture_content" json:"capture_content,omitempty"`
+}
+
+// Drift configures per-alias drift detection.
+type Drift struct {
+	// Disabled turns drift detection off.
+	Disabled bool `yaml:"disabled" json:"disabled,omitempty"`
+	// Window is the span of the rolling distributions compared with the
+	// baseline, and of the baseline itself (default 1h, at least 1m).
+	Window Duration `yaml:"window" json:"window"`
+}
+
+// Telemetry defaults.
+const (
+	DefaultMaxTenants       = 1000
+	DefaultTraceSampleRatio = 1.0
+	DefaultServiceName      = "bulwark"
+	DefaultDriftWindow      = Duration(time.Hour)
+	minDriftWindow          = Duration(time.Minute)
+)
+
+// TenantCap returns MaxTenants, or its default when zero.
+func (m Metrics) TenantCap() int {
+	if m.MaxTenants == 0 {
+		return DefaultMaxTenants
+	}
+	return m.MaxTenants
+}
+
+// Ratio returns SampleRatio, or its default when zero.
+func (t Tracing) Ratio() float64 {
+	if t.SampleRatio == 0 {
+		return DefaultTraceSampleRatio
+	}
+	return t.SampleRatio
+}
+
+// Service returns ServiceName, or its default when empty.
+func (t Tracing) Service() string {
+	if t.ServiceName == "" {
+		return DefaultServiceName
+	}
+	return t.ServiceName
+}
+
+// WindowOrDefault returns Window, or its default when zero.
+func (d Drift) WindowOrDefault() time.Duration {
+	if d.Window == 0 {
+		return DefaultDriftWindow.D()
+	}
+	return d.Window.D()
+}
+
+var traceExporters = []string{TraceExporterHTTP, TraceExporterGRPC}
+
+// telemetry validates c.Telemetry.
+func (v *validator) telemetry(c *Config) {
+	t := c.Telemetry
+	if t.Metrics.Listen != "" {
+		v.hostPort("telemetry.metrics.listen", t.Metrics.Listen)
+		if t.Metrics.Listen == c.Listen {
+			v.add("telemetry.metrics.listen", "%q is the main listen address, which serves /metrics already; use another or leave it empty", t.Metrics.Listen)
+		}
+	}
+	v.nonNegative("telemetry.metrics.max_tenants", int64(t.Metrics.MaxTenants))
+
+	tr := t.Tracing
+	v.oneOf("telemetry.tracing.exporter", tr.Exporter, traceExporters)
+	if tr.Endpoint != "" {
+		v.traceEndpoint("telemetry.tracing.endpoint", tr.Endpoint)
+	}
+	if tr.SampleRatio < 0 || tr.SampleRatio > 1 {
+		v.add("telemetry.tracing.sample_ratio", "must be above 0 and at most 1, got %v", tr.SampleRatio)
+	}
+	names := make([]string, 0, len(tr.Headers))
+	for h := range tr.Headers {
+		names = append(names, h)
+	}
+	sort.Strings(names)
+	for _, h := range names {
+		hp := childKey("telemetry.tracing.headers", h)
+		if !headerName.MatchString(h) {
+			v.add(hp, "%q is not a valid HTTP header name", h)
+		}
+		if strings.ContainsFunc(tr.Headers[h], isControl) {
+			// The value may be a secret: it is never repeated.
+			v.add(hp, "the value has a control character (a newline from a secret file?)")
+		}
+	}
+
+	v.duration("telemetry.drift.window", t.Drift.Window)
+	if t.Drift.Window > 0 && t.Drift.Window < minDriftWindow {
+		v.add("telemetry.drift.window", "must be at least %s, got %s", minDriftWindow, t.Drift.Window)
+	}
+}
+
+func (v *validator) hostPort(path, addr string) {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		v.add(path, "%q is not host:port (write it like 127.0.0.1:9090 or :9090)", addr)
+		return
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		v.add(path, "port %q is not a number from 0 to 65535", port)
+	}
+}
+
+func (v *validator) traceEndpoint(path, ep string) {
+	if !strings.Contains(ep, "://") {
+		v.hostPort(path, ep)
+		return
+	}
+	u, err := url.Parse(ep)
+	switch {
+	case err != nil || strings.ContainsFunc(ep, isControl):
+		v.add(path, "%q is not a valid URL", ep)
+	case u.Scheme != "http" && u.Scheme != "https":
+		v.add(path, "a URL endpoint must start with http:// or https://, or be host:port")
+	case u.User != nil:
+		v.add(path, "the endpoint URL must not hold credentials; send them in telemetry.tracing.headers")
+	case u.Host == "":
+		v.add(path, "%q has no host", ep)
+	}
+}

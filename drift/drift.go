@@ -1,0 +1,355 @@
+package drift
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Options configure a Detector. The zero value is valid.
+type Options struct {
+	// Window is the span of the rolling window and of the baseline
+	// (default 1h).
+	Window time.Duration
+	// Slots is how many slots the window is kept in; the window rolls one
+	// slot at a time (default 12).
+	Slots int
+	// MinSamples is how many observations both the window and the baseline
+	// must hold before a dimension gets a score (default 100). Latency,
+	// output tokens and finish reasons count successes only.
+	MinSamples int
+	// KnownAlias reports whether an alias is served; observations of other
+	// aliases are dropped. Nil keeps the first MaxAliases aliases seen.
+	KnownAlias func(string) bool
+	// MaxAliases bounds the aliases tracked (default 1000).
+	MaxAliases int
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Observation is one finished request of an alias.
+type Observation struct {
+	Alias        string
+	PromptTokens int
+	// OutputTokens, Latency and FinishReason are counted for successes
+	// only (ErrorKind empty).
+	OutputTokens int
+	Latency      time.Duration
+	FinishReason string
+	// ErrorKind is empty on success, else the llm.Kind's String.
+	ErrorKind string
+}
+
+// Detector keeps per-alias distributions and scores their drift. It is
+// safe for concurrent use. Lock order: Detector.mu, then series.mu.
+type Detector struct {
+	o       Options
+	slotDur time.Duration
+
+	mu     sync.RWMutex
+	series map[string]*series
+}
+
+// counts is one histogram per dimension.
+type counts [numDimensions][]uint64
+
+func newCounts() counts {
+	var c counts
+	for d := range c {
+		c[d] = make([]uint64, bucketCount[d])
+	}
+	return c
+}
+
+func (c *counts) reset() {
+	for d := range c {
+		clear(c[d])
+	}
+}
+
+func (c *counts) add(o *counts) {
+	for d := range c {
+		for i, n := range o[d] {
+			c[d][i] += n
+		}
+	}
+}
+
+type slot struct {
+	epoch int64 // slot number since the Unix epoch; 0 is unused
+	c     counts
+}
+
+type series struct {
+	mu        sync.Mutex
+	slots     []slot
+	first     int64 // epoch of the first observation
+	baseline  *Snapshot
+	baseTaken bool // a baseline was taken or loaded; no automatic one then
+}
+
+// New returns a Detector.
+func New(o Options) *Detector {
+	if o.Window <= 0 {
+		o.Window = time.Hour
+	}
+	if o.Slots <= 0 {
+		o.Slots = 12
+	}
+	if o.MinSamples <= 0 {
+		o.MinSamples = 100
+	}
+	if o.MaxAliases <= 0 {
+		o.MaxAliases = 1000
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	slotDur := o.Window / time.Duration(o.Slots)
+	if slotDur <= 0 {
+		slotDur = time.Nanosecond
+	}
+	return &Detector{o: o, slotDur: slotDur, series: map[string]*series{}}
+}
+
+func (d *Detector) epoch(t time.Time) int64 { return t.UnixNano() / int64(d.slotDur) }
+
+// get returns the alias's series, creating it if the alias may be tracked.
+func (d *Detector) get(alias string, create bool) *series {
+	d.mu.RLock()
+	s := d.series[alias]
+	d.mu.RUnlock()
+	if s != nil || !create {
+		return s
+	}
+	if d.o.KnownAlias != nil && !d.o.KnownAlias(alias) {
+		return nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if s = d.series[alias]; s != nil {
+		return s
+	}
+	if len(d.series) >= d.o.MaxAliases {
+		return nil
+	}
+	s = &series{slots: make([]slot, d.o.Slots), first: d.epoch(d.o.Now())}
+	for i := range s.slots {
+		s.slots[i].c = newCounts()
+	}
+	d.series[alias] = s
+	return s
+}
+
+// Observe adds a finished request to its alias's rolling window. On a nil
+// Detector (drift disabled) it does nothing.
+func (d *Detector) Observe(ob Observation) {
+	if d == nil || ob.Alias == "" {
+		return
+	}
+	s := d.get(ob.Alias, true)
+	if s == nil {
+		return
+	}
+	e := d.epoch(d.o.Now())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d.autoBaseline(s, e)
+	sl := &s.slots[int(e%int64(len(s.slots)))]
+	if sl.epoch != e {
+		sl.epoch = e
+		sl.c.reset()
+	}
+	c := &sl.c
+	if ob.PromptTokens > 0 {
+		c[PromptTokens][numericBucket(promptEdges, float64(ob.PromptTokens))]++
+	}
+	if ob.ErrorKind == "" {
+		c[ErrorKind][0]++
+		c[OutputTokens][numericBucket(outputEdges, float64(ob.OutputTokens))]++
+		c[Latency][latencyBucket(ob.Latency)]++
+		if ob.FinishReason != "" {
+			c[FinishReason][categoryBucket(finishReasons, ob.FinishReason)]++
+		}
+		return
+	}
+	c[ErrorKind][categoryBucket(errorKinds, ob.ErrorKind)]++
+}
+
+// autoBaseline takes the series's first full window as its baseline, once,
+// before the slot of epoch e is overwritten. s.mu must be held.
+func (d *Detector) autoBaseline(s *series, e int64) {
+	if s.baseTaken || e < s.first+int64(len(s.slots)) {
+		return
+	}
+	// The window [first, first+slots) is complete: every slot still holds
+	// it (nothing of a later epoch was written yet).
+	w := d.window(s, s.first+int64(len(s.slots))-1)
+	start := time.Unix(0, s.first*int64(d.slotDur)).UTC()
+	s.baseline = w.snapshot(start, start.Add(d.o.Window))
+	s.baseTaken = true
+}
+
+// window sums the slots of the window ending with epoch last. s.mu must be
+// held.
+func (d *Detector) window(s *series, last int64) counts {
+	w := newCounts()
+	for i := range s.slots {
+		sl := &s.slots[i]
+		if sl.epoch != 0 && sl.epoch <= last && sl.epoch > last-int64(len(s.slots)) {
+			w.add(&sl.c)
+		}
+	}
+	return w
+}
+
+// Snapshot is a window's distributions: for each dimension (by its
+// String), the count in each bucket. It is a plain value a store can keep.
+type Snapshot struct {
+	Start  time.Time           `json:"start"`
+	End    time.Time           `json:"end"`
+	Counts map[string][]uint64 `json:"counts"`
+}
+
+func (c *counts) snapshot(start, end time.Time) *Snapshot {
+	s := &Snapshot{Start: start, End: end, Counts: make(map[string][]uint64, numDimensions)}
+	for d := range c {
+		s.Counts[Dimension(d).String()] = append([]uint64(nil), c[d]...)
+	}
+	return s
+}
+
+// Samples is the number of observations in the snapshot.
+func (s *Snapshot) Samples() uint64 {
+	var n uint64
+	for _, v := range s.Counts[ErrorKind.String()] {
+		n += v
+	}
+	return n
+}
+
+// Baseline returns a copy of the alias's baseline, if it has one.
+func (d *Detector) Baseline(alias string) (Snapshot, bool) {
+	s := d.get(alias, false)
+	if s == nil {
+		return Snapshot{}, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.baseline == nil {
+		return Snapshot{}, false
+	}
+	return *s.baseline.clone(), true
+}
+
+func (s *Snapshot) clone() *Snapshot {
+	c := &Snapshot{Start: s.Start, End: s.End, Counts: make(map[string][]uint64, len(s.Counts))}
+	for k, v := range s.Counts {
+		c.Counts[k] = append([]uint64(nil), v...)
+	}
+	return c
+}
+
+// SetBaseline loads a stored baseline for an alias. It is an error when
+// the snapshot's buckets do not match this version's.
+func (d *Detector) SetBaseline(alias string, b Snapshot) error {
+	for _, dim := range Dimensions() {
+		if n := len(b.Counts[dim.String()]); n != bucketCount[dim] {
+			return fmt.Errorf("drift baseline of %q: %s has %d buckets, want %d", alias, dim, n, bucketCount[dim])
+		}
+	}
+	s := d.get(alias, true)
+	if s == nil {
+		return fmt.Errorf("drift baseline of %q: alias not tracked", alias)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.baseline, s.baseTaken = b.clone(), true
+	return nil
+}
+
+// Rebaseline makes the alias's current window its baseline, and reports
+// whether the alias is tracked.
+func (d *Detector) Rebaseline(alias string) bool {
+	s := d.get(alias, false)
+	if s == nil {
+		return false
+	}
+	now := d.o.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := d.window(s, d.epoch(now))
+	s.baseline, s.baseTaken = w.snapshot(now.Add(-d.o.Window).UTC(), now.UTC()), true
+	return true
+}
+
+// Score is the drift of one dimension of an alias.
+type Score struct {
+	Dimension string `json:"dimension"`
+	// Ready is set once the window and the baseline both hold MinSamples
+	// observations of the dimension; PSI is zero until then.
+	PSI   float64 `json:"psi"`
+	Ready bool    `json:"ready"`
+	// Current and Baseline are the bucket counts compared.
+	Current  []uint64 `json:"current"`
+	Baseline []uint64 `json:"baseline,omitempty"`
+}
+
+// Report is an alias's drift, for the admin API.
+type Report struct {
+	Alias           string    `json:"alias"`
+	CurrentSamples  uint64    `json:"current_samples"`
+	BaselineSamples uint64    `json:"baseline_samples"`
+	BaselineStart   time.Time `json:"baseline_start,omitzero"`
+	Scores          []Score   `json:"scores"`
+}
+
+// Report returns the alias's drift report, and whether it is tracked.
+func (d *Detector) Report(alias string) (Report, bool) {
+	s := d.get(alias, false)
+	if s == nil {
+		return Report{}, false
+	}
+	e := d.epoch(d.o.Now())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d.autoBaseline(s, e)
+	cur := d.window(s, e)
+	r := Report{Alias: alias, CurrentSamples: sum(cur[ErrorKind])}
+	if s.baseline != nil {
+		r.BaselineSamples = s.baseline.Samples()
+		r.BaselineStart = s.baseline.Start
+	}
+	for _, dim := range Dimensions() {
+		sc := Score{Dimension: dim.String(), Current: append([]uint64(nil), cur[dim]...)}
+		if s.baseline != nil {
+			sc.Baseline = append([]uint64(nil), s.baseline.Counts[dim.String()]...)
+			if sum(sc.Current) >= uint64(d.o.MinSamples) && sum(sc.Baseline) >= uint64(d.o.MinSamples) {
+				sc.PSI, sc.Ready = PSI(sc.Baseline, sc.Current), true
+			}
+		}
+		r.Scores = append(r.Scores, sc)
+	}
+	return r, true
+}
+
+// Aliases returns the tracked aliases, sorted.
+func (d *Detector) Aliases() []string {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	out := make([]string, 0, len(d.series))
+	for a := range d.series {
+		out = append(out, a)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func sum(v []uint64) uint64 {
+	var n uint64
+	for _, x := range v {
+		n += x
+	}
+	return n
+}

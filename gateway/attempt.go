@@ -1,0 +1,321 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/bulwark-ai/bulwark/llm"
+	"github.com/bulwark-ai/bulwark/resilience"
+	"github.com/bulwark-ai/bulwark/route"
+)
+
+// Attempt is one call to one target.
+type Attempt struct {
+	Alias    string
+	Target   string
+	Kind     llm.Kind // of the failure; meaningless when Err is nil
+	Status   int
+	Duration time.Duration
+	Hedge    bool
+	Err      *llm.Error // nil on success
+}
+
+func (a Attempt) String() string {
+	if a.Err == nil {
+		return fmt.Sprintf("%s ok in %s", a.Target, a.Duration.Round(time.Millisecond))
+	}
+	s := a.Target + " " + a.Kind.String()
+	if a.Status != 0 {
+		s += fmt.Sprintf(" %d", a.Status)
+	}
+	return s + " after " + a.Duration.Round(time.Millisecond).String()
+}
+
+// AttemptsError is a request every attempt of which failed. It unwraps to
+// the most relevant upstream error — the first one that ended the loop by
+// its kind (context length, content filter, bad request, auth), else the
+// last — whose message lists every attempt, so the API maps it by that
+// error's kind and status.
+type AttemptsError struct {
+	Alias    string
+	Attempts []Attempt
+	err      *llm.Error
+}
+
+func (e *AttemptsError) Error() string { return e.err.Error() }
+func (e *AttemptsError) Unwrap() error { return e.err }
+
+func newAttemptsError(alias string, tried []Attempt, decisive *llm.Error) *AttemptsError {
+	parts := make([]string, len(tried))
+	for i, a := range tried {
+		parts[i] = a.String()
+	}
+	sum := *decisive
+	msg := sum.Message
+	if msg == "" && sum.Err != nil {
+		msg = sum.Err.Error()
+	}
+	if msg == "" {
+		msg = sum.Kind.String()
+	}
+	sum.Message = fmt.Sprintf("%s (%d attempts: %s)", msg, len(tried), strings.Join(parts, "; "))
+	return &AttemptsError{Alias: alias, Attempts: tried, err: &sum}
+}
+
+// asLLM returns err as an *llm.Error naming t.
+func asLLM(err error, t *route.Target) *llm.Error {
+	var e *llm.Error
+	if errors.As(err, &e) {
+		return e
+	}
+	e = &llm.Error{Kind: llm.KindUnknown, Provider: t.Provider, Model: t.Model, Err: err}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		e.Kind = llm.KindTimeout
+	case errors.Is(err, context.Canceled):
+		e.Kind = llm.KindCanceled
+	}
+	return e
+}
+
+// healthFailure reports whether a failure of this kind says the target is
+// unhealthy (and counts against its breaker). Failures caused by the
+// request (bad request, context length, content filter) or by the client
+// (canceled) do not.
+func healthFailure(k llm.Kind) bool {
+	switch k {
+	case llm.KindRateLimited, llm.KindOverloaded, llm.KindServer, llm.KindTimeout,
+		llm.KindConnection, llm.KindStreamBroken, llm.KindUnknown, llm.KindAuth, llm.KindNotFound:
+		return true
+	}
+	return false
+}
+
+// record ends a breaker permit with the result of one attempt.
+func record(b *resilience.Breaker, err *llm.Error) {
+	if err != nil && healthFailure(err.Kind) {
+		b.Failure()
+		return
+	}
+	b.Success()
+}
+
+// result is one attempt's answer.
+type result[T any] struct {
+	val T
+	a   Attempt
+	t   *route.Target
+}
+
+// attempt makes one breaker-admitted call to t, records its health and
+// observes it (a client span and the attempt metrics, observe.go). A
+// stream's successful attempt is observed until the stream ends: its relay
+// takes the observation over.
+func attempt[T any](ctx context.Context, r *route.Route, t *route.Target, tr try,
+	call func(context.Context, *route.Route, *route.Target) (T, error)) result[T] {
+	done := t.Health.Load.Begin()
+	ctx, obs := tr.observe(ctx, r, t)
+	start := time.Now()
+	v, err := call(ctx, r, t)
+	res := result[T]{val: v, t: t, a: Attempt{Alias: r.Alias, Target: t.Name(), Duration: time.Since(start), Hedge: tr.hedge}}
+	if err != nil {
+		e := asLLM(err, t)
+		res.a.Err, res.a.Kind, res.a.Status = e, e.Kind, e.Status
+	}
+	done(res.a.Duration, err == nil)
+	record(t.Health.Breaker, res.a.Err)
+	if rl, ok := any(v).(*relay); ok && err == nil {
+		rl.watch = &streamWatch{att: obs, attStart: start}
+	} else {
+		obs.finish(res.a.Duration, answerOf(v), res.a.Err)
+	}
+	return res
+}
+
+// run is the one attempt loop of a client request. It walks the aliases
+// (the requested one, then typed or general fallbacks), picking targets by
+// the alias's balance policy among those not yet excluded and whose
+// breaker admits a call, and for each failure decides from its kind:
+//
+//   - bad request or canceled: stop, the answer cannot change;
+//   - context length / content filter: stop trying this alias; go to the
+//     typed fallback aliases if any are configured, else stop;
+//   - timeout, auth, not found: exclude the target (never retry a silent or
+//     misconfigured target) and fail over;
+//   - rate limited, overloaded, server, connection, stream broken, unknown:
+//     retry the same target after backoff (or its Retry-After, when that is
+//     at most max_retry_after and within the deadline) while it has attempts
+//     and retry budget left; otherwise exclude it and fail over.
+//
+// When an alias has no target left, its general fallbacks are queued. The
+// loop ends on success, when max_attempts is reached, when no alias is
+// left, or when ctx ends.
+func run[T any](ctx context.Context, rq *request, tbl *route.Table, r *route.Route, out *Outcome, hedge bool,
+	call func(context.Context, *route.Route, *route.Target) (T, error)) (T, error) {
+	var zero T
+	g := rq.g
+	start := time.Now()
+	defer func() { out.Upstream, out.Attempts = time.Since(start), len(out.Tried) }()
+
+	pol := r.Policy
+	queue := []*route.Route{r}
+	queued := map[string]bool{r.Alias: true}
+	enqueue := func(aliases []string) {
+		for _, a := range aliases {
+			if fr, ok := tbl.Lookup(a); ok && !queued[a] {
+				queued[a] = true
+				queue = append(queue, fr)
+			}
+		}
+	}
+	excluded := map[string]bool{}
+	tries := map[string]int{}
+	var (
+		retry    *route.Target // the target to try again, after wait
+		wait     time.Duration
+		decisive *llm.Error // the error that ended the loop by its kind
+		last     *llm.Error
+	)
+
+	for i := 0; i < len(queue) && len(out.Tried) < pol.MaxAttempts; {
+		cur := queue[i]
+		t := retry
+		if t == nil {
+			t = cur.Pick(g.rnd, func(t *route.Target) bool { return excluded[t.Name()] })
+			if t == nil { // this alias is spent: its fallbacks come next
+				enqueue(cur.Fallbacks)
+				i++
+				continue
+			}
+		}
+		retry = nil
+		if wait > 0 {
+			if sleep(ctx, wait) != nil {
+				break
+			}
+			wait = 0
+		}
+		if !t.Health.Breaker.Allow() { // half-open with every probe taken
+			excluded[t.Name()] = true
+			continue
+		}
+		if tries[t.Name()] == 0 {
+			t.Health.Budget.Request()
+		}
+		tries[t.Name()]++
+
+		tr := try{rq: rq, number: len(out.Tried) + 1, fallback: fallback(r, cur, t, out.Tried)}
+		var res result[T]
+		if hedge && len(out.Tried) == 0 {
+			var lost []Attempt
+			res, lost = hedged(ctx, g, cur, t, tr, excluded, call)
+			out.Tried = append(out.Tried, lost...)
+		} else {
+			res = attempt(ctx, cur, t, tr, call)
+		}
+		out.Tried = append(out.Tried, res.a)
+		if res.a.Err == nil {
+			out.Target = res.t
+			return res.val, nil
+		}
+		e := res.a.Err
+		last = e
+		if ctx.Err() != nil { // the client left or the request deadline passed
+			break
+		}
+
+		switch e.Kind {
+		case llm.KindBadRequest, llm.KindCanceled:
+			decisive = e
+		case llm.KindContextLength, llm.KindContentFilter:
+			next := cur.Policy.FallbackOnContextLength
+			if e.Kind == llm.KindContentFilter {
+				next = cur.Policy.FallbackOnContentFilter
+			}
+			if len(next) == 0 {
+				decisive = e
+				break
+			}
+			// Skip the rest of this alias and what was queued after it:
+			// only the typed fallbacks can answer this prompt.
+			queue = queue[:i+1]
+			enqueue(next)
+			i++
+			continue
+		case llm.KindTimeout, llm.KindAuth, llm.KindNotFound:
+			excluded[t.Name()] = true
+			continue
+		default:
+			w, ok := g.retryWait(ctx, cur, t, e, tries[t.Name()])
+			if !ok {
+				excluded[t.Name()] = true
+				continue
+			}
+			retry, wait = t, w
+			continue
+		}
+		break
+	}
+
+	if decisive == nil {
+		decisive = last
+	}
+	if decisive == nil { // nothing was tried: every breaker is open
+		decisive = &llm.Error{
+			Kind: llm.KindOverloaded, Status: 503, Provider: "bulwark", Model: r.Alias,
+			Message: fmt.Sprintf("no target of model %q is available (circuit breakers open)", r.Alias),
+		}
+		if err := ctx.Err(); err != nil {
+			decisive = asLLM(err, &route.Target{Provider: "bulwark", Model: r.Alias})
+		}
+	}
+	return zero, newAttemptsError(r.Alias, out.Tried, decisive)
+}
+
+// fallback reports whether an attempt on target t of route cur falls back:
+// cur is a fallback alias of the requested route r, or the failed attempt
+// before it went to another target.
+func fallback(r, cur *route.Route, t *route.Target, tried []Attempt) bool {
+	if cur.Alias != r.Alias {
+		return true
+	}
+	return len(tried) > 0 && tried[len(tried)-1].Target != t.Name()
+}
+
+// retryWait decides whether t may be tried again after failure e (its
+// n-th attempt) and how long to wait first.
+func (g *Gateway) retryWait(ctx context.Context, r *route.Route, t *route.Target, e *llm.Error, n int) (time.Duration, bool) {
+	pol := r.Policy
+	if n >= pol.PerTarget {
+		return 0, false
+	}
+	w := resilience.Backoff(pol.BackoffBase, pol.BackoffMax, n, g.jitter)
+	if e.RetryAfter > 0 {
+		if e.RetryAfter > pol.MaxRetryAfter {
+			return 0, false // too long to wait: fail over instead
+		}
+		w = e.RetryAfter
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= w {
+		return 0, false
+	}
+	if !t.Health.Budget.TryRetry() {
+		return 0, false
+	}
+	return w, true
+}
+
+// sleep waits for d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,157 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync/atomic"
+	"time"
+
+	"github.com/bulwark-ai/bulwark/llm"
+	"github.com/bulwark-ai/bulwark/route"
+)
+
+// openStream is one streaming attempt: it opens the stream on t and reads
+// until the first chunk with content (or a proper end), all within the
+// route's time-to-first-token limit. On success the returned relay holds
+// the chunks read so far and owns the upstream stream.
+func openStream(ctx context.Context, r *route.Route, t *route.Target, req *llm.ChatRequest) (*relay, error) {
+	sctx, cancel := context.WithCancel(ctx)
+	var late atomic.Bool
+	ttft := time.AfterFunc(r.Policy.TTFT, func() {
+		late.Store(true)
+		cancel()
+	})
+	call := *req
+	call.Model = t.Model
+	s, err := t.Client.Stream(sctx, &call)
+	var pending []*llm.Chunk
+	if err == nil {
+		for {
+			var c *llm.Chunk
+			if c, err = s.Recv(); err != nil {
+				break
+			}
+			pending = append(pending, c)
+			if c.HasContent {
+				break
+			}
+		}
+	}
+	if !ttft.Stop() && late.Load() { // the limit passed, whatever the stream said since
+		err = &llm.Error{Kind: llm.KindTimeout, Provider: t.Provider, Model: t.Model,
+			Message: fmt.Sprintf("no first token within %s", r.Policy.TTFT)}
+	}
+	rl := &relay{s: s, cancel: cancel, pending: pending, idle: r.Policy.StreamIdle, t: t}
+	switch {
+	case err == nil:
+	case errors.Is(err, io.EOF): // ended properly before any content
+		rl.err = io.EOF
+	default:
+		if s != nil {
+			_ = s.Close()
+		}
+		cancel()
+		return nil, err
+	}
+	return rl, nil
+}
+
+// relay is the stream the gateway returns: the chunks read while the
+// attempt loop was deciding, then the upstream's, each within the idle
+// timeout. It is used by one goroutine.
+type relay struct {
+	s       llm.Stream
+	cancel  context.CancelFunc
+	onClose context.CancelFunc
+	pending []*llm.Chunk
+	idle    time.Duration
+	t       *route.Target
+	err     error // sticky end of the stream
+	closed  bool
+	// watch observes the stream until its end (observe.go); set by the
+	// attempt that opened it.
+	watch *streamWatch
+}
+
+// Recv returns the next chunk. After an improper end it returns an
+// *llm.Error (KindStreamBroken for a stall), never io.EOF.
+func (r *relay) Recv() (*llm.Chunk, error) {
+	if len(r.pending) > 0 {
+		c := r.pending[0]
+		r.pending = r.pending[1:]
+		r.observe(c)
+		return c, nil
+	}
+	if r.err != nil {
+		r.end()
+		return nil, r.err
+	}
+	var stalled atomic.Bool
+	timer := time.AfterFunc(r.idle, func() {
+		stalled.Store(true)
+		r.cancel()
+	})
+	c, err := r.s.Recv()
+	if !timer.Stop() && stalled.Load() {
+		err = &llm.Error{Kind: llm.KindStreamBroken, Provider: r.t.Provider, Model: r.t.Model,
+			Message: fmt.Sprintf("the stream stalled: no event for %s", r.idle)}
+	}
+	switch {
+	case err == nil:
+		r.observe(c)
+		return c, nil
+	case errors.Is(err, io.EOF):
+		r.err = io.EOF
+	default:
+		e := asLLM(err, r.t)
+		if e.Kind != llm.KindCanceled {
+			r.t.Health.Breaker.LateFailure()
+		}
+		r.err = e
+	}
+	r.end()
+	return nil, r.err
+}
+
+func (r *relay) observe(c *llm.Chunk) {
+	if r.watch != nil {
+		r.watch.chunk(c)
+	}
+}
+
+// end records the stream once it ended: properly (io.EOF), improperly, or
+// closed by the client before either (recorded as canceled).
+func (r *relay) end() {
+	if r.watch == nil || r.watch.rq == nil {
+		return
+	}
+	var broken error
+	switch {
+	case r.err == nil:
+		broken = &llm.Error{Kind: llm.KindCanceled, Provider: r.t.Provider, Model: r.t.Model,
+			Message: "the client closed the stream before its end"}
+	case !errors.Is(r.err, io.EOF):
+		broken = r.err
+	}
+	r.watch.end(broken)
+}
+
+// Close releases the upstream stream and the request's resources.
+func (r *relay) Close() error {
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	r.end()
+	var err error
+	if r.s != nil {
+		err = r.s.Close()
+	}
+	r.cancel()
+	if r.onClose != nil {
+		r.onClose()
+	}
+	return err
+}
