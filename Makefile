@@ -1,5 +1,5 @@
 # The test command README.md gives: everything CI runs.
-.PHONY: test test-go test-node build run fuzz
+.PHONY: test test-go test-node build run fuzz bench
 
 test: test-go test-node
 
@@ -16,6 +16,13 @@ build:
 
 run:
 	go run ./cmd/bulwark serve
+
+# The load benchmark, short version (about four minutes): bulwark sim as the
+# upstream, bulwark serve in front of it, an open-loop generator driving
+# both. Figures and method: BENCHMARKS.md. Flags: BENCHFLAGS="-repeats 5".
+BENCHFLAGS ?=
+bench: build
+	go run ./bench/load $(BENCHFLAGS)
 
 # A short run of every fuzz target (go test runs their seed corpora always).
 FUZZTIME ?= 20s

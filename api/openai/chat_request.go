@@ -119,37 +119,39 @@ func decodeChat(body []byte) (*llm.ChatRequest, error) {
 }
 
 func decodeMessage(i int, m *messageWire) (llm.Message, error) {
-	param := fmt.Sprintf("messages[%d]", i)
-	if m.Role == nil {
-		return llm.Message{}, api.BadRequest(param+".role", "%s.role is required", param)
-	}
-	if !roles[*m.Role] {
-		return llm.Message{}, api.BadRequest(param+".role",
-			"%s.role %q is not one of system, developer, user, assistant, tool", param, *m.Role)
+	if m.Role == nil || !roles[*m.Role] {
+		return llm.Message{}, messageError(i, m)
 	}
 	msg := llm.Message{Role: *m.Role, Name: m.Name, ToolCallID: m.ToolCallID}
 	content := bytes.TrimSpace(m.Content)
+	// param names the message in errors; it is built only for one.
+	param := func() string { return fmt.Sprintf("messages[%d]", i) }
 	switch {
 	case len(content) == 0 || bytes.Equal(content, []byte("null")):
 		hasCalls := len(m.ToolCalls) > 0 && !bytes.Equal(m.ToolCalls, []byte("null")) ||
 			len(m.FunctionCall) > 0 && !bytes.Equal(m.FunctionCall, []byte("null"))
 		if msg.Role != "assistant" || !hasCalls {
-			return llm.Message{}, api.BadRequest(param+".content", "%s.content is required", param)
+			return llm.Message{}, api.BadRequest(param()+".content", "%s.content is required", param())
 		}
 	case content[0] == '"':
-		if err := json.Unmarshal(content, &msg.Content); err != nil {
-			return llm.Message{}, api.BadRequest(param+".content", "%s.content is not a valid string", param)
+		// The body was decoded already, so this is a valid JSON string:
+		// without escapes its bytes between the quotes are its value
+		// (ReadBody checked they are UTF-8).
+		if s := content[1 : len(content)-1]; bytes.IndexByte(s, '\\') < 0 {
+			msg.Content = string(s)
+		} else if err := json.Unmarshal(content, &msg.Content); err != nil {
+			return llm.Message{}, api.BadRequest(param()+".content", "%s.content is not a valid string", param())
 		}
 	case content[0] == '[':
 		var parts []contentPart
 		if err := json.Unmarshal(content, &parts); err != nil {
-			return llm.Message{}, api.BadRequest(param+".content",
-				"%s.content must be a string or an array of content parts like {\"type\":\"text\",\"text\":\"…\"}", param)
+			return llm.Message{}, api.BadRequest(param()+".content",
+				"%s.content must be a string or an array of content parts like {\"type\":\"text\",\"text\":\"…\"}", param())
 		}
 		var sb strings.Builder
 		for j, p := range parts {
 			if p.Type == "" {
-				return llm.Message{}, api.BadRequest(fmt.Sprintf("%s.content[%d].type", param, j), "%s.content[%d].type is required", param, j)
+				return llm.Message{}, api.BadRequest(fmt.Sprintf("%s.content[%d].type", param(), j), "%s.content[%d].type is required", param(), j)
 			}
 			if p.Type == "text" {
 				if sb.Len() > 0 {
@@ -160,12 +162,22 @@ func decodeMessage(i int, m *messageWire) (llm.Message, error) {
 		}
 		msg.Content = sb.String()
 	default:
-		return llm.Message{}, api.BadRequest(param+".content", "%s.content must be a string or an array of content parts", param)
+		return llm.Message{}, api.BadRequest(param()+".content", "%s.content must be a string or an array of content parts", param())
 	}
 	if msg.Role == "tool" && msg.ToolCallID == "" {
-		return llm.Message{}, api.BadRequest(param+".tool_call_id", "%s.tool_call_id is required for a tool message", param)
+		return llm.Message{}, api.BadRequest(param()+".tool_call_id", "%s.tool_call_id is required for a tool message", param())
 	}
 	return msg, nil
+}
+
+// messageError is the error for message i's missing or unknown role.
+func messageError(i int, m *messageWire) error {
+	param := fmt.Sprintf("messages[%d]", i)
+	if m.Role == nil {
+		return api.BadRequest(param+".role", "%s.role is required", param)
+	}
+	return api.BadRequest(param+".role",
+		"%s.role %q is not one of system, developer, user, assistant, tool", param, *m.Role)
 }
 
 func decodeStop(raw json.RawMessage) ([]string, error) {

@@ -264,3 +264,21 @@ func BenchmarkRewriteBody(b *testing.B) {
 		}
 	})
 }
+
+// FuzzRewriteObject checks that the splice never panics, and that a valid
+// object always becomes a valid object.
+func FuzzRewriteObject(f *testing.F) {
+	for _, s := range []string{`{"model":"x","stream":true}`, `{}`, `{"a":}`, `{"a":1}{`, `{"mod\u0065l":[1,{"b":"}"}]}`, `{"stream_options":{"x":1}} `} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		req := &llm.ChatRequest{Model: "m", Body: in}
+		for _, stream := range []bool{false, true} {
+			out, err := chatBody(req, stream)
+			valid := json.Valid(in) && bytes.HasPrefix(bytes.TrimSpace(in), []byte("{"))
+			if valid && (err != nil || !json.Valid(out)) {
+				t.Fatalf("%q (stream %v): %s, %v", in, stream, out, err)
+			}
+		}
+	})
+}

@@ -33,7 +33,9 @@ type sseReader struct {
 func newSSEReader(r io.Reader, max int) *sseReader {
 	p := &sseReader{max: max}
 	p.sc = bufio.NewScanner(r)
-	p.sc.Buffer(make([]byte, 0, 16<<10), max)
+	// The buffer grows as an event needs it, up to max; starting small
+	// keeps an open stream cheap (chunk events are well under 4 KiB).
+	p.sc.Buffer(make([]byte, 0, 4<<10), max)
 	p.sc.Split(p.splitLine)
 	return p
 }

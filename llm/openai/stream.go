@@ -70,6 +70,8 @@ type stream struct {
 	r     *sseReader
 	// sawFinish is set once a chunk carried a finish_reason.
 	sawFinish bool
+	// lastModel is the model the previous chunk named.
+	lastModel string
 	// err is the sticky result once the stream ended (io.EOF or *llm.Error).
 	err error
 	// done is set when [DONE] was read, for Close to drain the body.
@@ -148,37 +150,34 @@ func (s *stream) readError(err error) error {
 // skip, and an *llm.Error for an error event or one that is not a JSON
 // object.
 func (s *stream) decode(data []byte) (*llm.Chunk, error) {
-	var w wireChunk
 	if data[0] != '{' {
 		return nil, s.c.errorf(llm.KindStreamBroken, s.model, nil, "malformed stream event: not a JSON object")
 	}
-	if err := json.Unmarshal(data, &w); err != nil {
-		return nil, s.c.errorf(llm.KindStreamBroken, s.model, err, "malformed stream event: %v", err)
+	f, ok := chunkFields{}, false
+	if json.Valid(data) {
+		f, ok = scanChunk(data, s.lastModel)
 	}
-	if len(w.Choices) == 0 && isPresent(w.Error) {
+	if !ok {
+		var err error
+		if f, err = decodeChunkJSON(data); err != nil {
+			return nil, s.c.errorf(llm.KindStreamBroken, s.model, err, "malformed stream event: %v", err)
+		}
+	}
+	if f.choices == 0 && f.hasError {
 		return nil, s.c.eventError(data, s.model)
 	}
+	s.lastModel = f.model
 	ch := &llm.Chunk{
-		Data:  bytes.Clone(data),
-		Model: w.Model,
-	}
-	for i := range w.Choices {
-		c := &w.Choices[i]
-		if c.FinishReason != "" {
-			if ch.FinishReason == "" {
-				ch.FinishReason = string(c.FinishReason)
-			}
-			ch.HasContent = true
-		}
-		if c.Delta.hasContent() {
-			ch.HasContent = true
-		}
+		Data:         bytes.Clone(data),
+		Model:        f.model,
+		HasContent:   f.hasContent,
+		FinishReason: f.finish,
 	}
 	if ch.FinishReason != "" {
 		s.sawFinish = true
 	}
-	if w.Usage != nil {
-		u := w.Usage.usage()
+	if f.usage != nil {
+		u := f.usage.usage()
 		ch.Usage = &u
 	}
 	return ch, nil
