@@ -20,11 +20,19 @@ type Target struct {
 	// Health is shared by every alias routing to the same provider and
 	// model, and survives reloads (see New).
 	Health *Health
+	// name is "provider/model", built once by New: Name is called several
+	// times per request (headers, logs, metrics, exclusion sets).
+	name string
 }
 
 // Name returns "provider/model", the target's name in logs, headers and
 // errors.
-func (t *Target) Name() string { return t.Provider + "/" + t.Model }
+func (t *Target) Name() string {
+	if t.name != "" {
+		return t.name
+	}
+	return t.Provider + "/" + t.Model
+}
 
 // Route is an alias, its targets and its resilience policy.
 type Route struct {
@@ -136,7 +144,7 @@ func New(models []config.Model, providers map[string]llm.Provider, prev *Table) 
 			if w <= 0 {
 				w = 1
 			}
-			tg := &Target{Provider: ct.Provider, Model: ct.Model, Weight: w, Client: p}
+			tg := &Target{Provider: ct.Provider, Model: ct.Model, Weight: w, Client: p, name: ct.Provider + "/" + ct.Model}
 			tg.Health = t.healthFor(tg.Name(), p, bc, gc, prev)
 			r.Targets = append(r.Targets, tg)
 			r.totalWeight += w
