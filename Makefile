@@ -1,5 +1,5 @@
 # The test command README.md gives: everything CI runs.
-.PHONY: test test-go test-node build run fuzz bench
+.PHONY: test test-go test-node build run fuzz bench bench-capacity
 
 test: test-go test-node
 
@@ -23,6 +23,12 @@ run:
 BENCHFLAGS ?=
 bench: build
 	go run ./bench/load $(BENCHFLAGS)
+
+# Admission control under overload (about 90 seconds, in process, no
+# network): goodput, admitted p99 and shed rates at 0.5–5× the upstream's
+# capacity, with admission control on and off. Figures: BENCHMARKS.md.
+bench-capacity:
+	go run ./bench/capacity $(BENCHFLAGS)
 
 # A short run of every fuzz target (go test runs their seed corpora always).
 FUZZTIME ?= 20s

@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/bulwark-ai/bulwark/gateway"
+	"github.com/bulwark-ai/bulwark/limit"
 	"github.com/bulwark-ai/bulwark/llm"
+	"github.com/bulwark-ai/bulwark/shed"
 )
 
 // OpenAI error types.
@@ -72,9 +74,23 @@ func AsError(err error) *Error {
 	if errors.As(err, &ae) {
 		return ae
 	}
+	var se *shed.Error
+	if errors.As(err, &se) { // before *llm.Error: a refused attempt wraps its refusal
+		return fromShed(se)
+	}
 	var le *llm.Error
 	if errors.As(err, &le) {
 		return fromUpstream(le)
+	}
+	var lim *limit.Error
+	if errors.As(err, &lim) {
+		// The message names the scope (key or tenant id) and the limit,
+		// never a secret.
+		out := &Error{Status: http.StatusTooManyRequests, Type: TypeRateLimit, Code: "rate_limit_exceeded", Message: lim.Error()}
+		if !lim.TooLarge {
+			out.RetryAfter = max(lim.RetryAfter, time.Second)
+		}
+		return out
 	}
 	var me *gateway.ModelError
 	if errors.As(err, &me) {
@@ -91,6 +107,19 @@ func AsError(err error) *Error {
 		return &Error{Status: 499, Type: TypeInvalidRequest, Code: "canceled", Message: "the request was canceled"}
 	}
 	return &Error{Status: http.StatusInternalServerError, Type: TypeServer, Code: "internal_error", Message: "internal error"}
+}
+
+// fromShed answers a request admission control refused: 429 when the
+// caller is over its own share, 503 when Bulwark or the target is
+// overloaded; both with Retry-After from the queue state and the reason as
+// the error code.
+func fromShed(e *shed.Error) *Error {
+	out := &Error{Status: http.StatusServiceUnavailable, Type: TypeServer, Code: e.Reason, RetryAfter: e.RetryAfter}
+	if e.Scope == shed.ScopeTenant {
+		out.Status, out.Type = http.StatusTooManyRequests, TypeRateLimit
+	}
+	out.Message = fmt.Sprintf("%s; retry after %ds", e.Error(), max(int(math.Ceil(e.RetryAfter.Seconds())), 1))
+	return out
 }
 
 func fromUpstream(e *llm.Error) *Error {

@@ -19,9 +19,10 @@ import (
 	"github.com/bulwark-ai/bulwark/api/openai"
 	"github.com/bulwark-ai/bulwark/config"
 	"github.com/bulwark-ai/bulwark/gateway"
-	"github.com/bulwark-ai/bulwark/sqlite"
+	"github.com/bulwark-ai/bulwark/limit"
 	"github.com/bulwark-ai/bulwark/telemetry"
 	"github.com/bulwark-ai/bulwark/tenant"
+	"github.com/bulwark-ai/bulwark/usage"
 )
 
 // Options are what the command line gives the app. Empty fields fall back
@@ -45,11 +46,17 @@ type App struct {
 	opts     Options
 	log      *slog.Logger
 	logLevel *slog.LevelVar
-	db       *sqlite.DB
+	db       store // tenants, keys and the usage ledger (governance.go)
 	keys     *tenant.Keyring
-	gw       *gateway.Gateway
-	handler  http.Handler
-	obs      *observability // metrics, tracing, drift (telemetry.go)
+	// Governance (governance.go): the usage writer, the limiter and the
+	// background key refresh.
+	usage        *usage.Writer
+	fallback     *limit.Fallback // nil unless limits use Redis
+	closeLimiter func()
+	bg           *background
+	gw           *gateway.Gateway
+	handler      http.Handler
+	obs          *observability // metrics, tracing, drift (telemetry.go)
 
 	mu    sync.Mutex // guards cfg and world during a reload
 	cfg   *config.Config
@@ -75,13 +82,13 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
-	a.db, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, "bulwark.db"))
+	a.db, err = openStore(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("open embedded store: %w", err)
+		return nil, err
 	}
 	secret, created, err := tenant.Bootstrap(ctx, a.db, cfg.DataDir, o.AdminKey)
 	if err != nil {
-		a.db.Close()
+		a.closeGovernance()
 		return nil, fmt.Errorf("bootstrap admin key: %w", err)
 	}
 	if created {
@@ -90,27 +97,48 @@ func New(ctx context.Context, o Options) (*App, error) {
 	}
 	a.keys = tenant.NewKeyring(a.db)
 	if err := a.keys.Reload(ctx); err != nil {
-		a.db.Close()
+		a.closeGovernance()
 		return nil, fmt.Errorf("load keys: %w", err)
+	}
+	prices, err := newPrices(cfg)
+	if err != nil {
+		a.closeGovernance()
+		return nil, err
+	}
+	limiter, fb, closeLimiter, err := newLimiter(cfg, a.log)
+	if err != nil {
+		a.closeGovernance()
+		return nil, err
+	}
+	a.fallback, a.closeLimiter = fb, closeLimiter
+	if a.usage, err = newUsageWriter(a.db, cfg, a.log); err != nil {
+		a.closeGovernance()
+		return nil, err
 	}
 	w, err := buildWorld(cfg, nil)
 	if err != nil {
-		a.db.Close()
+		a.closeGovernance()
 		return nil, err
 	}
 	a.world = w
 	// Telemetry first: the gateway records into it. (Its alias check reads
 	// the gateway's routing table only when a request is recorded.)
 	if err := a.buildTelemetry(ctx, cfg); err != nil {
-		a.db.Close()
+		a.closeGovernance()
 		return nil, err
 	}
 	a.gw = gateway.New(w.routes, gateway.Options{
-		Metrics: a.obs.metrics,
-		Drift:   a.obs.drift,
-		Status:  func(err error) int { return api.AsError(err).Status },
+		Metrics:  a.obs.metrics,
+		Drift:    a.obs.drift,
+		Status:   func(err error) int { return api.AsError(err).Status },
+		Capacity: w.capacity,
 	})
+	a.obs.metrics.OnScrape(func() { refreshCapacityMetrics(a.obs.metrics, w.capacity) })
+	a.gw.SetLimiter(limiter)
+	a.gw.SetUsage(a.usage)
+	a.gw.SetPrices(prices)
 	a.handler = a.buildHandler(cfg)
+	a.bg = startBackground(a.db, a.keys, a.log)
 	return a, nil
 }
 
@@ -164,6 +192,12 @@ func (a *App) buildHandler(cfg *config.Config) http.Handler {
 	for p, h := range admin.NewBreakers(func() any { return a.gw.Routes().States() }).Routes() {
 		admRoutes[p] = h
 	}
+	for p, h := range admin.NewCapacity(func() any { return a.capacity().Snapshot() }).Routes() {
+		admRoutes[p] = h
+	}
+	for p, h := range admin.NewUsage(a.db).Routes() {
+		admRoutes[p] = h
+	}
 	for p, h := range a.driftRoutes() {
 		admRoutes[p] = h
 	}
@@ -193,8 +227,9 @@ func (a *App) Config() *config.Config {
 	return a.cfg
 }
 
-// readyz reports whether the app can serve: the store answers and a world
-// is loaded.
+// readyz reports whether the app can serve: 200 with status ok, or
+// degraded while it serves without a dependency (the store, with the key
+// set it holds; Redis, with local limits); 503 only when it cannot serve.
 func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
@@ -208,13 +243,41 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 		Models int              `json:"models"`
 	}{Status: "ok", Checks: map[string]check{}, Models: len(a.gw.Routes().Aliases())}
 	if err := a.db.Ping(ctx); err != nil {
-		res.Status = "unavailable"
+		// Static stability: with a key set loaded, requests authenticate
+		// from it and usage spills locally, so the replica keeps serving.
+		if loaded, _, _ := a.keys.Status(); loaded.IsZero() {
+			res.Status = "unavailable"
+		} else {
+			res.Status = "degraded"
+		}
 		res.Checks["store"] = check{Status: "error", Error: err.Error()}
 	} else {
 		res.Checks["store"] = check{Status: "ok"}
 	}
+	if a.usage != nil {
+		if st := a.usage.Stats(); st.Backlog || st.Err != nil {
+			res.Checks["usage"] = check{Status: "degraded", Error: "usage records are spilled locally until the store takes them"}
+			if res.Status == "ok" {
+				res.Status = "degraded"
+			}
+		} else {
+			res.Checks["usage"] = check{Status: "ok"}
+		}
+	}
+	if a.fallback != nil {
+		// Serving goes on with local limits while Redis is unreachable:
+		// degraded, not unavailable.
+		if a.fallback.Degraded() {
+			res.Checks["limits"] = check{Status: "degraded", Error: "redis unreachable; enforcing local limits"}
+			if res.Status == "ok" {
+				res.Status = "degraded"
+			}
+		} else {
+			res.Checks["limits"] = check{Status: "ok"}
+		}
+	}
 	status := http.StatusOK
-	if res.Status != "ok" {
+	if res.Status == "unavailable" {
 		status = http.StatusServiceUnavailable
 	}
 	b, _ := json.Marshal(res)
@@ -267,8 +330,26 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
-// Close releases the app's resources.
+// Close releases the app's resources. Call it after Serve returned: it
+// stops the key refresh, flushes the usage writer (what the store does not
+// take is spilled and replayed at the next start) and closes the store.
 func (a *App) Close() error {
 	a.closeTelemetry()
+	return a.closeGovernance()
+}
+
+// closeGovernance stops what governance.go started, in reverse order.
+func (a *App) closeGovernance() error {
+	a.bg.stop()
+	if a.usage != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if err := a.usage.Close(ctx); err != nil {
+			a.log.Warn("closing the usage writer", "err", err.Error())
+		}
+		cancel()
+	}
+	if a.closeLimiter != nil {
+		a.closeLimiter()
+	}
 	return a.db.Close()
 }

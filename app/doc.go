@@ -1,5 +1,5 @@
 // Package app is Bulwark's composition root: the only package that imports
-// backends (sqlite, …) and vendors (llm/openai, llm/sim, …). It builds the
+// backends (sqlite, postgres, redis) and vendors (llm/openai, llm/sim, …). It builds the
 // object graph from config by hand, owns start, drain and stop, and
 // hot-reloads the config: a reload builds the new world completely (the
 // providers and the routing table) and swaps it in atomically; a reload
@@ -8,4 +8,15 @@
 // Providers whose configuration did not change are carried over to the new
 // world as they are, so a reload keeps their connection pools and a
 // simulator keeps the faults a game day injected at runtime.
+//
+// Governance (governance.go): one store, SQLite in the data directory or
+// Postgres (store.type), holds tenants, keys and the usage ledger. The
+// app reloads the key set every 30 seconds and, on Postgres, whenever any
+// replica changes a key (LISTEN/NOTIFY), so a revoked key stops everywhere
+// within a second. Usage records go through one usage.Writer that spills
+// to <data_dir>/usage-spill while the store is unavailable. Limits are
+// enforced by the memory limiter or by Redis behind a limit.Fallback,
+// whose degraded state /readyz reports. Close stops these in reverse
+// order after the HTTP server has stopped. The store and limiter settings
+// take effect at the next start; prices on reload.
 package app

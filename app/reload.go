@@ -38,6 +38,16 @@ func (a *App) Reload() error {
 		a.log.Warn("listen, data_dir and server settings changed; they take effect at the next start")
 		cfg.Listen, cfg.DataDir, cfg.Server = a.cfg.Listen, a.cfg.DataDir, a.cfg.Server
 	}
+	prices, err := newPrices(cfg)
+	if err != nil {
+		a.log.Error("config reload failed; the previous config stays in force", "error", err.Error())
+		return err
+	}
+	if cfg.Store != a.cfg.Store || cfg.Limits != a.cfg.Limits {
+		// The store and the limiter hold connections; they are opened once.
+		a.log.Warn("store and limits settings changed; they take effect at the next start")
+		cfg.Store, cfg.Limits = a.cfg.Store, a.cfg.Limits
+	}
 	if !reflect.DeepEqual(cfg.Telemetry, a.cfg.Telemetry) {
 		// The metrics registry, the tracer provider and the drift detector
 		// are built once, at start (telemetry.go).
@@ -47,6 +57,7 @@ func (a *App) Reload() error {
 	setLevel(a.logLevel, cfg.Log.Level)
 	a.world, a.cfg = w, cfg
 	a.gw.SetRoutes(w.routes)
+	a.gw.SetPrices(prices)
 	a.log.Info("config reloaded", "models", w.routes.Aliases())
 	return nil
 }

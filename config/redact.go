@@ -9,9 +9,10 @@ import (
 const RedactedValue = "[redacted]"
 
 // Redacted returns a deep copy of c fit for printing: every provider's
-// api_key and header values, and the tracing exporter's header values, are
-// replaced with RedactedValue (an empty key stays empty, so the copy still
-// shows whether a key is set). c is not changed.
+// api_key and header values, the store URL, the limiter's Redis URL and
+// the tracing exporter's header values are replaced with RedactedValue (an
+// empty value stays empty, so the copy still shows whether it is set). c
+// is not changed.
 func (c *Config) Redacted() *Config {
 	r := c.clone()
 	for name, p := range r.Providers {
@@ -22,6 +23,12 @@ func (c *Config) Redacted() *Config {
 			p.Headers[h] = RedactedValue
 		}
 		r.Providers[name] = p
+	}
+	if r.Store.URL != "" {
+		r.Store.URL = RedactedValue
+	}
+	if r.Limits.RedisURL != "" {
+		r.Limits.RedisURL = RedactedValue
 	}
 	for h := range r.Telemetry.Tracing.Headers {
 		r.Telemetry.Tracing.Headers[h] = RedactedValue
@@ -48,6 +55,7 @@ func (c *Config) clone() *Config {
 		}
 	}
 	r.Telemetry.Tracing.Headers = maps.Clone(c.Telemetry.Tracing.Headers)
+	r.Prices = maps.Clone(c.Prices)
 	if c.Models != nil {
 		r.Models = make([]Model, len(c.Models))
 		for i, m := range c.Models {

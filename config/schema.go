@@ -21,6 +21,14 @@ type Config struct {
 	// Telemetry configures metrics, traces and drift detection (telemetry.go).
 	Telemetry Telemetry `yaml:"telemetry" json:"telemetry"`
 
+	// Capacity configures admission control (capacity.go).
+	Capacity Capacity `yaml:"capacity" json:"capacity"`
+
+	// Store, Prices and Limits configure tenancy and governance (store.go).
+	Store  Store            `yaml:"store" json:"store"`
+	Prices map[string]Price `yaml:"prices" json:"prices,omitempty"`
+	Limits Limits           `yaml:"limits" json:"limits"`
+
 	// lines maps a field's path (models[2].targets[0].provider) to its line
 	// in the file the Config was parsed from; nil for a Config built in code.
 	lines map[string]int
@@ -49,6 +57,11 @@ type Server struct {
 	// RequestTimeout bounds one client request, streams included
 	// (default 10m).
 	RequestTimeout Duration `yaml:"request_timeout" json:"request_timeout"`
+	// MaxInflight bounds the requests served at once (default 4096);
+	// MaxQueued those waiting for an upstream target (default 1024).
+	// Beyond them requests are refused with 503 at once (capacity.go).
+	MaxInflight int `yaml:"max_inflight" json:"max_inflight,omitempty"`
+	MaxQueued   int `yaml:"max_queued" json:"max_queued,omitempty"`
 }
 
 // Provider types.
@@ -99,6 +112,9 @@ type Model struct {
 	Breaker  Breaker  `yaml:"breaker" json:"breaker"`
 	Balance  string   `yaml:"balance" json:"balance,omitempty"`
 	Hedge    Hedge    `yaml:"hedge" json:"hedge"`
+	// Capacity is the adaptive concurrency limit of the alias's targets
+	// (capacity.go).
+	Capacity ModelCapacity `yaml:"capacity" json:"capacity"`
 }
 
 // Target is one provider model behind an alias.

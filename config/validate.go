@@ -102,6 +102,8 @@ func (v *validator) top(c *Config) {
 	}
 	v.models(c)
 	v.telemetry(c)
+	v.capacity(c)
+	v.store(c)
 }
 
 func (v *validator) listen(addr string) {

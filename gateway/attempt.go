@@ -116,6 +116,10 @@ type result[T any] struct {
 // takes the observation over.
 func attempt[T any](ctx context.Context, r *route.Route, t *route.Target, tr try,
 	call func(context.Context, *route.Route, *route.Target) (T, error)) result[T] {
+	release, refused := tr.rq.acquire(ctx, t) // the target's adaptive limit (admit.go)
+	if refused != nil {
+		return result[T]{t: t, a: Attempt{Alias: r.Alias, Target: t.Name(), Kind: refused.Kind, Status: refused.Status, Hedge: tr.hedge, Err: refused}}
+	}
 	done := t.Health.Load.Begin()
 	ctx, obs := tr.observe(ctx, r, t)
 	start := time.Now()
@@ -129,7 +133,9 @@ func attempt[T any](ctx context.Context, r *route.Route, t *route.Target, tr try
 	record(t.Health.Breaker, res.a.Err)
 	if rl, ok := any(v).(*relay); ok && err == nil {
 		rl.watch = &streamWatch{att: obs, attStart: start}
+		holdUntilClose(rl, release, learnFrom(res.a))
 	} else {
+		release(learnFrom(res.a))
 		obs.finish(res.a.Duration, answerOf(v), res.a.Err)
 	}
 	return res
@@ -223,6 +229,10 @@ func run[T any](ctx context.Context, rq *request, tbl *route.Table, r *route.Rou
 		}
 		e := res.a.Err
 		last = e
+		if shedAttempt(e) { // the target's queue refused: another target may have room
+			excluded[t.Name()] = true
+			continue
+		}
 		if ctx.Err() != nil { // the client left or the request deadline passed
 			break
 		}

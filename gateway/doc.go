@@ -21,6 +21,13 @@
 //     target is failed over, not retried).
 //   - A failed request's error is an *AttemptsError listing every attempt;
 //     it unwraps to the most relevant upstream *llm.Error.
+//   - Admission control (admit.go, package shed) admits a request once at
+//     the process gate, before its quota is reserved, and each attempt at
+//     its target's adaptive limit, between the breaker and the call. A
+//     refused attempt is no health failure: the loop fails over without
+//     retrying that target, and a request every target refused ends with
+//     an error that unwraps to the *shed.Error (429 or 503, Retry-After).
+//     A stream holds its process slot and its target permit until it ends.
 //
 // Observation (observe.go) happens in three places, all nil-safe (a
 // Gateway built with zero Options records nothing, and spans are made only
@@ -47,6 +54,27 @@
 // The request duration recorded here is the gateway's, so its overhead
 // (duration less upstream time) leaves out decoding and encoding at the
 // API edge; the API edge must not call RecordRequest again.
+//
+// # Quota and usage (quota.go)
+//
+// Once per client request, after its route is resolved and before any
+// attempt, the gateway reserves in the Limiter (SetLimiter) one request,
+// an estimate of its tokens and one concurrency slot in the scopes of its
+// principal (its key and its tenant, each only if it has limits). A
+// refusal is a *limit.Error (429 with Retry-After at the API edge); the
+// Decision's requests and tokens status travel in Outcome.RateLimit for
+// the x-ratelimit-* headers. Until a tokenizer counts them, tokens are
+// estimated as four characters of message text per token plus four per
+// message, plus max_tokens (256 when unset) per choice.
+//
+// When the request ends (request.end, once: at return for Chat and Embed,
+// at io.EOF, an improper end or Close for a stream) the reservation is
+// committed with the usage the answering upstream reported, or cancelled
+// when no upstream answered, and one usage.Record goes to the UsageSink
+// (SetUsage), priced with the table in force (SetPrices) by the billing
+// rule of package usage: failed attempts are never billed. Retries and
+// fallbacks never reserve or record again. The record's RequestID is empty:
+// the HTTP request id does not reach the gateway yet.
 //
 // The routing table can be swapped at any time (config reload); a request
 // uses the table it started with.

@@ -9,10 +9,13 @@ import (
 	"time"
 
 	"github.com/bulwark-ai/bulwark/drift"
+	"github.com/bulwark-ai/bulwark/limit"
 	"github.com/bulwark-ai/bulwark/llm"
 	"github.com/bulwark-ai/bulwark/route"
+	"github.com/bulwark-ai/bulwark/shed"
 	"github.com/bulwark-ai/bulwark/telemetry"
 	"github.com/bulwark-ai/bulwark/tenant"
+	"github.com/bulwark-ai/bulwark/usage"
 )
 
 // Gateway serves chat and embedding calls. It is safe for concurrent use.
@@ -27,11 +30,17 @@ type Gateway struct {
 	metrics  *telemetry.Metrics
 	drift    *drift.Detector
 	statusOf func(error) int
+	capacity *shed.Controller // admission control (admit.go); nil admits all
+
+	// Governance (quota.go); each may be nil.
+	limiter limit.Limiter
+	usage   UsageSink
+	prices  atomic.Pointer[usage.Prices]
 }
 
 // New returns a Gateway routing with t and observed by o.
 func New(t *route.Table, o Options) *Gateway {
-	g := &Gateway{rnd: rand.IntN, jitter: rand.Float64, metrics: o.Metrics, drift: o.Drift, statusOf: o.Status}
+	g := &Gateway{rnd: rand.IntN, jitter: rand.Float64, metrics: o.Metrics, drift: o.Drift, statusOf: o.Status, capacity: o.Capacity}
 	g.routes.Store(t)
 	return g
 }
@@ -69,6 +78,9 @@ type Outcome struct {
 	// Upstream is the time spent in the attempt loop (for a stream, until
 	// its first content was in hand).
 	Upstream time.Duration
+	// RateLimit is the state of the request's limits after its reservation
+	// (the x-ratelimit-* headers); nil when no limit applies.
+	RateLimit *RateLimit
 }
 
 // resolve finds the route of the alias the principal asked for, in tbl.
@@ -110,11 +122,22 @@ func (g *Gateway) Chat(ctx context.Context, p tenant.Principal, req *llm.ChatReq
 		if err == nil {
 			ans.firstToken = time.Since(rq.start) // the whole answer at once
 		}
+		if rq.quota != nil {
+			rq.quota.usage = usageOf(resp)
+		}
 		rq.end(ctx, &out, ans, err)
 	}()
 	tbl := g.routes.Load()
 	r, err := resolve(tbl, p, req.Model)
 	if err != nil {
+		return nil, out, err
+	}
+	admitted, err := g.admit(rq, p, req.Priority, req.ServiceTier)
+	if err != nil {
+		return nil, out, err
+	}
+	defer admitted()
+	if err := g.reserve(ctx, rq, p, false, estimateChat(req), &out); err != nil {
 		return nil, out, err
 	}
 	ctx, cancel := withTotal(ctx, r)
@@ -134,10 +157,23 @@ func (g *Gateway) Chat(ctx context.Context, p tenant.Principal, req *llm.ChatReq
 func (g *Gateway) Embed(ctx context.Context, p tenant.Principal, req *llm.EmbedRequest) (resp *llm.EmbedResponse, out Outcome, err error) {
 	out = Outcome{Alias: req.Model}
 	rq := g.begin(ctx, telemetry.OperationEmbeddings, p, req.Model)
-	defer func() { rq.end(ctx, &out, answerOf(resp), err) }()
+	defer func() {
+		if rq.quota != nil {
+			rq.quota.usage = usageOf(resp)
+		}
+		rq.end(ctx, &out, answerOf(resp), err)
+	}()
 	tbl := g.routes.Load()
 	r, err := resolve(tbl, p, req.Model)
 	if err != nil {
+		return nil, out, err
+	}
+	admitted, err := g.admit(rq, p, req.Priority, req.ServiceTier)
+	if err != nil {
+		return nil, out, err
+	}
+	defer admitted()
+	if err := g.reserve(ctx, rq, p, false, estimateEmbed(req), &out); err != nil {
 		return nil, out, err
 	}
 	ctx, cancel := withTotal(ctx, r)
@@ -178,6 +214,16 @@ func (g *Gateway) Stream(ctx context.Context, p tenant.Principal, req *llm.ChatR
 		rq.end(ctx, &out, answer{}, err)
 		return nil, out, err
 	}
+	admitted, err := g.admit(rq, p, req.Priority, req.ServiceTier)
+	if err != nil {
+		rq.end(ctx, &out, answer{}, err)
+		return nil, out, err
+	}
+	if err := g.reserve(ctx, rq, p, true, estimateChat(req), &out); err != nil {
+		admitted()
+		rq.end(ctx, &out, answer{}, err)
+		return nil, out, err
+	}
 	reqCtx := ctx // the request span's, for the stream's end
 	// The total timeout bounds the whole stream, so its cancel belongs to
 	// the stream once one is returned.
@@ -190,10 +236,11 @@ func (g *Gateway) Stream(ctx context.Context, p tenant.Principal, req *llm.ChatR
 	stop()
 	if err != nil {
 		cancel()
+		admitted()
 		rq.end(reqCtx, &out, answer{}, err)
 		return nil, out, err
 	}
-	s.onClose = cancel
+	s.onClose = func() { cancel(); admitted() }
 	s.watch.handOver(reqCtx, rq, out)
 	return s, out, nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/bulwark-ai/bulwark/drift"
 	"github.com/bulwark-ai/bulwark/llm"
 	"github.com/bulwark-ai/bulwark/route"
+	"github.com/bulwark-ai/bulwark/shed"
 	"github.com/bulwark-ai/bulwark/telemetry"
 	"github.com/bulwark-ai/bulwark/tenant"
 )
@@ -28,6 +29,8 @@ type Options struct {
 	// (the API's one error mapping; the gateway cannot import it). Nil
 	// labels every failure 500.
 	Status func(error) int
+	// Capacity is admission control (admit.go); nil admits everything.
+	Capacity *shed.Controller
 }
 
 // request is one client request as the gateway observes it.
@@ -37,6 +40,11 @@ type request struct {
 	tenant string
 	alias  string
 	start  time.Time
+	// class is the request's priority class (admit.go).
+	class shed.Class
+	// quota is the request's reservation and usage record (quota.go);
+	// nil until the request reserved.
+	quota *quota
 }
 
 // begin starts observing a client request: it names the request span.
@@ -77,6 +85,7 @@ func answerOf(v any) answer {
 // (nil on success); for a stream that started, ans.broken is its
 // improper end.
 func (rq *request) end(ctx context.Context, out *Outcome, ans answer, err error) {
+	rq.settle(out, ans, err)
 	d := time.Since(rq.start)
 	rec := telemetry.RequestRecord{
 		Operation:        rq.op,
@@ -298,5 +307,8 @@ func (w *streamWatch) end(err error) {
 	w.ans.firstToken = w.ttft
 	w.ans.relayed = time.Since(w.handed)
 	w.ans.broken = err
+	if w.rq.quota != nil {
+		w.rq.quota.usage = w.usage
+	}
 	w.rq.end(w.ctx, &w.out, w.ans, nil)
 }

@@ -28,6 +28,12 @@ type ChatRequest struct {
 	Stop []string
 	// User is the end-user identifier the client sent.
 	User string
+	// Priority is the x-bulwark-priority header (critical, interactive or
+	// batch) and ServiceTier OpenAI's service_tier field (flex, priority,
+	// default, auto); the API layer fills them and the gateway's admission
+	// control reads them (shed.Resolve). Empty means not sent.
+	Priority    string
+	ServiceTier string
 	// Body is the client's request JSON. Never nil for requests decoded from
 	// the wire; providers that build their own body may ignore it.
 	Body json.RawMessage
@@ -51,6 +57,9 @@ type EmbedRequest struct {
 	// Dimensions is the requested output dimension, zero for the model's own.
 	Dimensions int
 	User       string
+	// Priority and ServiceTier are as for ChatRequest.
+	Priority    string
+	ServiceTier string
 	// Body is the client's request JSON, as for ChatRequest.
 	Body json.RawMessage
 }

@@ -2,8 +2,8 @@
 // replica lives in one Postgres database, reached through a pgx connection
 // pool.
 //
-// A *DB implements the domain stores: tenant.Store (tenants.go) and
-// usage.Ledger (usage.go). Migrations are embedded in the binary, numbered,
+// A *DB implements the domain stores: tenant.Store (tenants.go),
+// tenant.Auditor (audit.go) and usage.Ledger (usage.go). Migrations are embedded in the binary, numbered,
 // never edited once released, and applied in one transaction when the
 // database is opened, under a transaction-scoped advisory lock so that N
 // replicas starting at once apply them exactly once; schema_migrations

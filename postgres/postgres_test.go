@@ -235,3 +235,9 @@ func TestKeysTableRejectsSecrets(t *testing.T) {
 		t.Fatal("a key whose hash is a secret was stored")
 	}
 }
+
+func TestAuditLog(t *testing.T) {
+	t.Parallel()
+	requirePostgres(t)
+	tenanttest.RunAudit(t, func(t *testing.T) tenant.Auditor { return newDB(t) })
+}

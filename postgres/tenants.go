@@ -15,8 +15,9 @@ var _ tenant.Store = (*DB)(nil)
 
 // CreateTenant implements tenant.Store.
 func (db *DB) CreateTenant(ctx context.Context, t tenant.Tenant) error {
-	_, err := db.pool.Exec(ctx, "INSERT INTO tenants (id, name, created_ns) VALUES ($1, $2, $3)",
-		t.ID, t.Name, unixNano(t.CreatedAt))
+	_, err := db.pool.Exec(ctx, `INSERT INTO tenants (id, name, created_ns, requests_per_minute, tokens_per_minute, concurrent)
+	VALUES ($1, $2, $3, $4, $5, $6)`,
+		t.ID, t.Name, unixNano(t.CreatedAt), t.Limits.RequestsPerMinute, t.Limits.TokensPerMinute, t.Limits.Concurrent)
 	if pgCode(err) == codeUniqueViolation {
 		return tenant.ErrExists
 	}
@@ -26,12 +27,14 @@ func (db *DB) CreateTenant(ctx context.Context, t tenant.Tenant) error {
 	return nil
 }
 
+const tenantColumns = "id, name, created_ns, requests_per_minute, tokens_per_minute, concurrent"
+
 // Tenant implements tenant.Store.
 func (db *DB) Tenant(ctx context.Context, id string) (tenant.Tenant, error) {
 	var t tenant.Tenant
 	var created int64
-	err := db.pool.QueryRow(ctx, "SELECT id, name, created_ns FROM tenants WHERE id = $1", id).
-		Scan(&t.ID, &t.Name, &created)
+	err := db.pool.QueryRow(ctx, "SELECT "+tenantColumns+" FROM tenants WHERE id = $1", id).
+		Scan(&t.ID, &t.Name, &created, &t.Limits.RequestsPerMinute, &t.Limits.TokensPerMinute, &t.Limits.Concurrent)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return tenant.Tenant{}, tenant.ErrNotFound
 	}
@@ -44,14 +47,15 @@ func (db *DB) Tenant(ctx context.Context, id string) (tenant.Tenant, error) {
 
 // Tenants implements tenant.Store.
 func (db *DB) Tenants(ctx context.Context) ([]tenant.Tenant, error) {
-	rows, err := db.pool.Query(ctx, `SELECT id, name, created_ns FROM tenants ORDER BY id COLLATE "C"`)
+	rows, err := db.pool.Query(ctx, "SELECT "+tenantColumns+` FROM tenants ORDER BY id COLLATE "C"`)
 	if err != nil {
 		return nil, fmt.Errorf("list tenants: %w", err)
 	}
 	out := []tenant.Tenant{}
 	var t tenant.Tenant
 	var created int64
-	_, err = pgx.ForEachRow(rows, []any{&t.ID, &t.Name, &created}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&t.ID, &t.Name, &created,
+		&t.Limits.RequestsPerMinute, &t.Limits.TokensPerMinute, &t.Limits.Concurrent}, func() error {
 		t.CreatedAt = fromUnixNano(created)
 		out = append(out, t)
 		return nil
@@ -71,10 +75,12 @@ func (db *DB) CreateKey(ctx context.Context, k tenant.Key) error {
 	}
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO keys
-	(id, tenant_id, name, prefix, hash, admin, models, created_ns, expires_ns, revoked_ns)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+	(id, tenant_id, name, prefix, hash, admin, models, created_ns, expires_ns, revoked_ns,
+	 requests_per_minute, tokens_per_minute, concurrent)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 			k.ID, k.TenantID, k.Name, k.Prefix, k.Hash, k.Admin, models,
-			unixNano(k.CreatedAt), unixNanoPtr(k.ExpiresAt), unixNanoPtr(k.RevokedAt)); err != nil {
+			unixNano(k.CreatedAt), unixNanoPtr(k.ExpiresAt), unixNanoPtr(k.RevokedAt),
+			k.Limits.RequestsPerMinute, k.Limits.TokensPerMinute, k.Limits.Concurrent); err != nil {
 			return err
 		}
 		return db.notifyKeys(ctx, tx, k.ID)
@@ -91,7 +97,8 @@ func (db *DB) CreateKey(ctx context.Context, k tenant.Key) error {
 	return nil
 }
 
-const keyColumns = "id, tenant_id, name, prefix, hash, admin, models, created_ns, expires_ns, revoked_ns"
+const keyColumns = "id, tenant_id, name, prefix, hash, admin, models, created_ns, expires_ns, revoked_ns, " +
+	"requests_per_minute, tokens_per_minute, concurrent"
 
 // Keys implements tenant.Store.
 func (db *DB) Keys(ctx context.Context, tenantID string) ([]tenant.Key, error) {
@@ -111,7 +118,8 @@ func (db *DB) Keys(ctx context.Context, tenantID string) ([]tenant.Key, error) {
 	var created int64
 	var expires, revoked *int64
 	_, err = pgx.ForEachRow(rows, []any{&k.ID, &k.TenantID, &k.Name, &k.Prefix, &k.Hash, &k.Admin, &k.Models,
-		&created, &expires, &revoked}, func() error {
+		&created, &expires, &revoked,
+		&k.Limits.RequestsPerMinute, &k.Limits.TokensPerMinute, &k.Limits.Concurrent}, func() error {
 		key := k
 		if len(key.Models) == 0 {
 			key.Models = nil
@@ -148,6 +156,41 @@ func (db *DB) RevokeKey(ctx context.Context, id string, at time.Time) error {
 	}
 	if err != nil {
 		return fmt.Errorf("revoke key: %w", err)
+	}
+	return nil
+}
+
+// SetTenantLimits implements tenant.Store. Listeners (ListenKeys) are
+// notified, since a key set carries its tenants' limits.
+func (db *DB) SetTenantLimits(ctx context.Context, id string, l tenant.Limits) error {
+	return db.setLimits(ctx, "tenants", id, l)
+}
+
+// SetKeyLimits implements tenant.Store. Listeners (ListenKeys) are
+// notified when the transaction commits.
+func (db *DB) SetKeyLimits(ctx context.Context, id string, l tenant.Limits) error {
+	return db.setLimits(ctx, "keys", id, l)
+}
+
+// setLimits sets the limits of the row id of table, which is a constant.
+func (db *DB) setLimits(ctx context.Context, table, id string, l tenant.Limits) error {
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, "UPDATE "+table+
+			" SET requests_per_minute = $1, tokens_per_minute = $2, concurrent = $3 WHERE id = $4",
+			l.RequestsPerMinute, l.TokensPerMinute, l.Concurrent, id)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return tenant.ErrNotFound
+		}
+		return db.notifyKeys(ctx, tx, id)
+	})
+	if errors.Is(err, tenant.ErrNotFound) {
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("set limits: %w", err)
 	}
 	return nil
 }

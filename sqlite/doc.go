@@ -3,8 +3,9 @@
 // foreign keys enforced and a busy timeout so that concurrent writers wait
 // rather than fail.
 //
-// A *DB implements the domain stores (tenant.Store so far). Each domain has
-// its own file (tenants.go) and its own migrations (migrations/0001_tenants.sql).
+// A *DB implements the domain stores: tenant.Store (tenants.go),
+// tenant.Auditor (audit.go) and usage.Ledger (usage.go). Each domain has
+// its own file and its own migrations (migrations/0001_tenants.sql, …).
 // Migrations are embedded in the binary, numbered, never edited once
 // released, and applied in one transaction when the database is opened;
 // schema_migrations records which ones ran. A database migrated by a newer

@@ -110,3 +110,9 @@ func TestKeysTableRejectsSecrets(t *testing.T) {
 		t.Fatal("a key whose hash is a secret was stored")
 	}
 }
+
+func TestAuditLog(t *testing.T) {
+	tenanttest.RunAudit(t, func(t *testing.T) tenant.Auditor {
+		return open(t, filepath.Join(t.TempDir(), "bulwark.db"))
+	})
+}

@@ -15,8 +15,9 @@ var _ tenant.Store = (*DB)(nil)
 
 // CreateTenant implements tenant.Store.
 func (db *DB) CreateTenant(ctx context.Context, t tenant.Tenant) error {
-	_, err := db.db.ExecContext(ctx, "INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?)",
-		t.ID, t.Name, formatTime(t.CreatedAt))
+	_, err := db.db.ExecContext(ctx, `INSERT INTO tenants (id, name, created_at, requests_per_minute, tokens_per_minute, concurrent)
+	VALUES (?, ?, ?, ?, ?, ?)`,
+		t.ID, t.Name, formatTime(t.CreatedAt), t.Limits.RequestsPerMinute, t.Limits.TokensPerMinute, t.Limits.Concurrent)
 	if isUnique(err) {
 		return tenant.ErrExists
 	}
@@ -28,7 +29,7 @@ func (db *DB) CreateTenant(ctx context.Context, t tenant.Tenant) error {
 
 // Tenant implements tenant.Store.
 func (db *DB) Tenant(ctx context.Context, id string) (tenant.Tenant, error) {
-	row := db.db.QueryRowContext(ctx, "SELECT id, name, created_at FROM tenants WHERE id = ?", id)
+	row := db.db.QueryRowContext(ctx, "SELECT "+tenantColumns+" FROM tenants WHERE id = ?", id)
 	t, err := scanTenant(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return tenant.Tenant{}, tenant.ErrNotFound
@@ -41,7 +42,7 @@ func (db *DB) Tenant(ctx context.Context, id string) (tenant.Tenant, error) {
 
 // Tenants implements tenant.Store.
 func (db *DB) Tenants(ctx context.Context) ([]tenant.Tenant, error) {
-	rows, err := db.db.QueryContext(ctx, "SELECT id, name, created_at FROM tenants ORDER BY id")
+	rows, err := db.db.QueryContext(ctx, "SELECT "+tenantColumns+" FROM tenants ORDER BY id")
 	if err != nil {
 		return nil, fmt.Errorf("list tenants: %w", err)
 	}
@@ -62,10 +63,13 @@ func (db *DB) Tenants(ctx context.Context) ([]tenant.Tenant, error) {
 
 type scanner interface{ Scan(dest ...any) error }
 
+const tenantColumns = "id, name, created_at, requests_per_minute, tokens_per_minute, concurrent"
+
 func scanTenant(s scanner) (tenant.Tenant, error) {
 	var t tenant.Tenant
 	var created string
-	if err := s.Scan(&t.ID, &t.Name, &created); err != nil {
+	l := &t.Limits
+	if err := s.Scan(&t.ID, &t.Name, &created, &l.RequestsPerMinute, &l.TokensPerMinute, &l.Concurrent); err != nil {
 		return tenant.Tenant{}, err
 	}
 	var err error
@@ -84,10 +88,12 @@ func (db *DB) CreateKey(ctx context.Context, k tenant.Key) error {
 		return fmt.Errorf("create key: %w", err)
 	}
 	_, err = db.db.ExecContext(ctx, `INSERT INTO keys
-	(id, tenant_id, name, prefix, hash, admin, models, created_at, expires_at, revoked_at)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	(id, tenant_id, name, prefix, hash, admin, models, created_at, expires_at, revoked_at,
+	 requests_per_minute, tokens_per_minute, concurrent)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		k.ID, k.TenantID, k.Name, k.Prefix, k.Hash, k.Admin, string(mj),
-		formatTime(k.CreatedAt), formatTimePtr(k.ExpiresAt), formatTimePtr(k.RevokedAt))
+		formatTime(k.CreatedAt), formatTimePtr(k.ExpiresAt), formatTimePtr(k.RevokedAt),
+		k.Limits.RequestsPerMinute, k.Limits.TokensPerMinute, k.Limits.Concurrent)
 	switch {
 	case isUnique(err):
 		return tenant.ErrExists
@@ -99,7 +105,8 @@ func (db *DB) CreateKey(ctx context.Context, k tenant.Key) error {
 	return nil
 }
 
-const keyColumns = "id, tenant_id, name, prefix, hash, admin, models, created_at, expires_at, revoked_at"
+const keyColumns = "id, tenant_id, name, prefix, hash, admin, models, created_at, expires_at, revoked_at, " +
+	"requests_per_minute, tokens_per_minute, concurrent"
 
 // Keys implements tenant.Store.
 func (db *DB) Keys(ctx context.Context, tenantID string) ([]tenant.Key, error) {
@@ -133,7 +140,8 @@ func scanKey(s scanner) (tenant.Key, error) {
 	var models, created string
 	var expires, revoked sql.NullString
 	if err := s.Scan(&k.ID, &k.TenantID, &k.Name, &k.Prefix, &k.Hash, &k.Admin, &models,
-		&created, &expires, &revoked); err != nil {
+		&created, &expires, &revoked,
+		&k.Limits.RequestsPerMinute, &k.Limits.TokensPerMinute, &k.Limits.Concurrent); err != nil {
 		return tenant.Key{}, err
 	}
 	if err := json.Unmarshal([]byte(models), &k.Models); err != nil {
@@ -165,6 +173,34 @@ func (db *DB) RevokeKey(ctx context.Context, id string, at time.Time) error {
 	n, err := res.RowsAffected()
 	if err != nil {
 		return fmt.Errorf("revoke key: %w", err)
+	}
+	if n == 0 {
+		return tenant.ErrNotFound
+	}
+	return nil
+}
+
+// SetTenantLimits implements tenant.Store.
+func (db *DB) SetTenantLimits(ctx context.Context, id string, l tenant.Limits) error {
+	return db.setLimits(ctx, "tenants", id, l)
+}
+
+// SetKeyLimits implements tenant.Store.
+func (db *DB) SetKeyLimits(ctx context.Context, id string, l tenant.Limits) error {
+	return db.setLimits(ctx, "keys", id, l)
+}
+
+// setLimits sets the limits of the row id of table, which is a constant.
+func (db *DB) setLimits(ctx context.Context, table, id string, l tenant.Limits) error {
+	res, err := db.db.ExecContext(ctx, "UPDATE "+table+
+		" SET requests_per_minute = ?, tokens_per_minute = ?, concurrent = ? WHERE id = ?",
+		l.RequestsPerMinute, l.TokensPerMinute, l.Concurrent, id)
+	if err != nil {
+		return fmt.Errorf("set limits: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("set limits: %w", err)
 	}
 	if n == 0 {
 		return tenant.ErrNotFound

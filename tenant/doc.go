@@ -5,7 +5,12 @@
 // hot path does not touch the store and keeps working from what it holds if
 // the store is briefly unavailable.
 //
-// Store is the persistence interface; backends (sqlite, later postgres)
+// Tenants and keys carry Limits; the Keyring puts a key's and its
+// tenant's limits in the Principal, so the request path never reads the
+// store for them. Auditor is the optional capability of a store to keep
+// the audit log of admin actions (tenanttest.RunAudit).
+//
+// Store is the persistence interface; backends (sqlite, postgres)
 // implement it and pass tenanttest.Run. Bootstrap, run at every start, makes
 // sure the default tenant and a usable admin key exist.
 //

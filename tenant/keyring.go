@@ -69,6 +69,16 @@ func (k *Keyring) Reload(ctx context.Context) error {
 		k.lastErr.Store(&reloadError{err: err})
 		return err
 	}
+	tenants, err := k.store.Tenants(ctx)
+	if err != nil {
+		err = fmt.Errorf("reload keys: %w", err)
+		k.lastErr.Store(&reloadError{err: err})
+		return err
+	}
+	tenantLimits := make(map[string]Limits, len(tenants))
+	for _, t := range tenants {
+		tenantLimits[t.ID] = t.Limits
+	}
 	set := &keySet{byHash: make(map[[sha256.Size]byte]*entry, len(keys)), loadedAt: time.Now()}
 	for _, key := range keys {
 		var h [sha256.Size]byte
@@ -85,7 +95,9 @@ func (k *Keyring) Reload(ctx context.Context) error {
 				Admin:    key.Admin,
 				// Clipped so that an append by a caller copies instead of
 				// writing into the shared array.
-				Models: slices.Clip(slices.Clone(key.Models)),
+				Models:       slices.Clip(slices.Clone(key.Models)),
+				KeyLimits:    key.Limits,
+				TenantLimits: tenantLimits[key.TenantID],
 			},
 			revoked: key.RevokedAt != nil,
 		}

@@ -11,6 +11,14 @@ type Principal struct {
 	Admin    bool
 	// Models lists the aliases the key may call; empty means all.
 	Models []string
+	// Priority is the priority class of the key's requests (critical,
+	// interactive, batch); empty means interactive. A request may lower
+	// its class below it but not raise it above (shed.Resolve).
+	Priority string
+	// KeyLimits and TenantLimits are the limits of the key and of its
+	// tenant, as loaded with the key set; both apply to every request.
+	KeyLimits    Limits
+	TenantLimits Limits
 }
 
 // Allows reports whether the principal may call the model alias.

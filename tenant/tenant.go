@@ -15,10 +15,28 @@ var (
 // DefaultTenant is the tenant the bootstrap admin key belongs to.
 const DefaultTenant = "default"
 
+// Limits are the rate and concurrency limits of a tenant or a key. A zero
+// field means no limit on that dimension.
+type Limits struct {
+	RequestsPerMinute int `json:"requests_per_minute,omitempty"`
+	TokensPerMinute   int `json:"tokens_per_minute,omitempty"`
+	// Concurrent is how many requests may be in flight at once.
+	Concurrent int `json:"concurrent,omitempty"`
+}
+
+// IsZero reports whether l limits nothing.
+func (l Limits) IsZero() bool { return l == Limits{} }
+
+// Valid reports whether no limit is negative.
+func (l Limits) Valid() bool {
+	return l.RequestsPerMinute >= 0 && l.TokensPerMinute >= 0 && l.Concurrent >= 0
+}
+
 // Tenant is one customer or application team.
 type Tenant struct {
 	ID        string    `json:"id"`
 	Name      string    `json:"name"`
+	Limits    Limits    `json:"limits"`
 	CreatedAt time.Time `json:"created_at"`
 }
 
@@ -35,7 +53,9 @@ type Key struct {
 	// Admin keys may call the admin API.
 	Admin bool `json:"admin"`
 	// Models lists the aliases the key may call; empty means all.
-	Models    []string   `json:"models"`
+	Models []string `json:"models"`
+	// Limits apply to this key, on top of its tenant's.
+	Limits    Limits     `json:"limits"`
 	CreatedAt time.Time  `json:"created_at"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
@@ -62,4 +82,10 @@ type Store interface {
 	// is not an error and keeps the first revocation time. It fails with
 	// ErrNotFound for an unknown key.
 	RevokeKey(ctx context.Context, id string, at time.Time) error
+	// SetTenantLimits replaces a tenant's limits; it fails with ErrNotFound
+	// for an unknown tenant.
+	SetTenantLimits(ctx context.Context, id string, l Limits) error
+	// SetKeyLimits replaces a key's limits; it fails with ErrNotFound for
+	// an unknown key.
+	SetKeyLimits(ctx context.Context, id string, l Limits) error
 }

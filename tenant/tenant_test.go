@@ -54,3 +54,7 @@ func TestNewID(t *testing.T) {
 		t.Errorf("NewID repeated itself")
 	}
 }
+
+func TestMemoryAudit(t *testing.T) {
+	tenanttest.RunAudit(t, func(*testing.T) tenant.Auditor { return tenanttest.NewMemory() })
+}

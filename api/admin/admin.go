@@ -65,6 +65,10 @@ func (h *Handler) Routes() map[string]HandlerFunc {
 		"GET /admin/v1/keys/{id}":         h.getKey,
 		"POST /admin/v1/keys/{id}/revoke": h.revokeKey,
 		"DELETE /admin/v1/keys/{id}":      h.revokeKey,
+		"PATCH /admin/v1/tenants/{id}":    h.patchTenant,
+		"PATCH /admin/v1/keys/{id}":       h.patchKey,
+		"GET /admin/v1/audit":             h.listAudit,
+		"POST /admin/v1/keys/{id}/rotate": h.rotateKey,
 	}
 }
 

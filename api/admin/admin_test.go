@@ -429,7 +429,7 @@ func TestRoutesArePatterns(t *testing.T) {
 		// ServeMux panics on a malformed or conflicting pattern.
 		mux.HandleFunc(pattern, func(http.ResponseWriter, *http.Request) {})
 	}
-	if n := len(h.Routes()); n != 8 {
-		t.Errorf("%d routes; want 8", n)
+	if n := len(h.Routes()); n != 12 {
+		t.Errorf("%d routes; want 12", n)
 	}
 }

@@ -1,5 +1,6 @@
 // Package admin is Bulwark's admin API under /admin/v1: tenants and keys
-// for now, later models, prompts, knowledge bases, jobs, backups and faults.
+// (with their limits), usage, the audit log, breakers and faults; later
+// models, prompts, knowledge bases, jobs and backups.
 //
 // Handler.Routes returns the handlers keyed by net/http ServeMux patterns.
 // Each takes the authenticated Principal as an argument: the server wraps
@@ -14,8 +15,14 @@
 //     periodic reload.
 //   - A client mistake is a 4xx in OpenAI's error format; store conditions
 //     map to 404 (not found) and 409 (already exists).
-//   - Every change is logged with the acting key's ID.
+//   - Every change is logged with the acting key's ID and, when the store
+//     is a tenant.Auditor, recorded in the audit log (who, what, when,
+//     from where; audit.go).
+//   - An admin key of the default tenant administers every tenant; an
+//     admin key of another tenant sees and manages only its own tenant's
+//     keys, usage and audit entries, and cannot create tenants or change a
+//     tenant's limits (scope.go). What it may not see is a 404.
 //
-// This package imports api, tenant and the standard library; it must not
+// This package imports api, tenant, usage and the standard library; it must not
 // import backends (sqlite, postgres), the gateway or vendor packages.
 package admin

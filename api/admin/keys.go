@@ -50,6 +50,9 @@ type createKeyRequest struct {
 	// expires.
 	ExpiresAt string `json:"expires_at"`
 	ExpiresIn string `json:"expires_in"`
+	// Limits are the key's own limits (limits.go); zero fields limit
+	// nothing.
+	Limits tenant.Limits `json:"limits"`
 }
 
 // key validates the request and returns the key it asks for, without ID,
@@ -82,6 +85,10 @@ func (req createKeyRequest) key(now time.Time) (tenant.Key, error) {
 		Models:    slices.Clone(req.Models),
 		CreatedAt: now,
 	}
+	if err := checkLimits(req.Limits); err != nil {
+		return tenant.Key{}, err
+	}
+	k.Limits = req.Limits
 	switch {
 	case req.ExpiresAt != "" && req.ExpiresIn != "":
 		return tenant.Key{}, api.BadRequest("expires_at", "give expires_at or expires_in, not both")
@@ -121,6 +128,12 @@ func (h *Handler) createKey(w http.ResponseWriter, r *http.Request, p tenant.Pri
 		h.fail(w, r, p, err)
 		return
 	}
+	if !canSee(p, k.TenantID) {
+		e := notFound(describe("tenant", k.TenantID))
+		e.Param = "tenant_id"
+		h.fail(w, r, p, e)
+		return
+	}
 	secret, prefix, hash, err := tenant.NewSecret()
 	if err != nil {
 		h.fail(w, r, p, err)
@@ -140,6 +153,7 @@ func (h *Handler) createKey(w http.ResponseWriter, r *http.Request, p tenant.Pri
 	}
 	h.log.InfoContext(r.Context(), "admin: key created", "by_key", p.KeyID,
 		"key", k.ID, "tenant", k.TenantID, "admin", k.Admin, "models", k.Models)
+	h.audit(r, p, actionKeyCreate, k.ID, k.TenantID)
 	if err := h.reload(r); err != nil {
 		// The key is stored and its secret exists only in this response,
 		// so it is answered anyway; the periodic reload will pick it up.
@@ -153,6 +167,13 @@ func (h *Handler) createKey(w http.ResponseWriter, r *http.Request, p tenant.Pri
 
 func (h *Handler) listKeys(w http.ResponseWriter, r *http.Request, p tenant.Principal) {
 	tenantID := r.URL.Query().Get("tenant_id")
+	if !operator(p) {
+		if tenantID != "" && tenantID != p.TenantID {
+			h.fail(w, r, p, notFound(describe("tenant", tenantID)))
+			return
+		}
+		tenantID = p.TenantID
+	}
 	if tenantID != "" {
 		if err := checkTenantID("tenant_id", tenantID); err != nil {
 			h.fail(w, r, p, err)
@@ -197,12 +218,25 @@ func (h *Handler) getKey(w http.ResponseWriter, r *http.Request, p tenant.Princi
 		h.fail(w, r, p, err)
 		return
 	}
-	k, err := h.findKey(r, id)
+	k, err := h.visibleKey(r, p, id)
 	if err != nil {
 		h.fail(w, r, p, err)
 		return
 	}
 	api.WriteJSON(w, http.StatusOK, newKeyObject(k, h.now()))
+}
+
+// visibleKey returns the key with the given ID if p administers its
+// tenant; otherwise the key is not found.
+func (h *Handler) visibleKey(r *http.Request, p tenant.Principal, id string) (tenant.Key, error) {
+	k, err := h.findKey(r, id)
+	if err != nil {
+		return tenant.Key{}, err
+	}
+	if !canSee(p, k.TenantID) {
+		return tenant.Key{}, notFound(describe("key", id))
+	}
+	return k, nil
 }
 
 func (h *Handler) revokeKey(w http.ResponseWriter, r *http.Request, p tenant.Principal) {
@@ -211,12 +245,21 @@ func (h *Handler) revokeKey(w http.ResponseWriter, r *http.Request, p tenant.Pri
 		h.fail(w, r, p, err)
 		return
 	}
+	if !operator(p) {
+		if _, err := h.visibleKey(r, p, id); err != nil {
+			h.fail(w, r, p, err)
+			return
+		}
+	}
 	now := h.now().UTC()
 	if err := h.store.RevokeKey(r.Context(), id, now); err != nil {
 		h.fail(w, r, p, storeError(err, describe("key", id)))
 		return
 	}
 	h.log.InfoContext(r.Context(), "admin: key revoked", "by_key", p.KeyID, "key", id, "self", id == p.KeyID)
+	if k, err := h.findKey(r, id); err == nil {
+		h.audit(r, p, actionKeyRevoke, id, k.TenantID)
+	}
 	if err := h.reload(r); err != nil {
 		// A revocation must not be reported done while the key still
 		// works here: the client retries (revoking is idempotent).

@@ -18,11 +18,16 @@ func newTenantObject(t tenant.Tenant) tenantObject {
 }
 
 type createTenantRequest struct {
-	ID   string `json:"id"`
-	Name string `json:"name"`
+	ID     string        `json:"id"`
+	Name   string        `json:"name"`
+	Limits tenant.Limits `json:"limits"`
 }
 
 func (h *Handler) createTenant(w http.ResponseWriter, r *http.Request, p tenant.Principal) {
+	if !operator(p) {
+		h.fail(w, r, p, operatorOnly("create tenants"))
+		return
+	}
 	var req createTenantRequest
 	if err := decode(w, r, &req); err != nil {
 		h.fail(w, r, p, err)
@@ -36,15 +41,20 @@ func (h *Handler) createTenant(w http.ResponseWriter, r *http.Request, p tenant.
 		h.fail(w, r, p, err)
 		return
 	}
+	if err := checkLimits(req.Limits); err != nil {
+		h.fail(w, r, p, err)
+		return
+	}
 	if req.Name == "" {
 		req.Name = req.ID
 	}
-	t := tenant.Tenant{ID: req.ID, Name: req.Name, CreatedAt: h.now().UTC()}
+	t := tenant.Tenant{ID: req.ID, Name: req.Name, Limits: req.Limits, CreatedAt: h.now().UTC()}
 	if err := h.store.CreateTenant(r.Context(), t); err != nil {
 		h.fail(w, r, p, storeError(err, describe("tenant", t.ID)))
 		return
 	}
 	h.log.InfoContext(r.Context(), "admin: tenant created", "by_key", p.KeyID, "tenant", t.ID)
+	h.audit(r, p, actionTenantCreate, t.ID, t.ID)
 	api.WriteJSON(w, http.StatusCreated, newTenantObject(t))
 }
 
@@ -54,9 +64,11 @@ func (h *Handler) listTenants(w http.ResponseWriter, r *http.Request, p tenant.P
 		h.fail(w, r, p, err)
 		return
 	}
-	out := make([]tenantObject, len(ts))
-	for i, t := range ts {
-		out[i] = newTenantObject(t)
+	out := make([]tenantObject, 0, len(ts))
+	for _, t := range ts {
+		if canSee(p, t.ID) {
+			out = append(out, newTenantObject(t))
+		}
 	}
 	api.WriteJSON(w, http.StatusOK, newList(out))
 }
@@ -65,6 +77,10 @@ func (h *Handler) getTenant(w http.ResponseWriter, r *http.Request, p tenant.Pri
 	id := r.PathValue("id")
 	if err := checkTenantID("id", id); err != nil {
 		h.fail(w, r, p, err)
+		return
+	}
+	if !canSee(p, id) {
+		h.fail(w, r, p, notFound(describe("tenant", id)))
 		return
 	}
 	t, err := h.store.Tenant(r.Context(), id)

@@ -18,6 +18,9 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request, p tenant.Principa
 		return
 	}
 	req, err := decodeChat(body)
+	if err == nil {
+		req.Priority, err = priority(r)
+	}
 	if err != nil {
 		api.WriteError(w, err)
 		return

@@ -25,6 +25,7 @@ type chatWire struct {
 	Seed                *int64          `json:"seed"`
 	Stop                json.RawMessage `json:"stop"`
 	User                *string         `json:"user"`
+	ServiceTier         *string         `json:"service_tier"`
 }
 
 type streamOptions struct {
@@ -107,6 +108,9 @@ func decodeChat(body []byte) (*llm.ChatRequest, error) {
 		return nil, api.BadRequest("top_p", "top_p must be between 0 and 1, got %g", *w.TopP)
 	}
 	req.Seed = w.Seed
+	if w.ServiceTier != nil {
+		req.ServiceTier = *w.ServiceTier
+	}
 	if w.User != nil {
 		req.User = *w.User
 	}

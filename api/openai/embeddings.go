@@ -19,6 +19,9 @@ func (h *Handler) embeddings(w http.ResponseWriter, r *http.Request, p tenant.Pr
 		return
 	}
 	req, b64, err := decodeEmbed(body)
+	if err == nil {
+		req.Priority, err = priority(r)
+	}
 	if err != nil {
 		api.WriteError(w, err)
 		return

@@ -9,6 +9,7 @@ import (
 
 	"github.com/bulwark-ai/bulwark/api"
 	"github.com/bulwark-ai/bulwark/gateway"
+	"github.com/bulwark-ai/bulwark/limit"
 )
 
 // Response headers that say how a call was served.
@@ -58,9 +59,38 @@ func setOutcome(w http.ResponseWriter, o gateway.Outcome) {
 	if o.Attempts > 0 {
 		hdr.Set(HeaderAttempts, strconv.Itoa(o.Attempts))
 	}
+	if rl := o.RateLimit; rl != nil {
+		// OpenAI's x-ratelimit-* headers, for the dimensions that are
+		// limited; resets are written as OpenAI does ("1s", "6m0s").
+		for _, d := range []struct {
+			name string
+			st   limit.Status
+		}{{"requests", rl.Requests}, {"tokens", rl.Tokens}} {
+			if d.st.Limit > 0 {
+				hdr.Set("x-ratelimit-limit-"+d.name, strconv.Itoa(d.st.Limit))
+				hdr.Set("x-ratelimit-remaining-"+d.name, strconv.Itoa(max(d.st.Remaining, 0)))
+				hdr.Set("x-ratelimit-reset-"+d.name, d.st.Reset.Round(time.Millisecond).String())
+			}
+		}
+	}
 	if o.Target == nil {
 		return
 	}
 	hdr.Set(HeaderTarget, o.Target.Name())
 	api.Annotate(w, o.Alias, o.Target.Name())
+}
+
+// HeaderPriority sets a request's priority class.
+const HeaderPriority = "X-Bulwark-Priority"
+
+// priority returns the class the client asked for in the priority header,
+// "" when it sent none. An unknown class is a 400: a typo must not
+// silently demote or promote traffic.
+func priority(r *http.Request) (string, error) {
+	v := r.Header.Get(HeaderPriority)
+	switch v {
+	case "", "critical", "interactive", "batch":
+		return v, nil
+	}
+	return "", api.BadRequest("", "the %s header must be critical, interactive or batch, not %q", HeaderPriority, v)
 }

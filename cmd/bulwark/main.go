@@ -7,6 +7,8 @@
 //	bulwark serve [--config FILE] [--listen ADDR] [--data-dir DIR]
 //	bulwark sim [--config FILE] [--listen ADDR] [--seed N]
 //	bulwark config check FILE
+//	bulwark tenants create|list …
+//	bulwark keys create|list|revoke|rotate …
 //	bulwark version
 package main
 
@@ -31,6 +33,10 @@ Usage:
         run the provider simulator as a standalone OpenAI-compatible server
   bulwark config check FILE
         validate a config file and print every problem with its line
+  bulwark tenants create|list [--url URL] [--key KEY] …
+  bulwark keys create|list|revoke|rotate [--url URL] [--key KEY] …
+        manage tenants and keys through a running Bulwark's admin API
+        (--key defaults to $BULWARK_ADMIN_KEY, else <data-dir>/admin.key)
   bulwark version
         print the version
 `
@@ -59,6 +65,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		return checkConfig(args[2:], stdout, stderr)
+	case "tenants":
+		err = tenantsCmd(ctx, args[1:], stdout, stderr)
+	case "keys":
+		err = keysCmd(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, versionString())
 		return 0
@@ -71,6 +81,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
+	}
+	if errors.Is(err, errUsage) {
+		return 2
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "bulwark: %v\n", err)

@@ -17,9 +17,13 @@ type Memory struct {
 	tenants map[string]tenant.Tenant
 	keys    map[string]tenant.Key
 	hashes  map[string]string // hash → key id
+	audit   []tenant.AuditEntry
 }
 
-var _ tenant.Store = (*Memory)(nil)
+var (
+	_ tenant.Store   = (*Memory)(nil)
+	_ tenant.Auditor = (*Memory)(nil)
+)
 
 // NewMemory returns an empty Memory.
 func NewMemory() *Memory { return &Memory{} }
@@ -157,4 +161,67 @@ func utcPtr(t *time.Time) *time.Time {
 	}
 	u := t.UTC()
 	return &u
+}
+
+// SetTenantLimits implements tenant.Store.
+func (m *Memory) SetTenantLimits(ctx context.Context, id string, l tenant.Limits) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t, ok := m.tenants[id]
+	if !ok {
+		return tenant.ErrNotFound
+	}
+	t.Limits = l
+	m.tenants[id] = t
+	return nil
+}
+
+// SetKeyLimits implements tenant.Store.
+func (m *Memory) SetKeyLimits(ctx context.Context, id string, l tenant.Limits) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k, ok := m.keys[id]
+	if !ok {
+		return tenant.ErrNotFound
+	}
+	k.Limits = l
+	m.keys[id] = k
+	return nil
+}
+
+// AppendAudit implements tenant.Auditor.
+func (m *Memory) AppendAudit(ctx context.Context, e tenant.AuditEntry) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e.Time = e.Time.UTC()
+	m.audit = append(m.audit, e)
+	return nil
+}
+
+// Audit implements tenant.Auditor.
+func (m *Memory) Audit(ctx context.Context, f tenant.AuditFilter) ([]tenant.AuditEntry, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := []tenant.AuditEntry{}
+	for _, e := range m.audit {
+		if f.TargetTenant == "" || e.TargetTenant == f.TargetTenant {
+			out = append(out, e)
+		}
+	}
+	slices.SortFunc(out, func(a, b tenant.AuditEntry) int {
+		return cmp.Or(b.Time.Compare(a.Time), cmp.Compare(b.ID, a.ID))
+	})
+	return out[:min(len(out), f.AuditLimit())], nil
 }

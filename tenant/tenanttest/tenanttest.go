@@ -19,6 +19,7 @@ func Run(t *testing.T, newStore func(t *testing.T) tenant.Store) {
 	t.Run("Keys", func(t *testing.T) { testKeys(t, newStore(t)) })
 	t.Run("KeyRoundTrip", func(t *testing.T) { testKeyRoundTrip(t, newStore(t)) })
 	t.Run("Revoke", func(t *testing.T) { testRevoke(t, newStore(t)) })
+	t.Run("Limits", func(t *testing.T) { testLimits(t, newStore(t)) })
 	t.Run("Concurrent", func(t *testing.T) { testConcurrent(t, newStore(t)) })
 	t.Run("Keyring", func(t *testing.T) { testKeyring(t, newStore) })
 	t.Run("Bootstrap", func(t *testing.T) { testBootstrap(t, newStore) })

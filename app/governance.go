@@ -1,0 +1,163 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/bulwark-ai/bulwark/config"
+	"github.com/bulwark-ai/bulwark/limit"
+	"github.com/bulwark-ai/bulwark/postgres"
+	"github.com/bulwark-ai/bulwark/redis"
+	"github.com/bulwark-ai/bulwark/sqlite"
+	"github.com/bulwark-ai/bulwark/tenant"
+	"github.com/bulwark-ai/bulwark/usage"
+)
+
+// keyRefresh is how often every replica reloads its key set from the
+// store, as a backstop to the Postgres notifications (and the only
+// refresh for SQLite, which another process may share through the CLI).
+const keyRefresh = 30 * time.Second
+
+// store is the one database that holds tenants, keys and the usage
+// ledger: SQLite in the data directory or Postgres.
+type store interface {
+	tenant.Store
+	usage.Ledger
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+var (
+	_ store = (*sqlite.DB)(nil)
+	_ store = (*postgres.DB)(nil)
+)
+
+// openStore opens the store cfg selects. Errors never quote the URL.
+func openStore(ctx context.Context, cfg *config.Config) (store, error) {
+	switch cfg.Store.Type {
+	case config.StorePostgres:
+		db, err := postgres.Open(ctx, cfg.Store.URL)
+		if err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		return db, nil
+	case "", config.StoreSQLite:
+		db, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "bulwark.db"))
+		if err != nil {
+			return nil, fmt.Errorf("open embedded store: %w", err)
+		}
+		return db, nil
+	}
+	return nil, fmt.Errorf("unknown store type %q", cfg.Store.Type)
+}
+
+// newLimiter builds the limiter cfg selects: the in-process memory limiter,
+// or the Redis limiter behind a Fallback that keeps serving on local limits
+// while Redis is unreachable. close releases what it holds.
+func newLimiter(cfg *config.Config, log *slog.Logger) (l limit.Limiter, fb *limit.Fallback, close func(), err error) {
+	lc := cfg.Limits
+	if lc.Backend != config.LimitsRedis {
+		return limit.NewMemory(limit.MemoryOptions{}), nil, func() {}, nil
+	}
+	client, err := redis.NewClient(lc.RedisURL)
+	if err != nil {
+		// The parse error may quote the URL, password included.
+		return nil, nil, nil, errors.New("limits.redis_url: invalid Redis URL")
+	}
+	prefix := lc.Prefix
+	if prefix == "" {
+		prefix = "bulwark:limit:"
+	}
+	share := lc.FallbackShare
+	if share == 0 {
+		share = 1.0 / 3
+	}
+	fb = limit.NewFallback(redis.NewLimiter(client, redis.LimiterOptions{Prefix: prefix}), limit.FallbackOptions{
+		Share: share,
+		OnChange: func(degraded bool, err error) {
+			if degraded {
+				log.Warn("redis limiter unreachable; enforcing local limits", "share", share, "err", errText(err))
+			} else {
+				log.Info("redis limiter reachable again")
+			}
+		},
+	})
+	return fb, fb, func() {
+		_ = fb.Close()
+		_ = client.Close()
+	}, nil
+}
+
+// errText is err's message, or "".
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// newPrices builds the price table of cfg.
+func newPrices(cfg *config.Config) (*usage.Prices, error) {
+	table := make(map[string]usage.Price, len(cfg.Prices))
+	for m, p := range cfg.Prices {
+		table[m] = usage.Price{Input: p.Input, Output: p.Output, CachedInput: p.CachedInput}
+	}
+	p, err := usage.NewPrices(table)
+	if err != nil {
+		return nil, fmt.Errorf("prices: %w", err)
+	}
+	return p, nil
+}
+
+// background holds the goroutines the app runs beside the server: the
+// key set refresh and, on Postgres, the key change listener. Stop ends
+// them and waits.
+type background struct {
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// startBackground starts refreshing keys from db every keyRefresh and, if
+// db is Postgres, reloading them on every key change any replica makes.
+func startBackground(db store, keys *tenant.Keyring, log *slog.Logger) *background {
+	ctx, cancel := context.WithCancel(context.Background())
+	b := &background{cancel: cancel}
+	b.wg.Go(func() { keys.Run(ctx, keyRefresh) })
+	if pg, ok := db.(*postgres.DB); ok {
+		b.wg.Go(func() {
+			pg.ListenKeys(ctx, func() {
+				rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				defer cancel()
+				if err := keys.Reload(rctx); err != nil && ctx.Err() == nil {
+					log.Warn("reloading keys after a change failed; the previous key set stays in force", "err", err.Error())
+				}
+			}, log)
+		})
+	}
+	return b
+}
+
+// stop ends the background goroutines and waits for them.
+func (b *background) stop() {
+	if b == nil {
+		return
+	}
+	b.cancel()
+	b.wg.Wait()
+}
+
+// newUsageWriter returns the usage writer over db, spilling under the data
+// directory, started.
+func newUsageWriter(db store, cfg *config.Config, log *slog.Logger) (*usage.Writer, error) {
+	w, err := usage.NewWriter(db, usage.WriterOptions{Dir: filepath.Join(cfg.DataDir, "usage-spill"), Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("usage writer: %w", err)
+	}
+	w.Start()
+	return w, nil
+}

@@ -1,0 +1,345 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/bulwark-ai/bulwark/config"
+)
+
+const tenantsUsage = `usage:
+  bulwark tenants create [flags] ID [--name NAME] [--rpm N] [--tpm N] [--concurrent N]
+  bulwark tenants list [flags]
+`
+
+const keysUsage = `usage:
+  bulwark keys create [flags] --tenant ID [--name NAME] [--admin] [--models a,b]
+                      [--expires-in 720h] [--rpm N] [--tpm N] [--concurrent N]
+  bulwark keys list [flags] [--tenant ID]
+  bulwark keys revoke [flags] KEY_ID
+  bulwark keys rotate [flags] KEY_ID
+`
+
+// adminClient talks to a running Bulwark's admin API.
+type adminClient struct {
+	url string
+	key string
+	hc  *http.Client
+}
+
+// adminFlags adds the flags every tenants and keys command takes, and
+// returns a function that builds the client once they are parsed.
+func adminFlags(fs *flag.FlagSet) func() (*adminClient, error) {
+	u := fs.String("url", "http://"+config.DefaultListen, "the Bulwark to talk to")
+	key := fs.String("key", "", "admin key (default $BULWARK_ADMIN_KEY, else the admin.key file in --data-dir)")
+	dataDir := fs.String("data-dir", config.DefaultDataDir, "data directory holding admin.key")
+	return func() (*adminClient, error) {
+		k := *key
+		if k == "" {
+			k = os.Getenv("BULWARK_ADMIN_KEY")
+		}
+		if k == "" {
+			b, err := os.ReadFile(filepath.Join(*dataDir, "admin.key"))
+			if err != nil {
+				return nil, fmt.Errorf("no admin key: give --key, set BULWARK_ADMIN_KEY or run where %s is readable", filepath.Join(*dataDir, "admin.key"))
+			}
+			k = strings.TrimSpace(string(b))
+		}
+		return &adminClient{url: strings.TrimSuffix(*u, "/"), key: k, hc: &http.Client{Timeout: 30 * time.Second}}, nil
+	}
+}
+
+// call sends a request to the admin API and decodes a 2xx answer into
+// out. An error answer becomes an error carrying its message.
+func (c *adminClient) call(ctx context.Context, method, path string, body, out any) error {
+	var r io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.url+path, r)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.key)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		var e struct {
+			Error struct {
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if json.Unmarshal(b, &e) == nil && e.Error.Message != "" {
+			return fmt.Errorf("%s %s: %d: %s", method, path, resp.StatusCode, e.Error.Message)
+		}
+		return fmt.Errorf("%s %s: %d", method, path, resp.StatusCode)
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(b, out)
+}
+
+// limitsJSON is the limits object of the admin API.
+type limitsJSON struct {
+	RequestsPerMinute int `json:"requests_per_minute,omitempty"`
+	TokensPerMinute   int `json:"tokens_per_minute,omitempty"`
+	Concurrent        int `json:"concurrent,omitempty"`
+}
+
+func limitFlags(fs *flag.FlagSet) *limitsJSON {
+	l := &limitsJSON{}
+	fs.IntVar(&l.RequestsPerMinute, "rpm", 0, "requests per minute (0: no limit)")
+	fs.IntVar(&l.TokensPerMinute, "tpm", 0, "tokens per minute (0: no limit)")
+	fs.IntVar(&l.Concurrent, "concurrent", 0, "requests in flight at once (0: no limit)")
+	return l
+}
+
+func (l limitsJSON) String() string {
+	var parts []string
+	if l.RequestsPerMinute > 0 {
+		parts = append(parts, fmt.Sprintf("%d rpm", l.RequestsPerMinute))
+	}
+	if l.TokensPerMinute > 0 {
+		parts = append(parts, fmt.Sprintf("%d tpm", l.TokensPerMinute))
+	}
+	if l.Concurrent > 0 {
+		parts = append(parts, fmt.Sprintf("%d concurrent", l.Concurrent))
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, ", ")
+}
+
+type tenantJSON struct {
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	Limits    limitsJSON `json:"limits"`
+	CreatedAt time.Time  `json:"created_at"`
+}
+
+type keyJSON struct {
+	ID        string     `json:"id"`
+	TenantID  string     `json:"tenant_id"`
+	Name      string     `json:"name"`
+	Prefix    string     `json:"prefix"`
+	Admin     bool       `json:"admin"`
+	Models    []string   `json:"models"`
+	Limits    limitsJSON `json:"limits"`
+	Status    string     `json:"status"`
+	Secret    string     `json:"secret"`
+	ExpiresAt *time.Time `json:"expires_at"`
+}
+
+// parseArgs parses flags that may come before and after positional
+// arguments, and returns the positional ones.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+func tenantsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, tenantsUsage)
+		return errUsage
+	}
+	fs := flag.NewFlagSet("bulwark tenants "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	client := adminFlags(fs)
+	switch args[0] {
+	case "create":
+		name := fs.String("name", "", "display name (default: the ID)")
+		limits := limitFlags(fs)
+		pos, err := parseArgs(fs, args[1:])
+		if err != nil {
+			return err
+		}
+		if len(pos) != 1 {
+			fmt.Fprint(stderr, tenantsUsage)
+			return errUsage
+		}
+		c, err := client()
+		if err != nil {
+			return err
+		}
+		var t tenantJSON
+		req := map[string]any{"id": pos[0], "name": *name, "limits": limits}
+		if err := c.call(ctx, "POST", "/admin/v1/tenants", req, &t); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "created tenant %s (%s), limits: %s\n", t.ID, t.Name, t.Limits)
+		return nil
+	case "list":
+		if _, err := parseArgs(fs, args[1:]); err != nil {
+			return err
+		}
+		c, err := client()
+		if err != nil {
+			return err
+		}
+		var list struct{ Data []tenantJSON }
+		if err := c.call(ctx, "GET", "/admin/v1/tenants", nil, &list); err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tLIMITS\tCREATED")
+		for _, t := range list.Data {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.ID, t.Name, t.Limits, t.CreatedAt.Format(time.RFC3339))
+		}
+		return tw.Flush()
+	}
+	fmt.Fprint(stderr, tenantsUsage)
+	return errUsage
+}
+
+func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, keysUsage)
+		return errUsage
+	}
+	fs := flag.NewFlagSet("bulwark keys "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	client := adminFlags(fs)
+	switch args[0] {
+	case "create":
+		tenantID := fs.String("tenant", "", "the key's tenant (required)")
+		name := fs.String("name", "", "a name to recognise the key by")
+		admin := fs.Bool("admin", false, "the key may call the admin API")
+		models := fs.String("models", "", "comma-separated model aliases the key may call (default: all)")
+		expiresIn := fs.String("expires-in", "", "lifetime, such as 720h (default: never expires)")
+		limits := limitFlags(fs)
+		pos, err := parseArgs(fs, args[1:])
+		if err != nil {
+			return err
+		}
+		if len(pos) != 0 || *tenantID == "" {
+			fmt.Fprint(stderr, keysUsage)
+			return errUsage
+		}
+		c, err := client()
+		if err != nil {
+			return err
+		}
+		req := map[string]any{"tenant_id": *tenantID, "name": *name, "admin": *admin, "limits": limits}
+		if *models != "" {
+			req["models"] = strings.Split(*models, ",")
+		}
+		if *expiresIn != "" {
+			req["expires_in"] = *expiresIn
+		}
+		var k keyJSON
+		if err := c.call(ctx, "POST", "/admin/v1/keys", req, &k); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "created key %s in tenant %s; its secret is shown once:\n", k.ID, k.TenantID)
+		fmt.Fprintln(stdout, k.Secret)
+		return nil
+	case "list":
+		tenantID := fs.String("tenant", "", "list only this tenant's keys")
+		if _, err := parseArgs(fs, args[1:]); err != nil {
+			return err
+		}
+		c, err := client()
+		if err != nil {
+			return err
+		}
+		path := "/admin/v1/keys"
+		if *tenantID != "" {
+			path += "?tenant_id=" + url.QueryEscape(*tenantID)
+		}
+		var list struct{ Data []keyJSON }
+		if err := c.call(ctx, "GET", path, nil, &list); err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tTENANT\tNAME\tPREFIX\tSTATUS\tADMIN\tMODELS\tLIMITS")
+		for _, k := range list.Data {
+			models := "*"
+			if len(k.Models) > 0 {
+				models = strings.Join(k.Models, ",")
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s…\t%s\t%v\t%s\t%s\n", k.ID, k.TenantID, k.Name, k.Prefix, k.Status, k.Admin, models, k.Limits)
+		}
+		return tw.Flush()
+	case "rotate":
+		pos, err := parseArgs(fs, args[1:])
+		if err != nil {
+			return err
+		}
+		if len(pos) != 1 {
+			fmt.Fprint(stderr, keysUsage)
+			return errUsage
+		}
+		c, err := client()
+		if err != nil {
+			return err
+		}
+		var k keyJSON
+		if err := c.call(ctx, "POST", "/admin/v1/keys/"+url.PathEscape(pos[0])+"/rotate", nil, &k); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "key %s is revoked; its replacement %s has the secret, shown once:\n", pos[0], k.ID)
+		fmt.Fprintln(stdout, k.Secret)
+		return nil
+	case "revoke":
+		pos, err := parseArgs(fs, args[1:])
+		if err != nil {
+			return err
+		}
+		if len(pos) != 1 {
+			fmt.Fprint(stderr, keysUsage)
+			return errUsage
+		}
+		c, err := client()
+		if err != nil {
+			return err
+		}
+		if err := c.call(ctx, "POST", "/admin/v1/keys/"+url.PathEscape(pos[0])+"/revoke", nil, nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "revoked key %s\n", pos[0])
+		return nil
+	}
+	fmt.Fprint(stderr, keysUsage)
+	return errUsage
+}
+
+// errUsage is a command line that does not parse; its usage was printed.
+var errUsage = errors.New("invalid arguments")

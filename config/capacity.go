@@ -1,0 +1,73 @@
+package config
+
+// Capacity configures admission control across the process: how long a
+// request without a deadline may queue for a target, and the tenants'
+// weights when they compete for one. server.max_inflight and
+// server.max_queued bound the process itself.
+type Capacity struct {
+	// Disabled switches admission control off: every request goes
+	// straight to its target (the naive proxy, for comparison).
+	Disabled bool `yaml:"disabled" json:"disabled,omitempty"`
+	// MaxWait bounds a wait in a target's queue for a request without a
+	// deadline (default 30s).
+	MaxWait Duration `yaml:"max_wait" json:"max_wait"`
+	// CriticalReserve is the share of server.max_inflight only critical
+	// requests may use (default 0.1).
+	CriticalReserve float64 `yaml:"critical_reserve" json:"critical_reserve,omitempty"`
+	// TenantWeights are tenants' weights in fair sharing, by tenant id
+	// (default 1 each).
+	TenantWeights map[string]float64 `yaml:"tenant_weights" json:"tenant_weights,omitempty"`
+}
+
+// ModelCapacity is the adaptive concurrency limit each target of an alias
+// gets. When several aliases route to one target, the first alias's
+// settings apply. Zero means the default.
+type ModelCapacity struct {
+	// InitialLimit, MinLimit and MaxLimit bound the learned limit of
+	// concurrent calls (defaults 16, 1, 512).
+	InitialLimit int `yaml:"initial_limit" json:"initial_limit,omitempty"`
+	MinLimit     int `yaml:"min_limit" json:"min_limit,omitempty"`
+	MaxLimit     int `yaml:"max_limit" json:"max_limit,omitempty"`
+	// Queue is how many requests may wait for the target (default 64).
+	Queue int `yaml:"queue" json:"queue,omitempty"`
+	// CriticalReserve is the share of the limit only critical requests may
+	// use (default 0.2).
+	CriticalReserve float64 `yaml:"critical_reserve" json:"critical_reserve,omitempty"`
+	// LatencyTolerance is how far latency may grow over the best recent
+	// latency before the limit shrinks (default 1.5).
+	LatencyTolerance float64 `yaml:"latency_tolerance" json:"latency_tolerance,omitempty"`
+}
+
+func (v *validator) capacity(c *Config) {
+	v.nonNegative("server.max_inflight", int64(c.Server.MaxInflight))
+	v.nonNegative("server.max_queued", int64(c.Server.MaxQueued))
+	v.duration("capacity.max_wait", c.Capacity.MaxWait)
+	v.share("capacity.critical_reserve", c.Capacity.CriticalReserve)
+	for t, w := range c.Capacity.TenantWeights {
+		if !(w > 0) {
+			v.add(childKey("capacity.tenant_weights", t), "a weight must be positive, got %g", w)
+		}
+	}
+	for i, m := range c.Models {
+		path := childIndex("models", i) + ".capacity"
+		mc := m.Capacity
+		v.nonNegative(path+".initial_limit", int64(mc.InitialLimit))
+		v.nonNegative(path+".min_limit", int64(mc.MinLimit))
+		v.nonNegative(path+".max_limit", int64(mc.MaxLimit))
+		v.nonNegative(path+".queue", int64(mc.Queue))
+		if mc.MinLimit > 0 && mc.MaxLimit > 0 && mc.MinLimit > mc.MaxLimit {
+			v.add(path+".min_limit", "min_limit %d is above max_limit %d", mc.MinLimit, mc.MaxLimit)
+		}
+		v.share(path+".critical_reserve", mc.CriticalReserve)
+		if mc.LatencyTolerance != 0 && !(mc.LatencyTolerance > 1) {
+			v.add(path+".latency_tolerance", "a tolerance is a factor above 1, got %g", mc.LatencyTolerance)
+		}
+	}
+}
+
+// share checks a share of capacity: from 0 to 0.9.
+func (v *validator) share(path string, r float64) {
+	if !(r >= 0 && r <= 0.9) {
+		v.add(path, "a reserved share is from 0 to 0.9, got %g", r)
+	}
+}

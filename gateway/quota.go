@@ -1,0 +1,207 @@
+package gateway
+
+import (
+	"context"
+	"time"
+
+	"github.com/bulwark-ai/bulwark/limit"
+	"github.com/bulwark-ai/bulwark/llm"
+	"github.com/bulwark-ai/bulwark/tenant"
+	"github.com/bulwark-ai/bulwark/usage"
+)
+
+// UsageSink receives one usage record per client request. usage.Writer
+// implements it; Add must not block.
+type UsageSink interface {
+	Add(usage.Record)
+}
+
+// settleTimeout bounds the commit or cancel of a reservation at the end
+// of a request; it runs even when the client has gone away.
+const settleTimeout = 5 * time.Second
+
+// RateLimit is what the x-ratelimit-* headers of a response say: the
+// most constraining scope's requests and tokens status. A zero Limit
+// means the dimension is not limited and its headers are not sent.
+type RateLimit struct {
+	Requests limit.Status
+	Tokens   limit.Status
+}
+
+// quota is a client request's governance: its reservation, to settle at
+// the end, and what to write to the usage ledger. It is owned by the
+// request and used by one goroutine at a time.
+type quota struct {
+	principal tenant.Principal
+	stream    bool
+	res       limit.Reservation
+	settled   bool
+	// usage is what the answering upstream reported; set before end.
+	usage llm.Usage
+}
+
+// SetLimiter sets the limiter requests reserve quota from; nil limits
+// nothing. It is meant to be called once, before serving.
+func (g *Gateway) SetLimiter(l limit.Limiter) { g.limiter = l }
+
+// SetUsage sets where usage records go; nil records nothing. It is meant
+// to be called once, before serving.
+func (g *Gateway) SetUsage(s UsageSink) { g.usage = s }
+
+// SetPrices swaps in the price table costs are computed with; requests
+// under way keep the one they started with only if they already priced.
+func (g *Gateway) SetPrices(p *usage.Prices) { g.prices.Store(p) }
+
+// scopes returns the limit scopes of a principal: its key and its tenant,
+// each only if it has a limit.
+func scopes(p tenant.Principal) []limit.Scope {
+	var s []limit.Scope
+	if l := p.KeyLimits; !l.IsZero() && p.KeyID != "" {
+		s = append(s, limit.Scope{Kind: limit.ScopeKey, ID: p.KeyID, Limits: limitsOf(l)})
+	}
+	if l := p.TenantLimits; !l.IsZero() && p.TenantID != "" {
+		s = append(s, limit.Scope{Kind: limit.ScopeTenant, ID: p.TenantID, Limits: limitsOf(l)})
+	}
+	return s
+}
+
+func limitsOf(l tenant.Limits) limit.Limits {
+	return limit.Limits{RequestsPerMinute: l.RequestsPerMinute, TokensPerMinute: l.TokensPerMinute, Concurrent: l.Concurrent}
+}
+
+// Token estimates until a tokenizer counts them: about four characters
+// of English text per token (OpenAI's rule of thumb), a few tokens of
+// framing per message, and the completion the client allows
+// (max_tokens), or defaultCompletion when it sets none.
+const (
+	charsPerToken     = 4
+	tokensPerMessage  = 4
+	defaultCompletion = 256
+)
+
+// estimateChat estimates the tokens a chat request will use, for the
+// tokens-per-minute reservation; the commit corrects it with the usage the
+// upstream reports.
+func estimateChat(req *llm.ChatRequest) int {
+	n := 0
+	for _, m := range req.Messages {
+		n += tokensPerMessage + (len(m.Content)+charsPerToken-1)/charsPerToken
+	}
+	completion := req.MaxTokens
+	if completion <= 0 {
+		completion = defaultCompletion
+	}
+	return n + completion*max(req.N, 1)
+}
+
+// estimateEmbed estimates the tokens of an embeddings request.
+func estimateEmbed(req *llm.EmbedRequest) int {
+	n := 0
+	for _, s := range req.Input {
+		n += 1 + (len(s)+charsPerToken-1)/charsPerToken
+	}
+	return n
+}
+
+// reserve reserves the request's quota once, after its route is resolved
+// and before any attempt. It returns the *limit.Error of a refusal. A
+// failure of the limiter itself does not refuse the request: limits are
+// a guard, and a Fallback limiter already keeps serving through an outage
+// of its shared backend.
+func (g *Gateway) reserve(ctx context.Context, rq *request, p tenant.Principal, stream bool, tokens int, out *Outcome) error {
+	rq.quota = &quota{principal: p, stream: stream}
+	sc := scopes(p)
+	if g.limiter == nil || len(sc) == 0 {
+		return nil
+	}
+	res, d, err := g.limiter.Reserve(ctx, sc, tokens)
+	if err != nil {
+		return nil
+	}
+	out.RateLimit = &RateLimit{Requests: d.Requests, Tokens: d.Tokens}
+	if !d.Allowed {
+		return d.Err()
+	}
+	rq.quota.res = res
+	return nil
+}
+
+// settle ends a client request's governance, once: it commits the
+// reservation with the tokens the upstream reported (or cancels it when no
+// upstream answered) and writes the request's usage record. It is called
+// from end, so once per client request, never per attempt.
+func (rq *request) settle(out *Outcome, ans answer, err error) {
+	q := rq.quota
+	if q == nil || q.settled {
+		return
+	}
+	q.settled = true
+	u := q.usage
+	answered := out.Target != nil
+	if q.res != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
+		if answered {
+			_ = q.res.Commit(ctx, max(u.PromptTokens+u.CompletionTokens, 0))
+		} else {
+			_ = q.res.Cancel(ctx)
+		}
+		cancel()
+	}
+	sink := rq.g.usage
+	if sink == nil {
+		return
+	}
+	rec := usage.Record{
+		Time:     rq.start,
+		TenantID: q.principal.TenantID,
+		KeyID:    q.principal.KeyID,
+		Alias:    rq.alias,
+		Latency:  time.Since(rq.start),
+		Attempts: out.Attempts,
+		Stream:   q.stream,
+		Status:   usage.StatusOK,
+		// RequestID stays empty: the HTTP request id is not passed to the
+		// gateway yet.
+	}
+	if t := out.Target; t != nil {
+		rec.Target = t.Name()
+	} else if n := len(out.Tried); n > 0 {
+		p, m := out.triedTarget(n - 1)
+		rec.Target = p + "/" + m
+	}
+	failure := err
+	if failure == nil {
+		failure = ans.broken
+	}
+	if failure != nil {
+		rec.Status = errorType(failure)
+	}
+	// The billing rule (usage/doc.go): the usage of the attempt that
+	// answered, priced by its target. A request no upstream answered costs
+	// nothing; a stream that broke after its first byte is billed for the
+	// usage it reported, if any.
+	if answered && err == nil {
+		rec.PromptTokens = int64(u.PromptTokens)
+		rec.CompletionTokens = int64(u.CompletionTokens)
+		rec.CachedTokens = int64(u.CachedTokens)
+		if p := rq.g.prices.Load(); p != nil {
+			rec.Cost, _ = p.Cost(out.Target.Name(), u)
+		}
+	}
+	sink.Add(rec)
+}
+
+// usageOf returns the usage a non-streaming answer reported.
+func usageOf(v any) llm.Usage {
+	switch v := v.(type) {
+	case *llm.ChatResponse:
+		if v != nil {
+			return v.Usage
+		}
+	case *llm.EmbedResponse:
+		if v != nil {
+			return v.Usage
+		}
+	}
+	return llm.Usage{}
+}

@@ -1,0 +1,577 @@
+package shed
+
+import (
+	"context"
+	"errors"
+	"math"
+	"sync"
+	"time"
+)
+
+// Config is one target's limiter configuration. Zero fields take the
+// defaults below.
+type Config struct {
+	// Initial, Min and Max bound the learned concurrency limit
+	// (defaults 16, 1, 512).
+	Initial, Min, Max int
+	// Queue is how many requests may wait for the target (default 64).
+	Queue int
+	// CriticalReserve is the share of the limit only critical requests may
+	// use (default 0.2; negative means none).
+	CriticalReserve float64
+	// Tolerance is how far latency may grow over the best recent latency
+	// before the limit shrinks (default 1.5).
+	Tolerance float64
+}
+
+func (c Config) withDefaults() Config {
+	if c.Initial <= 0 {
+		c.Initial = 16
+	}
+	if c.Min <= 0 {
+		c.Min = 1
+	}
+	if c.Max <= 0 {
+		c.Max = 512
+	}
+	c.Max = max(c.Max, c.Min)
+	c.Initial = min(max(c.Initial, c.Min), c.Max)
+	if c.Queue <= 0 {
+		c.Queue = 64
+	}
+	switch {
+	case c.CriticalReserve == 0:
+		c.CriticalReserve = 0.2
+	case c.CriticalReserve < 0:
+		c.CriticalReserve = 0
+	}
+	c.CriticalReserve = min(c.CriticalReserve, 0.9)
+	if c.Tolerance <= 1 {
+		c.Tolerance = 1.5
+	}
+	return c
+}
+
+// Request is what a Limiter needs to know about a request.
+type Request struct {
+	Class  Class
+	Tenant string
+}
+
+// Result is how an admitted call ended, for the limit to learn from.
+type Result struct {
+	// Latency of the call (for a stream, until its first content).
+	Latency time.Duration
+	// Overloaded is set when the upstream refused for capacity (429, 503).
+	Overloaded bool
+	// RetryAfter is the pause the upstream asked for, if any.
+	RetryAfter time.Duration
+	// Censored is set when the call was cut short (its deadline passed):
+	// its latency is a lower bound, which only counts when it already
+	// exceeds the tolerance.
+	Censored bool
+	// Ignore is set when the call says nothing about the target's
+	// capacity (the client canceled, the request was bad).
+	Ignore bool
+}
+
+// Limiter is one target's adaptive concurrency limit and queue. It is
+// safe for concurrent use.
+type Limiter struct {
+	name string
+	ctl  *Controller
+
+	mu       sync.Mutex
+	cfg      Config
+	limit    float64
+	inflight int
+	waiting  [numClasses][]*waiter
+	tenants  map[string]*tenantLoad
+	paused   time.Time // no grants before it
+	wake     *time.Timer
+
+	// Latency learning: the best latency of this and the previous window
+	// of samples, and an EWMA of service time.
+	curMin, prevMin time.Duration
+	samples         int
+	service         time.Duration
+	lastDecrease    time.Time
+
+	admitted [numClasses]int64
+	shed     [numClasses]map[string]int64 // by reason
+	shedBy   map[string]int64             // by tenant
+}
+
+type tenantLoad struct {
+	inflight, waiting int
+}
+
+type waiter struct {
+	req Request
+	// deadline is the last moment the call can start and still end in
+	// time (the request's deadline less the slowest service time the
+	// limit tolerates).
+	deadline time.Time
+	ready    chan struct{} // closed when granted or refused
+	granted  bool
+	err      *Error
+}
+
+func newLimiter(name string, c Config, ctl *Controller) *Limiter {
+	c = c.withDefaults()
+	l := &Limiter{name: name, ctl: ctl, cfg: c, limit: float64(c.Initial), tenants: map[string]*tenantLoad{}, shedBy: map[string]int64{}}
+	for i := range l.shed {
+		l.shed[i] = map[string]int64{}
+	}
+	return l
+}
+
+// configure applies a new configuration, keeping the learned limit within
+// its new bounds.
+func (l *Limiter) configure(c Config) {
+	c = c.withDefaults()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if c == l.cfg {
+		return
+	}
+	l.cfg = c
+	l.limit = min(max(l.limit, float64(c.Min)), float64(c.Max))
+	l.dispatch(time.Now())
+}
+
+// capOf is how many permits requests of class c may hold at once.
+func (l *Limiter) capOf(c Class) int {
+	n := int(l.limit)
+	if c == Critical {
+		return max(n, 1)
+	}
+	return max(int(math.Floor(l.limit*(1-l.cfg.CriticalReserve))), 1)
+}
+
+func (l *Limiter) tenant(t string) *tenantLoad {
+	tl, ok := l.tenants[t]
+	if !ok {
+		tl = &tenantLoad{}
+		l.tenants[t] = tl
+	}
+	return tl
+}
+
+func (l *Limiter) forget(t string) {
+	if tl := l.tenants[t]; tl != nil && tl.inflight == 0 && tl.waiting == 0 {
+		delete(l.tenants, t)
+	}
+}
+
+func (l *Limiter) queued() int {
+	n := 0
+	for _, q := range l.waiting {
+		n += len(q)
+	}
+	return n
+}
+
+// Acquire waits for a permit to call the target. It returns at once with
+// an *Error when the request cannot be served before ctx's deadline (or
+// the controller's MaxWait, when ctx has none), and with ctx's error when
+// ctx ends while it waits. release must be called exactly once with the
+// call's result.
+func (l *Limiter) Acquire(ctx context.Context, r Request) (release func(Result), err error) {
+	now := time.Now()
+	if l.ctl.options().Disabled {
+		return func(Result) {}, nil
+	}
+	remaining := l.ctl.options().MaxWait
+	if dl, ok := ctx.Deadline(); ok {
+		remaining = dl.Sub(now)
+	}
+	l.mu.Lock()
+	if l.canGrant(r.Class, now) {
+		l.grant(r)
+		l.mu.Unlock()
+		return l.releaser(r, now), nil
+	}
+	// Over the limit: wait if the estimated wait fits the deadline.
+	est := l.estimate(r, now)
+	if est+l.service > remaining {
+		e := l.refuse(r, ReasonDeadline, est)
+		l.mu.Unlock()
+		return nil, e
+	}
+	if full := l.queued() >= l.cfg.Queue; full || !l.ctl.enqueue() {
+		reason := ReasonMaxQueued
+		if full {
+			reason = ReasonQueueFull
+		}
+		// A more important request takes the place of a less important
+		// waiter; the displaced waiter's slot becomes this one's.
+		if !l.displace(r) || !l.ctl.enqueue() {
+			e := l.refuse(r, reason, est)
+			l.mu.Unlock()
+			return nil, e
+		}
+	}
+	wait := remaining - time.Duration(float64(l.service)*(1+l.cfg.Tolerance)/2)
+	if l.service == 0 { // nothing learned yet: keep half the time for the call
+		wait = remaining / 2
+	}
+	w := &waiter{req: r, ready: make(chan struct{}), deadline: now.Add(wait)}
+	l.waiting[r.Class] = append(l.waiting[r.Class], w)
+	l.tenant(r.Tenant).waiting++
+	l.mu.Unlock()
+
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	var end error
+	select {
+	case <-w.ready:
+	case <-ctx.Done():
+		end = ctx.Err()
+	case <-timer.C:
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	select {
+	case <-w.ready:
+		if w.err != nil {
+			return nil, w.err
+		}
+		if end != nil { // granted as the caller left: give it back
+			l.put(r, Result{Ignore: true}, now)
+			return nil, end
+		}
+		return l.releaser(r, now), nil
+	default:
+	}
+	l.unqueue(w)
+	if end != nil {
+		return nil, end
+	}
+	return nil, l.refuse(r, ReasonQueueWait, l.estimate(r, time.Now()))
+}
+
+// canGrant reports whether a request of class c may take a permit now
+// without overtaking a waiter at least as important.
+func (l *Limiter) canGrant(c Class, now time.Time) bool {
+	if now.Before(l.paused) || l.inflight >= l.capOf(c) {
+		return false
+	}
+	for _, k := range Classes {
+		if c.before(k) {
+			break
+		}
+		if len(l.waiting[k]) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (l *Limiter) grant(r Request) {
+	l.inflight++
+	l.tenant(r.Tenant).inflight++
+	l.admitted[r.Class]++
+}
+
+// estimate is how long a request r arriving now would wait: the waiters
+// dispatched before it (those of tenants holding fewer permits for their
+// weight than r's, and those of tenants holding as many whose class is at
+// least as important), plus itself, drained at the class's permits per
+// service time; plus any pause still to run.
+func (l *Limiter) estimate(r Request, now time.Time) time.Duration {
+	mine := l.load(r.Tenant)
+	ahead := 0
+	for _, k := range Classes {
+		for _, w := range l.waiting[k] {
+			if ld := l.load(w.req.Tenant); ld < mine || ld == mine && !r.Class.before(k) {
+				ahead++
+			}
+		}
+	}
+	w := time.Duration(float64(ahead+1) * float64(l.service) / float64(l.capOf(r.Class)))
+	if now.Before(l.paused) {
+		w += l.paused.Sub(now)
+	}
+	return w
+}
+
+// load is the permits tenant t holds for its weight.
+func (l *Limiter) load(t string) float64 {
+	n := 0
+	if tl := l.tenants[t]; tl != nil {
+		n = tl.inflight
+	}
+	return float64(n) / l.ctl.weight(t)
+}
+
+// refuse counts and returns the refusal of r.
+func (l *Limiter) refuse(r Request, reason string, retry time.Duration) *Error {
+	l.shed[r.Class][reason]++
+	l.shedBy[r.Tenant]++
+	return &Error{Reason: reason, Scope: l.scopeOf(r.Tenant), RetryAfter: max(retry, l.service, time.Second), Class: r.Class, Tenant: r.Tenant, Target: l.name}
+}
+
+// scopeOf says whether tenant t is over its weighted share of the limit
+// while another tenant competes for it.
+func (l *Limiter) scopeOf(t string) Scope {
+	var sum float64
+	others := false
+	for name, tl := range l.tenants {
+		if tl.inflight+tl.waiting > 0 || name == t {
+			sum += l.ctl.weight(name)
+			others = others || name != t
+		}
+	}
+	if _, ok := l.tenants[t]; !ok {
+		sum += l.ctl.weight(t)
+	}
+	tl := l.tenants[t]
+	if !others || tl == nil {
+		return ScopeSystem
+	}
+	share := l.limit * l.ctl.weight(t) / sum
+	if float64(tl.inflight+tl.waiting) > share {
+		return ScopeTenant
+	}
+	return ScopeSystem
+}
+
+// displace makes room in the queue for r by refusing the newest waiter
+// of the least important class below r's or, failing that, the newest
+// waiter of r's class whose tenant holds more permits for its weight than
+// r's tenant (a bursting tenant gives way to a quiet one). It reports
+// whether it did.
+func (l *Limiter) displace(r Request) bool {
+	var victim *waiter
+	for i := len(Classes) - 1; i >= 0 && r.Class.before(Classes[i]); i-- {
+		if q := l.waiting[Classes[i]]; len(q) > 0 {
+			victim = q[len(q)-1]
+			break
+		}
+	}
+	if victim == nil {
+		mine, worst := l.load(r.Tenant)+1/l.ctl.weight(r.Tenant), 0.0
+		q := l.waiting[r.Class]
+		for i := len(q) - 1; i >= 0; i-- {
+			if ld := l.load(q[i].req.Tenant); ld > mine && ld > worst {
+				victim, worst = q[i], ld
+			}
+		}
+	}
+	if victim == nil {
+		return false
+	}
+	l.unqueue(victim)
+	victim.err = l.refuse(victim.req, ReasonDisplaced, l.estimate(victim.req, time.Now()))
+	close(victim.ready)
+	return true
+}
+
+// unqueue removes w from its queue.
+func (l *Limiter) unqueue(w *waiter) {
+	q := l.waiting[w.req.Class]
+	for i, x := range q {
+		if x == w {
+			l.waiting[w.req.Class] = append(q[:i:i], q[i+1:]...)
+			l.ctl.dequeue()
+			l.tenant(w.req.Tenant).waiting--
+			l.forget(w.req.Tenant)
+			return
+		}
+	}
+}
+
+// dispatch grants permits to waiters while the limit allows. The next
+// waiter is that of the tenant holding the fewest permits for its weight
+// (weighted fair sharing), and of that tenant's waiters the most important
+// and then the oldest; between tenants holding as many, the more important
+// class goes first. A class whose share of the limit is used (the critical
+// reserve) is passed over.
+func (l *Limiter) dispatch(now time.Time) {
+	if now.Before(l.paused) {
+		return
+	}
+	for {
+		var best *waiter
+		bestLoad := math.Inf(1)
+		for _, c := range Classes {
+			if len(l.waiting[c]) == 0 || l.inflight >= l.capOf(c) {
+				continue
+			}
+			for _, w := range l.waiting[c] {
+				if ld := l.load(w.req.Tenant); ld < bestLoad {
+					best, bestLoad = w, ld
+				}
+			}
+		}
+		if best == nil {
+			return
+		}
+		l.unqueue(best)
+		if now.After(best.deadline) { // too late to be served in time
+			best.err = l.refuse(best.req, ReasonQueueWait, l.estimate(best.req, now))
+			close(best.ready)
+			continue
+		}
+		l.grant(best.req)
+		best.granted = true
+		close(best.ready)
+	}
+}
+
+// releaser returns the release function of a permit granted to r.
+func (l *Limiter) releaser(r Request, start time.Time) func(Result) {
+	var once sync.Once
+	return func(res Result) {
+		once.Do(func() {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			l.put(r, res, start)
+		})
+	}
+}
+
+// put returns a permit and learns from its result.
+func (l *Limiter) put(r Request, res Result, start time.Time) {
+	now := time.Now()
+	l.inflight--
+	l.tenant(r.Tenant).inflight--
+	l.forget(r.Tenant)
+	if !res.Ignore {
+		l.learn(res, start, now)
+	}
+	l.dispatch(now)
+}
+
+// learn adjusts the limit from a call that started at start:
+// multiplicative decrease on an overload answer or when the smoothed
+// latency grows beyond the tolerance over its baseline, additive increase (about one per limit's worth of calls)
+// while the limit is in use and latency is within it. Only calls started
+// after the last decrease may decrease it again, so one episode of
+// queueing shrinks the limit once, not once per call it slowed. A
+// Retry-After pauses grants.
+func (l *Limiter) learn(res Result, start, now time.Time) {
+	if res.RetryAfter > 0 {
+		if until := now.Add(res.RetryAfter); until.After(l.paused) {
+			l.paused = until
+			if l.wake != nil {
+				l.wake.Stop()
+			}
+			l.wake = time.AfterFunc(res.RetryAfter, func() {
+				l.mu.Lock()
+				defer l.mu.Unlock()
+				l.dispatch(time.Now())
+			})
+		}
+	}
+	if res.Overloaded {
+		l.decrease(start, now)
+		return
+	}
+	d := res.Latency
+	if d <= 0 {
+		return
+	}
+	base := l.curMin
+	if l.prevMin > 0 && (base == 0 || l.prevMin < base) {
+		base = l.prevMin
+	}
+	if res.Censored {
+		if base > 0 && float64(d) > l.cfg.Tolerance*float64(base) {
+			l.decrease(start, now)
+		}
+		return
+	}
+	if l.service == 0 {
+		l.service = d
+	} else {
+		l.service = (l.service*9 + d) / 10
+	}
+	// The baseline is the best smoothed latency of this window or the
+	// last: an average over recent calls, so the spread of answer lengths
+	// does not read as congestion, and a floor that forgets old windows.
+	if l.curMin == 0 || l.service < l.curMin {
+		l.curMin = l.service
+	}
+	if l.samples++; l.samples >= 500 {
+		// A new window: the baseline may rise by 5% at most, so lasting
+		// congestion does not become the new normal.
+		if l.prevMin == 0 || l.curMin < l.prevMin {
+			l.prevMin = l.curMin
+		} else {
+			l.prevMin = min(l.curMin, l.prevMin*21/20)
+		}
+		l.curMin, l.samples = 0, 0
+	}
+	base = l.curMin
+	if l.prevMin > 0 && (base == 0 || l.prevMin < base) {
+		base = l.prevMin
+	}
+	ratio := float64(l.service) / float64(base)
+	if ratio > l.cfg.Tolerance {
+		l.decrease(start, now)
+		return
+	}
+	// Grow only while latency is in the lower half of the tolerance band,
+	// and only when the limit is what holds calls back.
+	if ratio > (1+l.cfg.Tolerance)/2 {
+		return
+	}
+	if float64(l.inflight+1) >= l.limit*(1-l.cfg.CriticalReserve) || l.queued() > 0 {
+		l.limit = min(l.limit+1/l.limit, float64(l.cfg.Max))
+	}
+}
+
+func (l *Limiter) decrease(start, now time.Time) {
+	if start.Before(l.lastDecrease) {
+		return
+	}
+	l.lastDecrease = now
+	l.limit = max(l.limit*0.9, float64(l.cfg.Min))
+}
+
+// State is a snapshot of a Limiter.
+type State struct {
+	Target   string         `json:"target"`
+	Limit    float64        `json:"limit"`
+	Inflight int            `json:"inflight"`
+	Queued   map[string]int `json:"queued"`
+	// Service is the recent service time; PausedFor the pause left.
+	Service   string                      `json:"service_time"`
+	PausedFor string                      `json:"paused_for,omitempty"`
+	Admitted  map[string]int64            `json:"admitted"`
+	Shed      map[string]map[string]int64 `json:"shed"` // by class, then reason
+	ShedBy    map[string]int64            `json:"shed_by_tenant"`
+}
+
+// State returns a snapshot of the limiter.
+func (l *Limiter) State() State {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := State{Target: l.name, Limit: math.Round(l.limit*100) / 100, Inflight: l.inflight, Queued: map[string]int{},
+		Service: l.service.Round(time.Millisecond).String(), Admitted: map[string]int64{}, Shed: map[string]map[string]int64{}, ShedBy: map[string]int64{}}
+	if now := time.Now(); now.Before(l.paused) {
+		s.PausedFor = l.paused.Sub(now).Round(time.Millisecond).String()
+	}
+	for _, c := range Classes {
+		s.Queued[c.String()] = len(l.waiting[c])
+		s.Admitted[c.String()] = l.admitted[c]
+		m := map[string]int64{}
+		for k, v := range l.shed[c] {
+			m[k] = v
+		}
+		s.Shed[c.String()] = m
+	}
+	for k, v := range l.shedBy {
+		s.ShedBy[k] = v
+	}
+	return s
+}
+
+// IsShed reports whether err is (or wraps) a refusal, and returns it.
+func IsShed(err error) (*Error, bool) {
+	var e *Error
+	ok := errors.As(err, &e)
+	return e, ok
+}
