@@ -73,6 +73,16 @@ type relay struct {
 	// watch observes the stream until its end (observe.go); set by the
 	// attempt that opened it.
 	watch *streamWatch
+	// idleTimer ends a stalled stream; one per stream, reset before each
+	// read, so relaying a chunk allocates no timer.
+	idleTimer *time.Timer
+	stalled   atomic.Bool
+}
+
+// stall ends the upstream call of a stream that sent nothing for r.idle.
+func (r *relay) stall() {
+	r.stalled.Store(true)
+	r.cancel()
 }
 
 // Recv returns the next chunk. After an improper end it returns an
@@ -88,13 +98,13 @@ func (r *relay) Recv() (*llm.Chunk, error) {
 		r.end()
 		return nil, r.err
 	}
-	var stalled atomic.Bool
-	timer := time.AfterFunc(r.idle, func() {
-		stalled.Store(true)
-		r.cancel()
-	})
+	if r.idleTimer == nil {
+		r.idleTimer = time.AfterFunc(r.idle, r.stall)
+	} else {
+		r.idleTimer.Reset(r.idle)
+	}
 	c, err := r.s.Recv()
-	if !timer.Stop() && stalled.Load() {
+	if !r.idleTimer.Stop() && r.stalled.Load() {
 		err = &llm.Error{Kind: llm.KindStreamBroken, Provider: r.t.Provider, Model: r.t.Model,
 			Message: fmt.Sprintf("the stream stalled: no event for %s", r.idle)}
 	}
