@@ -33,6 +33,13 @@ bench-capacity:
 # A short run of every fuzz target (go test runs their seed corpora always).
 FUZZTIME ?= 20s
 fuzz:
-	go test ./api/openai -run '^$$' -fuzz FuzzDecodeChat -fuzztime $(FUZZTIME)
-	go test ./api/openai -run '^$$' -fuzz FuzzDecodeEmbed -fuzztime $(FUZZTIME)
-	go test ./config -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	go test ./api/openai -run '^$$' -fuzz '^FuzzDecodeChat$$' -fuzztime $(FUZZTIME)
+	go test ./api/openai -run '^$$' -fuzz '^FuzzDecodeEmbed$$' -fuzztime $(FUZZTIME)
+	go test ./config -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	go test ./llm/openai -run '^$$' -fuzz '^FuzzSSE$$' -fuzztime $(FUZZTIME)
+	go test ./llm/openai -run '^$$' -fuzz '^FuzzChunk$$' -fuzztime $(FUZZTIME)
+	go test ./llm/openai -run '^$$' -fuzz '^FuzzRewriteObject$$' -fuzztime $(FUZZTIME)
+	go test ./llm/openai -run '^$$' -fuzz '^FuzzParseErrorBody$$' -fuzztime $(FUZZTIME)
+	go test ./llm/sim -run '^$$' -fuzz '^FuzzDecodeChat$$' -fuzztime $(FUZZTIME)
+	go test ./llm/sim -run '^$$' -fuzz '^FuzzDecodeEmbed$$' -fuzztime $(FUZZTIME)
+	go test ./tenant -run '^$$' -fuzz '^FuzzAuthenticate$$' -fuzztime $(FUZZTIME)
