@@ -38,6 +38,9 @@ func newCapacityEnv(t *testing.T) (*env, *shed.Controller) {
 type tally struct {
 	mu       sync.Mutex
 	ok, shed int
+	// lateShed counts the refusals after the warm-up, the first seconds in
+	// which a target's limit is still being learned.
+	lateShed int
 	other    []error
 	latency  []time.Duration // of answered requests
 }
@@ -53,12 +56,16 @@ func (t *tally) p99() time.Duration {
 	return s[(len(s)*99)/100]
 }
 
+// warmup is how long a target's limit may take to be learned.
+const warmup = 2 * time.Second
+
 // clients runs n clients of tenant tn sending class requests with an SLO
 // deadline for d; each waits pause after an answer (and 20ms after a
 // refusal) before its next request.
 func clients(e *env, wg *sync.WaitGroup, n int, tn, class string, slo, pause, d time.Duration) *tally {
 	tl := &tally{}
-	end := time.Now().Add(d)
+	begin := time.Now()
+	end := begin.Add(d)
 	for range n {
 		wg.Go(func() {
 			for time.Now().Before(end) {
@@ -75,6 +82,9 @@ func clients(e *env, wg *sync.WaitGroup, n int, tn, class string, slo, pause, d 
 					tl.latency = append(tl.latency, time.Since(start))
 				case errors.Is(err, shed.ErrOverloaded):
 					tl.shed++
+					if time.Since(begin) > warmup {
+						tl.lateShed++
+					}
 				default:
 					tl.other = append(tl.other, err)
 				}
@@ -144,10 +154,14 @@ func TestQuietTenantIsUnaffectedByABurstingOne(t *testing.T) {
 		quiet := clients(e, &wg, 2, "quiet", "interactive", 500*time.Millisecond, 100*time.Millisecond, 20*time.Second)
 		loud := clients(e, &wg, 40, "loud", "interactive", 500*time.Millisecond, 0, 20*time.Second)
 		wg.Wait()
-		t.Logf("quiet ok %d shed %d p99 %s; loud ok %d shed %d p99 %s", quiet.ok, quiet.shed, quiet.p99(), loud.ok, loud.shed, loud.p99())
+		t.Logf("quiet ok %d shed %d (late %d) p99 %s; loud ok %d shed %d p99 %s", quiet.ok, quiet.shed, quiet.lateShed, quiet.p99(), loud.ok, loud.shed, loud.p99())
+		// While the limit is being learned a few refusals may fall on the
+		// quiet tenant (how many depends on goroutine order); after that,
+		// none.
 		total := quiet.ok + quiet.shed + len(quiet.other)
-		if quiet.ok*100 < total*99 { // a warm-up refusal at most, while the limit is unknown
-			t.Errorf("quiet tenant: %d of %d served, want ≥ 99%%", quiet.ok, total)
+		if quiet.lateShed != 0 || len(quiet.other) != 0 || quiet.ok*100 < total*97 {
+			t.Errorf("quiet tenant: %d of %d served, %d refused after the %s warm-up, other %v; want none refused after it",
+				quiet.ok, total, quiet.lateShed, warmup, quiet.other)
 		}
 		// Its calls wait behind at most one permit in Bulwark and share the
 		// target with the loud tenant's admitted calls, whose queueing inside
