@@ -160,3 +160,45 @@ func TestReloadKeepsTelemetrySettings(t *testing.T) {
 		t.Error("the drift detector was dropped by a reload")
 	}
 }
+
+// The client's trace continues to an OpenAI-compatible upstream: it gets a
+// traceparent with the client's trace id and the attempt span as parent.
+func TestTraceContextReachesTheUpstream(t *testing.T) {
+	var mu sync.Mutex
+	var tp string
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		tp = r.Header.Get("Traceparent")
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}`)
+	}))
+	defer upstream.Close()
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer collector.Close()
+	ts := start(t, `
+log: {level: warn}
+providers:
+  lab: {type: openai, base_url: `+upstream.URL+`/v1}
+models:
+  - name: chat
+    targets: [{provider: lab, model: m}]
+telemetry:
+  tracing: {enabled: true, endpoint: `+collector.URL+`/v1/traces}
+`)
+	const clientParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	resp, body := ts.do(t, "POST", "/v1/chat/completions", `{"model":"chat","messages":[{"role":"user","content":"hi"}]}`,
+		"traceparent", clientParent)
+	if resp.StatusCode != 200 {
+		t.Fatalf("chat: %d %s", resp.StatusCode, body)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	parts := strings.Split(tp, "-")
+	if len(parts) != 4 || parts[1] != "4bf92f3577b34da6a3ce929d0e0e4736" {
+		t.Fatalf("upstream traceparent = %q, want the client's trace id", tp)
+	}
+	if parts[2] == "00f067aa0ba902b7" {
+		t.Errorf("upstream's parent is the client's span, not Bulwark's attempt span: %q", tp)
+	}
+}

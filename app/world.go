@@ -108,6 +108,7 @@ func newProvider(name string, pc config.Provider) (llm.Provider, error) {
 			APIVersion:     pc.APIVersion,
 			Headers:        pc.Headers,
 			ConnectTimeout: pc.ConnectTimeout.D(),
+			WrapTransport:  telemetry.Transport,
 		})
 	case config.ProviderSim:
 		return sim.New(name, pc.Seed, pc.SimModels), nil

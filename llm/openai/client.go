@@ -36,6 +36,9 @@ type Options struct {
 	// ConnectTimeout bounds dialing the upstream and the TLS handshake
 	// (default 10s).
 	ConnectTimeout time.Duration
+	// WrapTransport, when set, wraps the transport New builds: the
+	// composition root uses it to pass the trace context on to upstreams.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 	// HTTPClient replaces the client New builds; for tests.
 	HTTPClient *http.Client
 }
@@ -144,7 +147,11 @@ func New(o Options) (*Client, error) {
 
 	hc := o.HTTPClient
 	if hc == nil {
-		hc = &http.Client{Transport: newTransport(o.ConnectTimeout), CheckRedirect: sameHostRedirect}
+		var rt http.RoundTripper = newTransport(o.ConnectTimeout)
+		if o.WrapTransport != nil {
+			rt = o.WrapTransport(rt)
+		}
+		hc = &http.Client{Transport: rt, CheckRedirect: sameHostRedirect}
 	}
 	return &Client{
 		name:   o.Name,
