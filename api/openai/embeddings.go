@@ -1,9 +1,6 @@
 package openai
 
 import (
-	"encoding/base64"
-	"encoding/binary"
-	"math"
 	"net/http"
 	"strconv"
 
@@ -48,33 +45,11 @@ func encodeEmbeddings(resp *llm.EmbedResponse, b64 bool) []byte {
 	}
 	b := make([]byte, 0, size)
 	b = append(b, `{"object":"list","data":[`...)
-	var raw []byte
 	for i, v := range resp.Vectors {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, `{"object":"embedding","index":`...)
-		b = strconv.AppendInt(b, int64(i), 10)
-		b = append(b, `,"embedding":`...)
-		if b64 {
-			raw = raw[:0]
-			for _, f := range v {
-				raw = binary.LittleEndian.AppendUint32(raw, math.Float32bits(f))
-			}
-			b = append(b, '"')
-			b = base64.StdEncoding.AppendEncode(b, raw)
-			b = append(b, '"')
-		} else {
-			b = append(b, '[')
-			for j, f := range v {
-				if j > 0 {
-					b = append(b, ',')
-				}
-				b = strconv.AppendFloat(b, float64(f), 'g', -1, 32)
-			}
-			b = append(b, ']')
-		}
-		b = append(b, '}')
+		b = llm.AppendEmbedding(b, i, v, b64)
 	}
 	b = append(b, `],"model":`...)
 	b = strconv.AppendQuote(b, resp.Model)

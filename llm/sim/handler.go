@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bulwark-ai/bulwark/config"
+	"github.com/bulwark-ai/bulwark/llm"
 )
 
 func (s *Sim) routes() http.Handler {
@@ -92,7 +93,7 @@ func (s *Sim) serveEmbeddings(w http.ResponseWriter, r *http.Request) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendEmbedding(b, i, vec, base64)
+		b = llm.AppendEmbedding(b, i, vec, base64)
 	}
 	b = appendEmbeddingsEnd(b, c.m, c.usage())
 	answerHTTP(w, c, b)

@@ -1,10 +1,7 @@
 package sim
 
 import (
-	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
-	"math"
 	"net/http"
 	"strconv"
 
@@ -85,33 +82,6 @@ func (c *call) appendCompletion(b []byte) []byte {
 // buffer once.
 func (c *call) completionSize() int {
 	return 384 + len(c.choices)*160 + c.total*9
-}
-
-// appendEmbedding appends the i-th item of an embeddings list: v as a
-// float array, or as the base64 of its little-endian float32s.
-func appendEmbedding(b []byte, i int, v []float32, base64Format bool) []byte {
-	b = append(b, `{"object":"embedding","index":`...)
-	b = strconv.AppendInt(b, int64(i), 10)
-	b = append(b, `,"embedding":`...)
-	if base64Format {
-		raw := make([]byte, 0, 4*len(v))
-		for _, x := range v {
-			raw = binary.LittleEndian.AppendUint32(raw, math.Float32bits(x))
-		}
-		b = append(b, '"')
-		b = base64.StdEncoding.AppendEncode(b, raw)
-		b = append(b, '"')
-	} else {
-		b = append(b, '[')
-		for j, x := range v {
-			if j > 0 {
-				b = append(b, ',')
-			}
-			b = strconv.AppendFloat(b, float64(x), 'g', -1, 32)
-		}
-		b = append(b, ']')
-	}
-	return append(b, '}')
 }
 
 // appendEmbeddingsEnd closes an embeddings list begun with
