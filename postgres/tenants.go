@@ -140,24 +140,8 @@ func (db *DB) Keys(ctx context.Context, tenantID string) ([]tenant.Key, error) {
 // RevokeKey implements tenant.Store. Listeners (ListenKeys) are notified
 // when the transaction commits.
 func (db *DB) RevokeKey(ctx context.Context, id string, at time.Time) error {
-	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, "UPDATE keys SET revoked_ns = COALESCE(revoked_ns, $1) WHERE id = $2",
-			unixNano(at), id)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return tenant.ErrNotFound
-		}
-		return db.notifyKeys(ctx, tx, id)
-	})
-	if errors.Is(err, tenant.ErrNotFound) {
-		return err
-	}
-	if err != nil {
-		return fmt.Errorf("revoke key: %w", err)
-	}
-	return nil
+	return db.updateAndNotify(ctx, "revoke key", id,
+		"UPDATE keys SET revoked_ns = COALESCE(revoked_ns, $1) WHERE id = $2", unixNano(at), id)
 }
 
 // SetTenantLimits implements tenant.Store. Listeners (ListenKeys) are
@@ -174,10 +158,17 @@ func (db *DB) SetKeyLimits(ctx context.Context, id string, l tenant.Limits) erro
 
 // setLimits sets the limits of the row id of table, which is a constant.
 func (db *DB) setLimits(ctx context.Context, table, id string, l tenant.Limits) error {
+	return db.updateAndNotify(ctx, "set limits", id, "UPDATE "+table+
+		" SET requests_per_minute = $1, tokens_per_minute = $2, concurrent = $3 WHERE id = $4",
+		l.RequestsPerMinute, l.TokensPerMinute, l.Concurrent, id)
+}
+
+// updateAndNotify runs one UPDATE of the tenant or key row id and, in the
+// same transaction, notifies key listeners (ListenKeys) of the change. No
+// row matched is tenant.ErrNotFound.
+func (db *DB) updateAndNotify(ctx context.Context, op, id, sql string, args ...any) error {
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, "UPDATE "+table+
-			" SET requests_per_minute = $1, tokens_per_minute = $2, concurrent = $3 WHERE id = $4",
-			l.RequestsPerMinute, l.TokensPerMinute, l.Concurrent, id)
+		tag, err := tx.Exec(ctx, sql, args...)
 		if err != nil {
 			return err
 		}
@@ -190,7 +181,7 @@ func (db *DB) setLimits(ctx context.Context, table, id string, l tenant.Limits) 
 		return err
 	}
 	if err != nil {
-		return fmt.Errorf("set limits: %w", err)
+		return fmt.Errorf("%s: %w", op, err)
 	}
 	return nil
 }

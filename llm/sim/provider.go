@@ -16,15 +16,8 @@ func (s *Sim) Chat(ctx context.Context, req *llm.ChatRequest) (*llm.ChatResponse
 		return nil, e
 	}
 	defer c.release()
-	var t *time.Timer
-	if err := sleep(ctx, &t, c.answerDelay()); err != nil {
-		return nil, s.ctxError(c.m, err)
-	}
-	switch c.fault.kind {
-	case faultCut:
-		return nil, s.connectionError(c.m, "connection closed before the response body was complete")
-	case faultMalformed:
-		return nil, s.malformedError(c.m)
+	if e := s.awaitAnswer(ctx, c); e != nil {
+		return nil, e
 	}
 	return &llm.ChatResponse{
 		Body:          c.appendCompletion(make([]byte, 0, c.completionSize())),
@@ -105,15 +98,8 @@ func (s *Sim) Embed(ctx context.Context, req *llm.EmbedRequest) (*llm.EmbedRespo
 		return nil, e
 	}
 	defer c.release()
-	var t *time.Timer
-	if err := sleep(ctx, &t, c.answerDelay()); err != nil {
-		return nil, s.ctxError(c.m, err)
-	}
-	switch c.fault.kind {
-	case faultCut:
-		return nil, s.connectionError(c.m, "connection closed before the response body was complete")
-	case faultMalformed:
-		return nil, s.malformedError(c.m)
+	if e := s.awaitAnswer(ctx, c); e != nil {
+		return nil, e
 	}
 	return &llm.EmbedResponse{Vectors: embedAll(c.m, req.Input, dims), Model: c.m.name, Usage: c.usage()}, nil
 }
@@ -128,4 +114,21 @@ func embedAll(m *model, inputs []string, dims int) [][]float32 {
 		e.vector(in, out[i])
 	}
 	return out
+}
+
+// awaitAnswer waits out a non-streamed call's delay and returns the error
+// its fault makes of the answer, if any: a cut connection or a body that
+// is not JSON. It is the in-process form of what the HTTP handler does.
+func (s *Sim) awaitAnswer(ctx context.Context, c *call) *llm.Error {
+	var t *time.Timer
+	if err := sleep(ctx, &t, c.answerDelay()); err != nil {
+		return s.ctxError(c.m, err)
+	}
+	switch c.fault.kind {
+	case faultCut:
+		return s.connectionError(c.m, "connection closed before the response body was complete")
+	case faultMalformed:
+		return s.malformedError(c.m)
+	}
+	return nil
 }
