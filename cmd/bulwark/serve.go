@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -43,9 +44,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	// The reload goroutines end with the server: they are stopped and
+	// waited for before the store closes.
 	watchCtx, stopWatch := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	defer stopWatch()
-	go func() {
+	wg.Go(func() {
 		for {
 			select {
 			case <-watchCtx.Done():
@@ -54,7 +59,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				_ = a.Reload()
 			}
 		}
-	}()
-	go a.Watch(watchCtx, 2*time.Second)
+	})
+	wg.Go(func() { a.Watch(watchCtx, 2*time.Second) })
 	return a.Serve(ctx, ln)
 }
