@@ -70,6 +70,9 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, p tenant.Princi
 	}
 	buf := make([]byte, 0, 1024)
 	writeErr := func(err error) {
+		if r.Context().Err() != nil {
+			return // the client went away: there is no one to tell
+		}
 		h.log.Warn("stream ended by upstream failure", "request_id", api.RequestID(w), "error", err)
 		buf = append(buf[:0], "data: "...)
 		buf = append(buf, api.AsError(err).Body()...)
