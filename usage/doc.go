@@ -39,6 +39,37 @@
 // idempotency key: clients may choose their own X-Request-Id, and a reused
 // one must not erase the usage of the requests that reuse it.
 //
+// # Budgets (budget*.go)
+//
+// A Budget is an amount of Nanodollars a tenant or a key may spend per UTC
+// calendar day or month; a hard budget refuses a request (*BudgetError,
+// 429 budget_exceeded with Retry-After until the period resets), a soft
+// one serves it and reports the overage (BudgetDecision.Over, and Warn
+// once per period and budget). Budgets are enforced with reservations,
+// like rate limits: at admission the gateway reserves the request's
+// worst-case cost in every budget that applies, all or nothing, and the
+// reservation is refused if spent + reserved + cost would exceed a hard
+// amount (DecideBudget, the rule every backend applies); at the end it
+// commits what the request actually cost by the billing rule, or cancels
+// (a request no upstream answered costs nothing). As long as no request
+// costs more than it reserved, concurrent requests never take spending
+// over a hard budget; one that does (a client without max_tokens whose
+// answer runs long) overshoots by its own excess only.
+//
+// Backends (Budgets): MemoryBudgets for one process; redis.Budgets, shared
+// by every replica, one script per call; BudgetFallback, which serves from
+// local counters (a Share of each budget's headroom) while Redis is
+// unreachable, as limit.Fallback does for limits. Each period's spending
+// is seeded from the Ledger the first time a budget is used in it
+// (LedgerSpent: the sum of Record.Cost since the period began), so a
+// restart, or a Redis that lost its data, does not reset it; records the
+// Writer has not flushed yet are missed by a seed. A reservation holds its
+// cost for DefaultBudgetLease and is then released (its replica crashed);
+// settling is idempotent by reservation id. Amounts are at most MaxBudget
+// ($9,000,000), so every comparison is exact in every backend.
+// budgettest.Run is the conformance suite of Budgets, budgettest.RunStore
+// that of the stores that keep budgets.
+//
 // # Invariants
 //
 //   - A Ledger's Query with Filter.Tenant set sees only that tenant's rows.
