@@ -19,8 +19,8 @@ const ConcurrencyRetryAfter = time.Second
 // caller forgot it). It must exceed the longest request, streams included.
 const DefaultLease = 10 * time.Minute
 
-// Scope kinds. An alias scope's ID should include the tenant
-// ("acme/chat"), because aliases are tenant specific.
+// Scope kinds. An alias scope's ID is the alias: its limits (config
+// models[].limits) bound the traffic of every tenant to it together.
 const (
 	ScopeKey    = "key"
 	ScopeTenant = "tenant"

@@ -3,7 +3,8 @@
 // pool.
 //
 // A *DB implements the domain stores: tenant.Store (tenants.go),
-// tenant.Auditor (audit.go) and usage.Ledger (usage.go). Migrations are embedded in the binary, numbered,
+// tenant.Auditor (audit.go) and usage.Ledger (usage.go), and keeps budgets
+// (budgets.go: admin.BudgetStore, tenant.BudgetLister). Migrations are embedded in the binary, numbered,
 // never edited once released, and applied in one transaction when the
 // database is opened, under a transaction-scoped advisory lock so that N
 // replicas starting at once apply them exactly once; schema_migrations

@@ -32,10 +32,12 @@ func (db *DB) notifyKeys(ctx context.Context, tx pgx.Tx, id string) error {
 	return err
 }
 
-// ListenKeys calls onChange whenever a key is created or revoked through
-// any DB on this database and schema (another replica, the CLI), so that
-// the caller can reload its key set: wire it to tenant.Keyring.Reload and a
-// revoked key stops working on every replica within a second. onChange is
+// ListenKeys calls onChange whenever a key is created or revoked, or the
+// limits or attributes (aliases, priority, tags) of a key or tenant change,
+// through any DB on this database and schema (another replica, the CLI),
+// so that the caller can reload its key set: wire it to
+// tenant.Keyring.Reload and a revoked key stops working, and a new alias
+// mapping takes effect, on every replica within a second. onChange is
 // also called after every (re)connection, because changes made while no
 // connection listened were not heard.
 //

@@ -15,9 +15,11 @@ var _ tenant.Store = (*DB)(nil)
 
 // CreateTenant implements tenant.Store.
 func (db *DB) CreateTenant(ctx context.Context, t tenant.Tenant) error {
-	_, err := db.pool.Exec(ctx, `INSERT INTO tenants (id, name, created_ns, requests_per_minute, tokens_per_minute, concurrent)
-	VALUES ($1, $2, $3, $4, $5, $6)`,
-		t.ID, t.Name, unixNano(t.CreatedAt), t.Limits.RequestsPerMinute, t.Limits.TokensPerMinute, t.Limits.Concurrent)
+	_, err := db.pool.Exec(ctx, `INSERT INTO tenants (id, name, created_ns, requests_per_minute, tokens_per_minute, concurrent,
+	 aliases, priority, tags)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		t.ID, t.Name, unixNano(t.CreatedAt), t.Limits.RequestsPerMinute, t.Limits.TokensPerMinute, t.Limits.Concurrent,
+		jsonObject(t.Aliases), t.Priority, jsonObject(t.Tags))
 	if pgCode(err) == codeUniqueViolation {
 		return tenant.ErrExists
 	}
@@ -27,14 +29,15 @@ func (db *DB) CreateTenant(ctx context.Context, t tenant.Tenant) error {
 	return nil
 }
 
-const tenantColumns = "id, name, created_ns, requests_per_minute, tokens_per_minute, concurrent"
+const tenantColumns = "id, name, created_ns, requests_per_minute, tokens_per_minute, concurrent, aliases, priority, tags"
 
 // Tenant implements tenant.Store.
 func (db *DB) Tenant(ctx context.Context, id string) (tenant.Tenant, error) {
 	var t tenant.Tenant
 	var created int64
 	err := db.pool.QueryRow(ctx, "SELECT "+tenantColumns+" FROM tenants WHERE id = $1", id).
-		Scan(&t.ID, &t.Name, &created, &t.Limits.RequestsPerMinute, &t.Limits.TokensPerMinute, &t.Limits.Concurrent)
+		Scan(&t.ID, &t.Name, &created, &t.Limits.RequestsPerMinute, &t.Limits.TokensPerMinute, &t.Limits.Concurrent,
+			&t.Aliases, &t.Priority, &t.Tags)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return tenant.Tenant{}, tenant.ErrNotFound
 	}
@@ -42,6 +45,7 @@ func (db *DB) Tenant(ctx context.Context, id string) (tenant.Tenant, error) {
 		return tenant.Tenant{}, fmt.Errorf("get tenant: %w", err)
 	}
 	t.CreatedAt = fromUnixNano(created)
+	t.Attributes = t.Attributes.Clone()
 	return t, nil
 }
 
@@ -55,9 +59,13 @@ func (db *DB) Tenants(ctx context.Context) ([]tenant.Tenant, error) {
 	var t tenant.Tenant
 	var created int64
 	_, err = pgx.ForEachRow(rows, []any{&t.ID, &t.Name, &created,
-		&t.Limits.RequestsPerMinute, &t.Limits.TokensPerMinute, &t.Limits.Concurrent}, func() error {
-		t.CreatedAt = fromUnixNano(created)
-		out = append(out, t)
+		&t.Limits.RequestsPerMinute, &t.Limits.TokensPerMinute, &t.Limits.Concurrent,
+		&t.Aliases, &t.Priority, &t.Tags}, func() error {
+		tn := t
+		tn.CreatedAt = fromUnixNano(created)
+		tn.Attributes = tn.Attributes.Clone()
+		out = append(out, tn)
+		t.Aliases, t.Tags = nil, nil // scan the next row into fresh maps
 		return nil
 	})
 	if err != nil {
@@ -76,11 +84,12 @@ func (db *DB) CreateKey(ctx context.Context, k tenant.Key) error {
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO keys
 	(id, tenant_id, name, prefix, hash, admin, models, created_ns, expires_ns, revoked_ns,
-	 requests_per_minute, tokens_per_minute, concurrent)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+	 requests_per_minute, tokens_per_minute, concurrent, aliases, priority, tags)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 			k.ID, k.TenantID, k.Name, k.Prefix, k.Hash, k.Admin, models,
 			unixNano(k.CreatedAt), unixNanoPtr(k.ExpiresAt), unixNanoPtr(k.RevokedAt),
-			k.Limits.RequestsPerMinute, k.Limits.TokensPerMinute, k.Limits.Concurrent); err != nil {
+			k.Limits.RequestsPerMinute, k.Limits.TokensPerMinute, k.Limits.Concurrent,
+			jsonObject(k.Aliases), k.Priority, jsonObject(k.Tags)); err != nil {
 			return err
 		}
 		return db.notifyKeys(ctx, tx, k.ID)
@@ -98,7 +107,7 @@ func (db *DB) CreateKey(ctx context.Context, k tenant.Key) error {
 }
 
 const keyColumns = "id, tenant_id, name, prefix, hash, admin, models, created_ns, expires_ns, revoked_ns, " +
-	"requests_per_minute, tokens_per_minute, concurrent"
+	"requests_per_minute, tokens_per_minute, concurrent, aliases, priority, tags"
 
 // Keys implements tenant.Store.
 func (db *DB) Keys(ctx context.Context, tenantID string) ([]tenant.Key, error) {
@@ -119,16 +128,18 @@ func (db *DB) Keys(ctx context.Context, tenantID string) ([]tenant.Key, error) {
 	var expires, revoked *int64
 	_, err = pgx.ForEachRow(rows, []any{&k.ID, &k.TenantID, &k.Name, &k.Prefix, &k.Hash, &k.Admin, &k.Models,
 		&created, &expires, &revoked,
-		&k.Limits.RequestsPerMinute, &k.Limits.TokensPerMinute, &k.Limits.Concurrent}, func() error {
+		&k.Limits.RequestsPerMinute, &k.Limits.TokensPerMinute, &k.Limits.Concurrent,
+		&k.Aliases, &k.Priority, &k.Tags}, func() error {
 		key := k
 		if len(key.Models) == 0 {
 			key.Models = nil
 		}
+		key.Attributes = key.Attributes.Clone()
 		key.CreatedAt = fromUnixNano(created)
 		key.ExpiresAt = fromUnixNanoPtr(expires)
 		key.RevokedAt = fromUnixNanoPtr(revoked)
 		out = append(out, key)
-		k.Models = nil // scan the next row into a fresh slice
+		k.Models, k.Aliases, k.Tags = nil, nil, nil // scan the next row into fresh ones
 		return nil
 	})
 	if err != nil {
@@ -154,6 +165,35 @@ func (db *DB) SetTenantLimits(ctx context.Context, id string, l tenant.Limits) e
 // notified when the transaction commits.
 func (db *DB) SetKeyLimits(ctx context.Context, id string, l tenant.Limits) error {
 	return db.setLimits(ctx, "keys", id, l)
+}
+
+// SetTenantAttributes implements tenant.Store. Listeners (ListenKeys) are
+// notified, since a key set carries its tenants' attributes.
+func (db *DB) SetTenantAttributes(ctx context.Context, id string, a tenant.Attributes) error {
+	return db.setAttributes(ctx, "tenants", id, a)
+}
+
+// SetKeyAttributes implements tenant.Store. Listeners (ListenKeys) are
+// notified when the transaction commits.
+func (db *DB) SetKeyAttributes(ctx context.Context, id string, a tenant.Attributes) error {
+	return db.setAttributes(ctx, "keys", id, a)
+}
+
+// setAttributes sets the attributes of the row id of table, which is a
+// constant.
+func (db *DB) setAttributes(ctx context.Context, table, id string, a tenant.Attributes) error {
+	return db.updateAndNotify(ctx, "set attributes", id, "UPDATE "+table+
+		" SET aliases = $1, priority = $2, tags = $3 WHERE id = $4",
+		jsonObject(a.Aliases), a.Priority, jsonObject(a.Tags), id)
+}
+
+// jsonObject is m for a jsonb column that holds an object: never SQL or
+// JSON null.
+func jsonObject(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
 }
 
 // setLimits sets the limits of the row id of table, which is a constant.

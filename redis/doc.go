@@ -15,6 +15,20 @@
 //	<prefix>limit:<kind>:<id>:c   sorted set: reservation ID scored by lease expiry (µs)
 //	<prefix>res:<reservation ID>   marker: settles a reservation, and a retried reserve, once
 //
+// Budgets (budget.go) is the Redis side of usage.Budgets: one script per
+// Reserve, Commit and Cancel (scripts/budget_*.lua), evaluating
+// usage.DecideBudget's rule for every budget of the request atomically. A
+// period with no hash yet is seeded from the usage ledger first (once per
+// process at a time), so spending survives the loss of Redis's data. Keys:
+//
+//	<prefix>budget:<kind>:<id>:<period>:<start>          hash: spent, reserved, warned, r:<reservation ID> → cost
+//	<prefix>budget:<kind>:<id>:<period>:<start>:leases   sorted set: reservation ID scored by lease expiry (µs)
+//	<prefix>budget-res:<reservation ID>                   marker: settles a reservation, and a retried reserve, once
+//
+// Period keys expire a lease and an hour after their period ends; markers
+// a lease and an hour after the reservation. A lease that ran out (its
+// replica crashed) releases its cost at the next call.
+//
 // Invariants:
 //   - Nothing leaks: every key the scripts write has a TTL (windows: 62s
 //     after the last write; in-flight sets: the lease; markers: the lease

@@ -15,9 +15,15 @@ var _ tenant.Store = (*DB)(nil)
 
 // CreateTenant implements tenant.Store.
 func (db *DB) CreateTenant(ctx context.Context, t tenant.Tenant) error {
-	_, err := db.db.ExecContext(ctx, `INSERT INTO tenants (id, name, created_at, requests_per_minute, tokens_per_minute, concurrent)
-	VALUES (?, ?, ?, ?, ?, ?)`,
-		t.ID, t.Name, formatTime(t.CreatedAt), t.Limits.RequestsPerMinute, t.Limits.TokensPerMinute, t.Limits.Concurrent)
+	aliases, tags, err := marshalAttributes(t.Attributes)
+	if err != nil {
+		return fmt.Errorf("create tenant: %w", err)
+	}
+	_, err = db.db.ExecContext(ctx, `INSERT INTO tenants (id, name, created_at, requests_per_minute, tokens_per_minute, concurrent,
+	 aliases, priority, tags)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.ID, t.Name, formatTime(t.CreatedAt), t.Limits.RequestsPerMinute, t.Limits.TokensPerMinute, t.Limits.Concurrent,
+		aliases, t.Priority, tags)
 	if isUnique(err) {
 		return tenant.ErrExists
 	}
@@ -63,18 +69,57 @@ func (db *DB) Tenants(ctx context.Context) ([]tenant.Tenant, error) {
 
 type scanner interface{ Scan(dest ...any) error }
 
-const tenantColumns = "id, name, created_at, requests_per_minute, tokens_per_minute, concurrent"
+const tenantColumns = "id, name, created_at, requests_per_minute, tokens_per_minute, concurrent, aliases, priority, tags"
 
 func scanTenant(s scanner) (tenant.Tenant, error) {
 	var t tenant.Tenant
-	var created string
+	var created, aliases, tags string
 	l := &t.Limits
-	if err := s.Scan(&t.ID, &t.Name, &created, &l.RequestsPerMinute, &l.TokensPerMinute, &l.Concurrent); err != nil {
+	if err := s.Scan(&t.ID, &t.Name, &created, &l.RequestsPerMinute, &l.TokensPerMinute, &l.Concurrent,
+		&aliases, &t.Priority, &tags); err != nil {
 		return tenant.Tenant{}, err
+	}
+	if err := unmarshalAttributes(&t.Attributes, aliases, tags); err != nil {
+		return tenant.Tenant{}, fmt.Errorf("tenant %s: %w", t.ID, err)
 	}
 	var err error
 	t.CreatedAt, err = parseTime(created)
 	return t, err
+}
+
+// marshalAttributes encodes the maps of a as the JSON objects the tables
+// hold; an empty map is "{}".
+func marshalAttributes(a tenant.Attributes) (aliases, tags string, err error) {
+	enc := func(m map[string]string) (string, error) {
+		if len(m) == 0 {
+			return "{}", nil
+		}
+		b, err := json.Marshal(m)
+		return string(b), err
+	}
+	if aliases, err = enc(a.Aliases); err != nil {
+		return "", "", err
+	}
+	tags, err = enc(a.Tags)
+	return aliases, tags, err
+}
+
+// unmarshalAttributes decodes stored maps into a; an empty object is a
+// nil map.
+func unmarshalAttributes(a *tenant.Attributes, aliases, tags string) error {
+	for _, f := range []struct {
+		what string
+		s    string
+		m    *map[string]string
+	}{{"aliases", aliases, &a.Aliases}, {"tags", tags, &a.Tags}} {
+		if err := json.Unmarshal([]byte(f.s), f.m); err != nil {
+			return fmt.Errorf("stored %s: %w", f.what, err)
+		}
+		if len(*f.m) == 0 {
+			*f.m = nil
+		}
+	}
+	return nil
 }
 
 // CreateKey implements tenant.Store.
@@ -87,13 +132,18 @@ func (db *DB) CreateKey(ctx context.Context, k tenant.Key) error {
 	if err != nil {
 		return fmt.Errorf("create key: %w", err)
 	}
+	aliases, tags, err := marshalAttributes(k.Attributes)
+	if err != nil {
+		return fmt.Errorf("create key: %w", err)
+	}
 	_, err = db.db.ExecContext(ctx, `INSERT INTO keys
 	(id, tenant_id, name, prefix, hash, admin, models, created_at, expires_at, revoked_at,
-	 requests_per_minute, tokens_per_minute, concurrent)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	 requests_per_minute, tokens_per_minute, concurrent, aliases, priority, tags)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		k.ID, k.TenantID, k.Name, k.Prefix, k.Hash, k.Admin, string(mj),
 		formatTime(k.CreatedAt), formatTimePtr(k.ExpiresAt), formatTimePtr(k.RevokedAt),
-		k.Limits.RequestsPerMinute, k.Limits.TokensPerMinute, k.Limits.Concurrent)
+		k.Limits.RequestsPerMinute, k.Limits.TokensPerMinute, k.Limits.Concurrent,
+		aliases, k.Priority, tags)
 	switch {
 	case isUnique(err):
 		return tenant.ErrExists
@@ -106,7 +156,7 @@ func (db *DB) CreateKey(ctx context.Context, k tenant.Key) error {
 }
 
 const keyColumns = "id, tenant_id, name, prefix, hash, admin, models, created_at, expires_at, revoked_at, " +
-	"requests_per_minute, tokens_per_minute, concurrent"
+	"requests_per_minute, tokens_per_minute, concurrent, aliases, priority, tags"
 
 // Keys implements tenant.Store.
 func (db *DB) Keys(ctx context.Context, tenantID string) ([]tenant.Key, error) {
@@ -137,12 +187,16 @@ func (db *DB) Keys(ctx context.Context, tenantID string) ([]tenant.Key, error) {
 
 func scanKey(s scanner) (tenant.Key, error) {
 	var k tenant.Key
-	var models, created string
+	var models, created, aliases, tags string
 	var expires, revoked sql.NullString
 	if err := s.Scan(&k.ID, &k.TenantID, &k.Name, &k.Prefix, &k.Hash, &k.Admin, &models,
 		&created, &expires, &revoked,
-		&k.Limits.RequestsPerMinute, &k.Limits.TokensPerMinute, &k.Limits.Concurrent); err != nil {
+		&k.Limits.RequestsPerMinute, &k.Limits.TokensPerMinute, &k.Limits.Concurrent,
+		&aliases, &k.Priority, &tags); err != nil {
 		return tenant.Key{}, err
+	}
+	if err := unmarshalAttributes(&k.Attributes, aliases, tags); err != nil {
+		return tenant.Key{}, fmt.Errorf("key %s: %w", k.ID, err)
 	}
 	if err := json.Unmarshal([]byte(models), &k.Models); err != nil {
 		return tenant.Key{}, fmt.Errorf("key %s: stored models: %w", k.ID, err)
@@ -188,6 +242,38 @@ func (db *DB) SetTenantLimits(ctx context.Context, id string, l tenant.Limits) e
 // SetKeyLimits implements tenant.Store.
 func (db *DB) SetKeyLimits(ctx context.Context, id string, l tenant.Limits) error {
 	return db.setLimits(ctx, "keys", id, l)
+}
+
+// SetTenantAttributes implements tenant.Store.
+func (db *DB) SetTenantAttributes(ctx context.Context, id string, a tenant.Attributes) error {
+	return db.setAttributes(ctx, "tenants", id, a)
+}
+
+// SetKeyAttributes implements tenant.Store.
+func (db *DB) SetKeyAttributes(ctx context.Context, id string, a tenant.Attributes) error {
+	return db.setAttributes(ctx, "keys", id, a)
+}
+
+// setAttributes sets the attributes of the row id of table, which is a
+// constant.
+func (db *DB) setAttributes(ctx context.Context, table, id string, a tenant.Attributes) error {
+	aliases, tags, err := marshalAttributes(a)
+	if err != nil {
+		return fmt.Errorf("set attributes: %w", err)
+	}
+	res, err := db.db.ExecContext(ctx, "UPDATE "+table+" SET aliases = ?, priority = ?, tags = ? WHERE id = ?",
+		aliases, a.Priority, tags, id)
+	if err != nil {
+		return fmt.Errorf("set attributes: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("set attributes: %w", err)
+	}
+	if n == 0 {
+		return tenant.ErrNotFound
+	}
+	return nil
 }
 
 // setLimits sets the limits of the row id of table, which is a constant.

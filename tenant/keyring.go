@@ -1,12 +1,14 @@
 package tenant
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -75,9 +77,14 @@ func (k *Keyring) Reload(ctx context.Context) error {
 		k.lastErr.Store(&reloadError{err: err})
 		return err
 	}
-	tenantLimits := make(map[string]Limits, len(tenants))
+	byID := make(map[string]Tenant, len(tenants))
 	for _, t := range tenants {
-		tenantLimits[t.ID] = t.Limits
+		byID[t.ID] = t
+	}
+	budgets, err := budgetsOf(ctx, k.store)
+	if err != nil {
+		k.lastErr.Store(&reloadError{err: err})
+		return err
 	}
 	set := &keySet{byHash: make(map[[sha256.Size]byte]*entry, len(keys)), loadedAt: time.Now()}
 	for _, key := range keys {
@@ -97,7 +104,10 @@ func (k *Keyring) Reload(ctx context.Context) error {
 				// writing into the shared array.
 				Models:       slices.Clip(slices.Clone(key.Models)),
 				KeyLimits:    key.Limits,
-				TenantLimits: tenantLimits[key.TenantID],
+				TenantLimits: byID[key.TenantID].Limits,
+				Priority:     cmp.Or(key.Priority, byID[key.TenantID].Priority),
+				Aliases:      overlay(byID[key.TenantID].Aliases, key.Aliases),
+				Tags:         overlay(byID[key.TenantID].Tags, key.Tags),
 			},
 			revoked: key.RevokedAt != nil,
 		}
@@ -107,6 +117,7 @@ func (k *Keyring) Reload(ctx context.Context) error {
 		if key.ExpiresAt != nil {
 			e.expiresAt = *key.ExpiresAt
 		}
+		e.principal.setBudgets(budgets)
 		set.byHash[h] = e
 	}
 	k.set.Store(set)
@@ -116,7 +127,7 @@ func (k *Keyring) Reload(ctx context.Context) error {
 
 // Authenticate returns the Principal of the key whose secret this is, or
 // ErrUnknownKey, ErrRevokedKey or ErrExpiredKey. The Principal's Models
-// slice is shared with the key set and must not be modified.
+// slice and its maps are shared with the key set and must not be modified.
 func (k *Keyring) Authenticate(secret string) (Principal, error) {
 	if len(secret) == 0 || len(secret) > maxSecretLen {
 		return Principal{}, ErrUnknownKey
@@ -164,6 +175,18 @@ func (k *Keyring) Run(ctx context.Context, every time.Duration) {
 			_ = k.Reload(ctx)
 		}
 	}
+}
+
+// overlay returns the entries of base and over, over's winning; nil when
+// both are empty. The result shares nothing with either.
+func overlay(base, over map[string]string) map[string]string {
+	if len(base)+len(over) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(base)+len(over))
+	maps.Copy(m, base)
+	maps.Copy(m, over)
+	return m
 }
 
 // decodeHash decodes a hex SHA-256 into h.

@@ -3,6 +3,7 @@ package tenant
 import (
 	"context"
 	"errors"
+	"maps"
 	"time"
 )
 
@@ -32,11 +33,54 @@ func (l Limits) Valid() bool {
 	return l.RequestsPerMinute >= 0 && l.TokensPerMinute >= 0 && l.Concurrent >= 0
 }
 
+// Priority classes a tenant or key may be set to (package shed orders
+// them); an empty Priority means interactive.
+var Priorities = []string{"critical", "interactive", "batch"}
+
+// Attributes are how a tenant's or key's requests are routed, admitted and
+// labelled. A key's attributes apply over its tenant's: an alias or tag the
+// key sets replaces the tenant's of the same name, and a key's priority,
+// when set, replaces the tenant's.
+type Attributes struct {
+	// Aliases maps a model name the client sends to the configured model
+	// alias that serves it, so that one tenant's "chat" can be routed
+	// differently from another's. The key's allowed models still apply to
+	// the name the client sent.
+	Aliases map[string]string `json:"aliases"`
+	// Priority is the admission class of the requests (one of
+	// Priorities); empty leaves it to the tenant, then to interactive.
+	Priority string `json:"priority,omitempty"`
+	// Tags are free labels (team, cost centre, environment) shown by the
+	// admin API and carried on the Principal.
+	Tags map[string]string `json:"tags"`
+}
+
+// Clone returns a with no map shared with a. Empty maps become nil.
+func (a Attributes) Clone() Attributes {
+	a.Aliases = cloneMap(a.Aliases)
+	a.Tags = cloneMap(a.Tags)
+	return a
+}
+
+// Equal reports whether a and b hold the same attributes; a nil map equals
+// an empty one.
+func (a Attributes) Equal(b Attributes) bool {
+	return a.Priority == b.Priority && maps.Equal(a.Aliases, b.Aliases) && maps.Equal(a.Tags, b.Tags)
+}
+
+func cloneMap(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	return maps.Clone(m)
+}
+
 // Tenant is one customer or application team.
 type Tenant struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	Limits    Limits    `json:"limits"`
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Limits Limits `json:"limits"`
+	Attributes
 	CreatedAt time.Time `json:"created_at"`
 }
 
@@ -55,7 +99,9 @@ type Key struct {
 	// Models lists the aliases the key may call; empty means all.
 	Models []string `json:"models"`
 	// Limits apply to this key, on top of its tenant's.
-	Limits    Limits     `json:"limits"`
+	Limits Limits `json:"limits"`
+	// Attributes apply over its tenant's (see Attributes).
+	Attributes
 	CreatedAt time.Time  `json:"created_at"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
@@ -88,4 +134,10 @@ type Store interface {
 	// SetKeyLimits replaces a key's limits; it fails with ErrNotFound for
 	// an unknown key.
 	SetKeyLimits(ctx context.Context, id string, l Limits) error
+	// SetTenantAttributes replaces a tenant's attributes whole; it fails
+	// with ErrNotFound for an unknown tenant.
+	SetTenantAttributes(ctx context.Context, id string, a Attributes) error
+	// SetKeyAttributes replaces a key's attributes whole; it fails with
+	// ErrNotFound for an unknown key.
+	SetKeyAttributes(ctx context.Context, id string, a Attributes) error
 }

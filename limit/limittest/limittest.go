@@ -65,6 +65,7 @@ func Run(t *testing.T, newLimiter func(t *testing.T, cfg Config) limit.Limiter) 
 		{"Cancel", testCancel},
 		{"Idempotent", testIdempotent},
 		{"AllOrNothing", testAllOrNothing},
+		{"AliasScope", testAliasScope},
 		{"WindowReset", testWindowReset},
 		{"Lease", testLease},
 		{"Unlimited", testUnlimited},
@@ -348,6 +349,30 @@ func testAllOrNothing(t *testing.T, l limit.Limiter, c *Clock) {
 	cancel(t, r)
 	_, d = mustAllow(t, l, 100, tn)
 	checkStatus(t, "tenant tokens", d.Tokens, limit.Status{Limit: 100, Remaining: 0, Reset: window})
+}
+
+// testAliasScope: an alias scope is one counter for every key and tenant
+// calling the alias, apart from a key or tenant of the same ID, whatever
+// punctuation the alias name holds.
+func testAliasScope(t *testing.T, l limit.Limiter, _ *Clock) {
+	alias := limit.Scope{Kind: limit.ScopeAlias, ID: "meta-llama/Llama-3.1-8B:free", Limits: limit.Limits{RequestsPerMinute: 2}}
+	k1 := limit.Scope{Kind: limit.ScopeKey, ID: "k1", Limits: limit.Limits{RequestsPerMinute: 10}}
+	k2 := limit.Scope{Kind: limit.ScopeKey, ID: "k2", Limits: limit.Limits{RequestsPerMinute: 10}}
+	mustAllow(t, l, 0, k1, alias)
+	_, d := mustAllow(t, l, 0, k2, alias)
+	checkStatus(t, "alias requests", d.Requests, limit.Status{Limit: 2, Remaining: 0, Reset: window})
+	d = mustRefuse(t, l, 0, k1, alias)
+	if d.Scope != alias || d.Dimension != limit.Requests {
+		t.Errorf("refused by %s %v; want the alias's requests", d.Scope, d.Dimension)
+	}
+	// The refusal took nothing from the key.
+	_, d = mustAllow(t, l, 0, k1)
+	checkStatus(t, "key requests", d.Requests, limit.Status{Limit: 10, Remaining: 8, Reset: window})
+	// A key, a tenant and an alias of one ID count apart.
+	same := limit.Scope{Kind: limit.ScopeKey, ID: alias.ID, Limits: limit.Limits{RequestsPerMinute: 1}}
+	mustAllow(t, l, 0, same)
+	same.Kind = limit.ScopeTenant
+	mustAllow(t, l, 0, same)
 }
 
 func testWindowReset(t *testing.T, l limit.Limiter, c *Clock) {

@@ -48,6 +48,7 @@ func (m *Memory) CreateTenant(ctx context.Context, t tenant.Tenant) error {
 		return tenant.ErrExists
 	}
 	t.CreatedAt = t.CreatedAt.UTC()
+	t.Attributes = t.Attributes.Clone()
 	m.tenants[t.ID] = t
 	return nil
 }
@@ -63,6 +64,7 @@ func (m *Memory) Tenant(ctx context.Context, id string) (tenant.Tenant, error) {
 	if !ok {
 		return tenant.Tenant{}, tenant.ErrNotFound
 	}
+	t.Attributes = t.Attributes.Clone()
 	return t, nil
 }
 
@@ -75,6 +77,7 @@ func (m *Memory) Tenants(ctx context.Context) ([]tenant.Tenant, error) {
 	defer m.mu.Unlock()
 	out := make([]tenant.Tenant, 0, len(m.tenants))
 	for _, t := range m.tenants {
+		t.Attributes = t.Attributes.Clone()
 		out = append(out, t)
 	}
 	slices.SortFunc(out, func(a, b tenant.Tenant) int { return cmp.Compare(a.ID, b.ID) })
@@ -149,6 +152,7 @@ func copyKey(k tenant.Key) tenant.Key {
 	} else {
 		k.Models = slices.Clone(k.Models)
 	}
+	k.Attributes = k.Attributes.Clone()
 	k.CreatedAt = k.CreatedAt.UTC()
 	k.ExpiresAt = utcPtr(k.ExpiresAt)
 	k.RevokedAt = utcPtr(k.RevokedAt)
@@ -191,6 +195,38 @@ func (m *Memory) SetKeyLimits(ctx context.Context, id string, l tenant.Limits) e
 		return tenant.ErrNotFound
 	}
 	k.Limits = l
+	m.keys[id] = k
+	return nil
+}
+
+// SetTenantAttributes implements tenant.Store.
+func (m *Memory) SetTenantAttributes(ctx context.Context, id string, a tenant.Attributes) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t, ok := m.tenants[id]
+	if !ok {
+		return tenant.ErrNotFound
+	}
+	t.Attributes = a.Clone()
+	m.tenants[id] = t
+	return nil
+}
+
+// SetKeyAttributes implements tenant.Store.
+func (m *Memory) SetKeyAttributes(ctx context.Context, id string, a tenant.Attributes) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k, ok := m.keys[id]
+	if !ok {
+		return tenant.ErrNotFound
+	}
+	k.Attributes = a.Clone()
 	m.keys[id] = k
 	return nil
 }
