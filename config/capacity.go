@@ -1,5 +1,37 @@
 package config
 
+import "time"
+
+// Defaults of the server's protection against slow or stalled clients.
+const (
+	DefaultReadTimeout    = Duration(60 * time.Second)
+	DefaultWriteTimeout   = Duration(60 * time.Second)
+	DefaultMaxHeaderBytes = 64 << 10
+)
+
+// Timeouts returns the server's read and write timeouts and its header
+// size bound, with the defaults for zero values.
+func (s Server) Timeouts() (read, write time.Duration, maxHeaderBytes int) {
+	read, write, maxHeaderBytes = s.ReadTimeout.D(), s.WriteTimeout.D(), s.MaxHeaderBytes
+	if read <= 0 {
+		read = DefaultReadTimeout.D()
+	}
+	if write <= 0 {
+		write = DefaultWriteTimeout.D()
+	}
+	if maxHeaderBytes <= 0 {
+		maxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	return read, write, maxHeaderBytes
+}
+
+// HeedsRateLimitHeaders reports whether admission control paces the
+// provider's targets by what its answers say of its rate limit (the
+// default).
+func (p Provider) HeedsRateLimitHeaders() bool {
+	return p.RateLimitHeaders == nil || *p.RateLimitHeaders
+}
+
 // Capacity configures admission control across the process: how long a
 // request without a deadline may queue for a target, and the tenants'
 // weights when they compete for one. server.max_inflight and
@@ -41,6 +73,9 @@ type ModelCapacity struct {
 func (v *validator) capacity(c *Config) {
 	v.nonNegative("server.max_inflight", int64(c.Server.MaxInflight))
 	v.nonNegative("server.max_queued", int64(c.Server.MaxQueued))
+	v.nonNegative("server.max_header_bytes", int64(c.Server.MaxHeaderBytes))
+	v.duration("server.read_timeout", c.Server.ReadTimeout)
+	v.duration("server.write_timeout", c.Server.WriteTimeout)
 	v.duration("capacity.max_wait", c.Capacity.MaxWait)
 	v.share("capacity.critical_reserve", c.Capacity.CriticalReserve)
 	for t, w := range c.Capacity.TenantWeights {

@@ -96,10 +96,14 @@ const (
 	BalanceWeighted         = "weighted"
 	BalanceLeastOutstanding = "least_outstanding"
 	BalancePeakEWMA         = "peak_ewma"
-	HedgeP95                = "p95"
+	// BalanceLeastLoaded prefers the target whose server reports the
+	// shortest queue (providers' load_metrics), least outstanding without
+	// fresh reports (see package route).
+	BalanceLeastLoaded = "least_loaded"
+	HedgeP95           = "p95"
 )
 
-var balances = []string{BalanceWeighted, BalanceLeastOutstanding, BalancePeakEWMA}
+var balances = []string{BalanceWeighted, BalanceLeastOutstanding, BalancePeakEWMA, BalanceLeastLoaded}
 
 // Resilience defaults, applied where the policy is built (route) so that a
 // zero field keeps meaning "the default".

@@ -62,6 +62,25 @@ type Server struct {
 	// Beyond them requests are refused with 503 at once (capacity.go).
 	MaxInflight int `yaml:"max_inflight" json:"max_inflight,omitempty"`
 	MaxQueued   int `yaml:"max_queued" json:"max_queued,omitempty"`
+	// ReadTimeout bounds how long a client may take to send a request,
+	// body included (default 60s); WriteTimeout how long a non-streaming
+	// response may take to be written (default 60s; a stream bounds each
+	// write instead); MaxHeaderBytes the size of a request's headers
+	// (default 64 KiB). A stalled client cannot hold a connection past
+	// them (capacity.go).
+	ReadTimeout    Duration `yaml:"read_timeout" json:"read_timeout"`
+	WriteTimeout   Duration `yaml:"write_timeout" json:"write_timeout"`
+	MaxHeaderBytes int      `yaml:"max_header_bytes" json:"max_header_bytes,omitempty"`
+
+	// StreamWriteTimeout bounds one write of a stream to its client
+	// (default 30s): a client that stops reading ends its stream, and
+	// the upstream call and admission slot behind it, after this long.
+	StreamWriteTimeout Duration `yaml:"stream_write_timeout" json:"stream_write_timeout"`
+	// H2C serves cleartext HTTP/2 (prior knowledge) next to HTTP/1.1 on
+	// the listener, for proxies that speak HTTP/2 to their backends
+	// (Envoy, ingress controllers): many streams then share one
+	// connection instead of holding one each.
+	H2C bool `yaml:"h2c" json:"h2c,omitempty"`
 }
 
 // Provider types.
@@ -93,6 +112,15 @@ type Provider struct {
 	Seed int64 `yaml:"seed" json:"seed,omitempty"`
 	// SimModels configures a sim provider's models by name.
 	SimModels map[string]SimModel `yaml:"models" json:"models,omitempty"`
+	// RateLimitHeaders makes admission control heed what the upstream
+	// says of its own rate limit on every answer (x-ratelimit-remaining-*
+	// and -reset-*): a target whose limit is about used up stops taking
+	// calls until enough of it is back, before the upstream refuses them
+	// (default true; capacity.go).
+	RateLimitHeaders *bool `yaml:"rate_limit_headers" json:"rate_limit_headers,omitempty"`
+	// LoadMetrics scrapes the load a self-hosted server (vLLM) reports at
+	// its /metrics; nil means no scraping (loadmetrics.go).
+	LoadMetrics *LoadMetrics `yaml:"load_metrics" json:"load_metrics,omitempty"`
 }
 
 // Model is an alias clients send as "model", routed to targets.
@@ -115,6 +143,23 @@ type Model struct {
 	// Capacity is the adaptive concurrency limit of the alias's targets
 	// (capacity.go).
 	Capacity ModelCapacity `yaml:"capacity" json:"capacity"`
+	// Tenants, when set, are the only tenants that may use the alias,
+	// whether they send its name or a name their aliases map to it; to
+	// every other tenant it does not exist (tenants.go).
+	Tenants []string `yaml:"tenants" json:"tenants,omitempty"`
+	// Limits bound the alias's traffic from every tenant together, on top
+	// of each key's and tenant's own limits; zero fields limit nothing.
+	Limits ModelLimits `yaml:"limits" json:"limits"`
+}
+
+// ModelLimits are an alias's rate limits, enforced by the limits backend
+// (Config.Limits) like a key's or a tenant's.
+type ModelLimits struct {
+	RequestsPerMinute int `yaml:"requests_per_minute" json:"requests_per_minute,omitempty"`
+	TokensPerMinute   int `yaml:"tokens_per_minute" json:"tokens_per_minute,omitempty"`
+	// Concurrent is how many of the alias's requests may be in flight at
+	// once.
+	Concurrent int `yaml:"concurrent" json:"concurrent,omitempty"`
 }
 
 // Target is one provider model behind an alias.

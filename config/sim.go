@@ -27,6 +27,11 @@ type SimModel struct {
 	// Dimensions of an embedding model's vectors (default 256).
 	Dimensions int    `yaml:"dimensions" json:"dimensions,omitempty"`
 	Faults     Faults `yaml:"faults" json:"faults"`
+	// KVCacheTokens is the simulated KV-cache capacity in tokens: the
+	// vllm:kv_cache_usage_perc the simulator reports at GET /metrics is the
+	// tokens (prompt and completion) of the requests in service over it.
+	// Zero reports no KV-cache usage.
+	KVCacheTokens int `yaml:"kv_cache_tokens" json:"kv_cache_tokens,omitempty"`
 }
 
 // Latency is a latency distribution given by its median and 99th

@@ -9,13 +9,15 @@ import (
 	"time"
 )
 
-// Telemetry configures metrics, traces and drift detection. The zero value
-// serves /metrics on the main listener, traces nothing and watches drift
-// with the default window.
+// Telemetry configures metrics, traces, drift detection and the request
+// log. The zero value serves /metrics on the main listener, traces
+// nothing, watches drift with the default window and keeps no request
+// log.
 type Telemetry struct {
-	Metrics Metrics `yaml:"metrics" json:"metrics"`
-	Tracing Tracing `yaml:"tracing" json:"tracing"`
-	Drift   Drift   `yaml:"drift" json:"drift"`
+	Metrics    Metrics    `yaml:"metrics" json:"metrics"`
+	Tracing    Tracing    `yaml:"tracing" json:"tracing"`
+	Drift      Drift      `yaml:"drift" json:"drift"`
+	RequestLog RequestLog `yaml:"request_log" json:"request_log"`
 }
 
 // Metrics configures the Prometheus metrics. GET /metrics is always served
@@ -70,6 +72,46 @@ type Drift struct {
 	// Window is the span of the rolling distributions compared with the
 	// baseline, and of the baseline itself (default 1h, at least 1m).
 	Window Duration `yaml:"window" json:"window"`
+}
+
+// RequestLog configures the per-request log kept in the store (package
+// reqlog), queried through GET /admin/v1/requests. Off unless Enabled. Like
+// the other telemetry settings, a change takes effect at the next start.
+type RequestLog struct {
+	Enabled bool `yaml:"enabled" json:"enabled"`
+	// Retention is how long records are kept (default 168h, at least 1m).
+	Retention Duration `yaml:"retention" json:"retention"`
+	// CaptureContent keeps the prompt messages and the completion text,
+	// with personal data and secrets masked. Off by default: text may hold
+	// personal data the masking does not recognise.
+	CaptureContent bool `yaml:"capture_content" json:"capture_content,omitempty"`
+	// MaxContentBytes bounds the captured prompt and, separately, the
+	// captured completion of a request (default 16384, at most 1 MiB).
+	MaxContentBytes int `yaml:"max_content_bytes" json:"max_content_bytes,omitempty"`
+}
+
+// Request log defaults and bounds.
+const (
+	DefaultRequestLogRetention = Duration(168 * time.Hour)
+	DefaultMaxContentBytes     = 16 << 10
+	minRequestLogRetention     = Duration(time.Minute)
+	maxContentBytes            = 1 << 20
+)
+
+// RetentionOrDefault returns Retention, or its default when zero.
+func (r RequestLog) RetentionOrDefault() time.Duration {
+	if r.Retention == 0 {
+		return DefaultRequestLogRetention.D()
+	}
+	return r.Retention.D()
+}
+
+// ContentLimit returns MaxContentBytes, or its default when zero.
+func (r RequestLog) ContentLimit() int {
+	if r.MaxContentBytes == 0 {
+		return DefaultMaxContentBytes
+	}
+	return r.MaxContentBytes
 }
 
 // Telemetry defaults.
@@ -153,6 +195,19 @@ func (v *validator) telemetry(c *Config) {
 	v.duration("telemetry.drift.window", t.Drift.Window)
 	if t.Drift.Window > 0 && t.Drift.Window < minDriftWindow {
 		v.add("telemetry.drift.window", "must be at least %s, got %s", minDriftWindow, t.Drift.Window)
+	}
+	v.requestLog(t.RequestLog)
+}
+
+// requestLog validates telemetry.request_log.
+func (v *validator) requestLog(r RequestLog) {
+	v.duration("telemetry.request_log.retention", r.Retention)
+	if r.Retention > 0 && r.Retention < minRequestLogRetention {
+		v.add("telemetry.request_log.retention", "must be at least %s, got %s", minRequestLogRetention, r.Retention)
+	}
+	v.nonNegative("telemetry.request_log.max_content_bytes", int64(r.MaxContentBytes))
+	if r.MaxContentBytes > maxContentBytes {
+		v.add("telemetry.request_log.max_content_bytes", "must be at most %d, got %d", maxContentBytes, r.MaxContentBytes)
 	}
 }
 

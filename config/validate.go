@@ -122,6 +122,7 @@ func (v *validator) provider(path, name string, p Provider) {
 		v.add(path, "provider name %q must be letters, digits, - and _, starting with a letter or digit (at most 64)", name)
 	}
 	v.duration(path+".connect_timeout", p.ConnectTimeout)
+	v.loadMetrics(path+".load_metrics", p)
 	switch p.Type {
 	case ProviderOpenAI:
 		v.openAI(path, p)
@@ -234,6 +235,7 @@ func (v *validator) simModel(path, name string, m SimModel) {
 	v.nonNegative(path+".tpm", int64(m.TPM))
 	v.nonNegative(path+".context_window", int64(m.ContextWindow))
 	v.nonNegative(path+".dimensions", int64(m.Dimensions))
+	v.nonNegative(path+".kv_cache_tokens", int64(m.KVCacheTokens))
 	if m.Dimensions != 0 && m.Kind != SimKindEmbedding {
 		v.add(path+".dimensions", "dimensions is only for an embedding model (kind: embedding)")
 	}
@@ -354,9 +356,17 @@ func (v *validator) models(c *Config) {
 			seen[fb] = true
 		}
 		v.nonNegative(path+".context_window", int64(m.ContextWindow))
+		v.modelTenants(path+".tenants", m.Tenants)
+		v.modelLimits(path+".limits", m.Limits)
 		v.resilience(path, m, first, aliases)
 	}
 	v.fallbackCycles(c, first)
+}
+
+func (v *validator) modelLimits(path string, l ModelLimits) {
+	v.nonNegative(path+".requests_per_minute", int64(l.RequestsPerMinute))
+	v.nonNegative(path+".tokens_per_minute", int64(l.TokensPerMinute))
+	v.nonNegative(path+".concurrent", int64(l.Concurrent))
 }
 
 func (v *validator) target(path string, t Target, all map[string]Provider, names []string) {

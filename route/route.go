@@ -3,6 +3,7 @@ package route
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 
 	"github.com/bulwark-ai/bulwark/config"
@@ -43,6 +44,13 @@ type Route struct {
 	Balance       string
 	Policy        Policy
 	totalWeight   int
+
+	// Limits are the alias's own rate limits (config models[].limits).
+	Limits config.ModelLimits
+
+	// Tenants, when not empty, are the only tenants the alias serves
+	// (Serves).
+	Tenants []string
 }
 
 // Pick chooses a target by the route's balance policy among the targets
@@ -72,6 +80,8 @@ func (r *Route) Pick(rnd func(n int) int, skip func(*Target) bool) *Target {
 		return cands[0]
 	}
 	switch r.Balance {
+	case config.BalanceLeastLoaded:
+		return leastLoaded(cands, rnd)
 	case config.BalanceLeastOutstanding, config.BalancePeakEWMA:
 		// Power of two choices: two distinct random candidates, the
 		// cheaper wins (ties go to the first drawn).
@@ -129,7 +139,8 @@ func New(models []config.Model, providers map[string]llm.Provider, prev *Table) 
 		}
 		r := &Route{
 			Alias: m.Name, Fallbacks: m.Fallbacks, ContextWindow: m.ContextWindow,
-			Balance: m.Balance, Policy: policyOf(m),
+			Balance: m.Balance, Policy: policyOf(m), Limits: m.Limits,
+			Tenants: m.Tenants,
 		}
 		if r.Balance == "" {
 			r.Balance = config.DefaultBalance
@@ -179,6 +190,22 @@ func (t *Table) healthFor(name string, client llm.Provider, bc resilience.Breake
 func (t *Table) Lookup(alias string) (*Route, bool) {
 	r, ok := t.routes[alias]
 	return r, ok
+}
+
+// LookupFor returns the route of an alias if it serves the tenant: an
+// alias restricted to other tenants is, to this one, not there.
+func (t *Table) LookupFor(alias, tenantID string) (*Route, bool) {
+	r, ok := t.routes[alias]
+	if !ok || !r.Serves(tenantID) {
+		return nil, false
+	}
+	return r, true
+}
+
+// Serves reports whether the route may be used by the tenant: its Tenants
+// list is empty or names the tenant.
+func (r *Route) Serves(tenantID string) bool {
+	return len(r.Tenants) == 0 || slices.Contains(r.Tenants, tenantID)
 }
 
 // Aliases returns every alias, sorted.

@@ -102,6 +102,12 @@ type Metrics struct {
 	httpRequests   *prometheus.CounterVec
 	httpDuration   *prometheus.HistogramVec
 
+	// What self-hosted upstream servers report about their load.
+	upstreamWaiting *prometheus.GaugeVec
+	upstreamRunning *prometheus.GaugeVec
+	upstreamKVCache *prometheus.GaugeVec
+	upstreamMu      sync.Mutex // serialises SetUpstreamLoad
+
 	targetsMu sync.Mutex // serialises SetTargets
 	scrapeMu  sync.Mutex // guards onScrape
 	onScrape  []func()
@@ -203,6 +209,12 @@ func NewMetrics(o MetricsOptions) *Metrics {
 		"HTTP requests by route and status.", "route", "code")
 	m.httpDuration = hist("bulwark_http_request_duration_seconds",
 		"HTTP request duration by route.", durationBuckets, "route")
+	m.upstreamWaiting = gauge("bulwark_upstream_requests_waiting",
+		"Requests queued at a target's server, as its last fresh metrics report said (providers' load_metrics).", "provider", "model")
+	m.upstreamRunning = gauge("bulwark_upstream_requests_running",
+		"Requests in service at a target's server, as its last fresh metrics report said.", "provider", "model")
+	m.upstreamKVCache = gauge("bulwark_upstream_kv_cache_usage_ratio",
+		"Share of a target's server KV cache in use (0 to 1), as its last fresh metrics report said.", "provider", "model")
 
 	if !o.NoProcessMetrics {
 		m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -488,4 +500,39 @@ func (m *Metrics) RecordHTTP(route string, status int, d time.Duration) {
 	}
 	m.httpRequests.WithLabelValues(route, statusLabel(status)).Inc()
 	m.httpDuration.WithLabelValues(route).Observe(d.Seconds())
+}
+
+// UpstreamLoadSample is the load a target's server last reported, fresh.
+type UpstreamLoadSample struct {
+	// Provider and Model name the configured target.
+	Provider string
+	Model    string
+	Waiting  float64
+	Running  float64
+	// KVCache is the KV-cache usage from 0 to 1; set only when HasKVCache.
+	KVCache    float64
+	HasKVCache bool
+}
+
+// SetUpstreamLoad replaces the bulwark_upstream_* gauges with samples: a
+// target absent from samples (no fresh report, or removed by a reload)
+// disappears. The targets must come from configuration, never from what
+// a server reports, so the label values stay bounded. Call it from an
+// OnScrape function.
+func (m *Metrics) SetUpstreamLoad(samples []UpstreamLoadSample) {
+	if m == nil {
+		return
+	}
+	m.upstreamMu.Lock()
+	defer m.upstreamMu.Unlock()
+	m.upstreamWaiting.Reset()
+	m.upstreamRunning.Reset()
+	m.upstreamKVCache.Reset()
+	for _, s := range samples {
+		m.upstreamWaiting.WithLabelValues(s.Provider, s.Model).Set(s.Waiting)
+		m.upstreamRunning.WithLabelValues(s.Provider, s.Model).Set(s.Running)
+		if s.HasKVCache {
+			m.upstreamKVCache.WithLabelValues(s.Provider, s.Model).Set(s.KVCache)
+		}
+	}
 }
