@@ -75,6 +75,9 @@ type Error struct {
 	Message string
 	// RetryAfter is the wait the upstream asked for, zero when it said nothing.
 	RetryAfter time.Duration
+	// RateLimit is what the upstream said about its rate limit on this
+	// answer (OpenAI's x-ratelimit-* headers), nil when it said nothing.
+	RateLimit *RateLimit
 	// Provider and Model name the target that failed.
 	Provider string
 	Model    string
@@ -98,6 +101,18 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// RateLimit is an upstream's statement of its own rate limit on an answer:
+// how many requests and tokens it will still take, out of how many, and
+// how long until the limit is back to its initial state (OpenAI's and
+// Azure OpenAI's x-ratelimit-remaining-*, -limit-* and -reset-* headers).
+// A count the upstream did not state is -1, a reset it did not state 0.
+type RateLimit struct {
+	RemainingRequests, LimitRequests int
+	ResetRequests                    time.Duration
+	RemainingTokens, LimitTokens     int
+	ResetTokens                      time.Duration
+}
 
 // KindOf returns the Kind of err if it is (or wraps) an *Error, and
 // KindUnknown otherwise.

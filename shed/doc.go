@@ -18,23 +18,35 @@
 //     the last decrease can decrease it again. In the lower half of the
 //     band and while the limit holds calls back, it grows by about one per
 //     limit's worth of calls. An upstream Retry-After pauses grants for
-//     that long. Requests over the limit wait in a queue; the next one
-//     served is that of the tenant holding the fewest permits for its
-//     weight (weighted fair sharing by in-flight count), and of its
+//     that long, and so does an upstream's statement that its own rate
+//     limit is about used up (Headroom, from the x-ratelimit-* headers,
+//     unless Config.IgnoreHeadroom): when it will take no more requests
+//     (or tokens) than the calls in flight need, grants stop until enough
+//     of it has come back — before the upstream refuses anything.
+//     Requests over the limit wait in a queue. Critical waiters are served
+//     first; then the waiter of the tenant holding the fewest permits for
+//     its weight (weighted fair sharing by in-flight count), and of its
 //     waiters the most important class first, then the oldest; between
 //     tenants holding as many, the more important class goes first. This
-//     caps a bursting tenant at its share while others wait — whatever
-//     class it sends — and lets an idle tenant's share be used by the
-//     others. A share of the limit
-//     (Config.CriticalReserve) is usable only by critical requests. A
-//     request whose estimated wait (its position in the queue × the recent
-//     service time ÷ the limit) plus one service time does not fit in its
-//     deadline is shed at once, not after waiting; a waiter is granted
-//     only while its deadline still leaves room for a call, else refused
-//     (queue_wait). When the queue is full, a more important arrival
-//     displaces the newest waiter of the least important class, or else
-//     the newest waiter of a tenant holding more than the arrival's.
-//     Queue positions count the waiters dispatched first by that order.
+//     caps a bursting tenant's interactive and batch requests at its share
+//     while others wait and lets an idle tenant's share be used by the
+//     others; critical requests, which only keys trusted with them may
+//     send, are served before any share. A share of the limit
+//     (Config.CriticalReserve) is usable only by critical requests;
+//     critical calls beyond it take the other classes' room once (the
+//     others may hold the limit less the larger of the reserve and what
+//     critical holds). A request whose estimated wait (the waiters served
+//     before it — those of a more important group, its tenant's at least
+//     as important, and another tenant's until that tenant holds more than
+//     its own — times the recent service time ÷ the limit) plus one
+//     service time does not fit in its deadline is shed at once, not after
+//     waiting; a waiter is granted only while its deadline still leaves
+//     room for a call, else refused (queue_wait). When the queue is full,
+//     an arrival displaces the waiter that would be served last — of the
+//     tenant holding the most permits for its weight, its least important
+//     class, the newest — if that waiter would be served after the
+//     arrival: a busier tenant never displaces a quieter one's waiter, and
+//     critical waiters are never displaced.
 //   - Controller: the process gate (max in flight, max queued), the
 //     limiters by target name (they survive reloads), and a snapshot of
 //     limits, queue depths and shed counts for the admin API and metrics.
@@ -53,9 +65,10 @@
 // here next to the queue so one mutex guards both.
 //
 // Invariants: a permit is released exactly once; a Limiter never grants
-// more than its limit (critical) or its limit minus the reserve (other
-// classes); the queue never holds more than Config.Queue waiters, nor the
-// process more than Options.MaxQueued.
+// more than its limit, nor grants a non-critical request beyond the limit
+// less the part of the reserve critical calls do not use; the queue never
+// holds more than Config.Queue waiters, nor the process more than
+// Options.MaxQueued.
 //
 // shed imports only the standard library: the gateway feeds it and
 // records its decisions in telemetry.

@@ -22,6 +22,10 @@ type Config struct {
 	// Tolerance is how far latency may grow over the best recent latency
 	// before the limit shrinks (default 1.5).
 	Tolerance float64
+	// IgnoreHeadroom makes the limiter disregard what the upstream says
+	// about its own rate limit (Result.Headroom): it then slows down only
+	// once the upstream refuses.
+	IgnoreHeadroom bool
 }
 
 func (c Config) withDefaults() Config {
@@ -73,6 +77,57 @@ type Result struct {
 	// Ignore is set when the call says nothing about the target's
 	// capacity (the client canceled, the request was bad).
 	Ignore bool
+	// Headroom is what the upstream said about its own rate limit on this
+	// answer (its x-ratelimit-* headers), nil when it said nothing. It is
+	// heeded even when Ignore is set.
+	Headroom *Headroom
+}
+
+// Headroom is an upstream's statement of its rate limit after a call: how
+// many requests and tokens it will still take, out of how many, and when
+// the limit is back to its initial state. A negative count was not stated.
+type Headroom struct {
+	Requests, RequestsLimit int
+	RequestsReset           time.Duration
+	Tokens, TokensLimit     int
+	TokensReset             time.Duration
+}
+
+// pauseFor is how long a limiter with inflight calls out should stop
+// granting, by what h says: zero while the upstream will take the calls
+// in flight and one more. When it will not, the pause lasts until enough
+// of the limit has come back for them — the reset time scaled by the
+// share of the used limit they need (the limit refills over the reset
+// time), or the whole reset time when the limit is not stated.
+func (h *Headroom) pauseFor(inflight int) time.Duration {
+	var pause time.Duration
+	if h.Requests >= 0 && h.Requests <= inflight {
+		pause = refill(inflight+1-h.Requests, h.Requests, h.RequestsLimit, h.RequestsReset)
+	}
+	if h.Tokens >= 0 {
+		// A call's tokens, from what the calls so far have used; without
+		// that, only an exhausted token limit pauses.
+		need := 1
+		if used := h.RequestsLimit - h.Requests; h.TokensLimit > 0 && h.RequestsLimit > 0 && used > 0 {
+			need = max((h.TokensLimit-h.Tokens)/used, 1) * (inflight + 1)
+		}
+		if h.Tokens < need {
+			pause = max(pause, refill(need-h.Tokens, h.Tokens, h.TokensLimit, h.TokensReset))
+		}
+	}
+	return pause
+}
+
+// refill is how long until need more of a limit of limit (remaining
+// left, fully back after reset) are available.
+func refill(need, remaining, limit int, reset time.Duration) time.Duration {
+	if reset <= 0 {
+		return 0
+	}
+	if used := limit - remaining; limit > 0 && used > 0 && need < used {
+		return time.Duration(float64(reset) * float64(need) / float64(used))
+	}
+	return reset
 }
 
 // Limiter is one target's adaptive concurrency limit and queue. It is
@@ -85,6 +140,7 @@ type Limiter struct {
 	cfg      Config
 	limit    float64
 	inflight int
+	critical int // permits held by critical requests
 	waiting  [numClasses][]*waiter
 	tenants  map[string]*tenantLoad
 	paused   time.Time // no grants before it
@@ -149,6 +205,19 @@ func (l *Limiter) capOf(c Class) int {
 	return max(int(math.Floor(l.limit*(1-l.cfg.CriticalReserve))), 1)
 }
 
+// free reports whether the limit has room for a request of class c:
+// critical ones may use the whole limit; the others may not use the part
+// of the reserve that critical calls are not using. Critical calls beyond
+// the reserve take the others' room, not twice the reserve.
+func (l *Limiter) free(c Class) bool {
+	n := l.capOf(Critical)
+	if c == Critical {
+		return l.inflight < n
+	}
+	reserve := n - l.capOf(c)
+	return l.inflight-l.critical+max(l.critical, reserve) < n
+}
+
 func (l *Limiter) tenant(t string) *tenantLoad {
 	tl, ok := l.tenants[t]
 	if !ok {
@@ -187,7 +256,7 @@ func (l *Limiter) Acquire(ctx context.Context, r Request) (release func(Result),
 		remaining = dl.Sub(now)
 	}
 	l.mu.Lock()
-	if l.canGrant(r.Class, now) {
+	if l.canGrant(r, now) {
 		l.grant(r)
 		l.mu.Unlock()
 		return l.releaser(r, now), nil
@@ -251,42 +320,78 @@ func (l *Limiter) Acquire(ctx context.Context, r Request) (release func(Result),
 	return nil, l.refuse(r, ReasonQueueWait, l.estimate(r, time.Now()))
 }
 
-// canGrant reports whether a request of class c may take a permit now
-// without overtaking a waiter at least as important.
-func (l *Limiter) canGrant(c Class, now time.Time) bool {
-	if now.Before(l.paused) || l.inflight >= l.capOf(c) {
+// canGrant reports whether r may take a permit now without overtaking a
+// waiter dispatched before it.
+func (l *Limiter) canGrant(r Request, now time.Time) bool {
+	if now.Before(l.paused) || !l.free(r.Class) {
 		return false
 	}
+	mine := l.load(r.Tenant)
 	for _, k := range Classes {
-		if c.before(k) {
-			break
-		}
-		if len(l.waiting[k]) > 0 {
-			return false
+		for _, w := range l.waiting[k] {
+			if l.ahead(w, r, mine) {
+				return false
+			}
 		}
 	}
 	return true
 }
 
+// ahead reports whether waiter w is dispatched before a request r whose
+// tenant holds mine permits for its weight: critical waiters go before
+// every other class; within the critical class and among the others, the
+// tenant holding fewer permits for its weight goes first, and between
+// tenants holding as many, the more important class (then the older).
+func (l *Limiter) ahead(w *waiter, r Request, mine float64) bool {
+	wc := w.req.Class == Critical
+	if rc := r.Class == Critical; wc != rc {
+		return wc
+	}
+	ld := l.load(w.req.Tenant)
+	return ld < mine || ld == mine && !r.Class.before(w.req.Class)
+}
+
 func (l *Limiter) grant(r Request) {
 	l.inflight++
+	if r.Class == Critical {
+		l.critical++
+	}
 	l.tenant(r.Tenant).inflight++
 	l.admitted[r.Class]++
 }
 
 // estimate is how long a request r arriving now would wait: the waiters
-// dispatched before it (those of tenants holding fewer permits for their
-// weight than r's, and those of tenants holding as many whose class is at
-// least as important), plus itself, drained at the class's permits per
-// service time; plus any pause still to run.
+// dispatched before it, plus itself, drained at the class's permits per
+// service time; plus any pause still to run. The waiters before it are
+// those of a more important group (critical before the others), its own
+// tenant's at least as important, and of every other tenant as many as
+// it is granted before its load for its weight passes that of r's tenant
+// once r's tenant's own waiters are served: fair sharing serves a
+// tenant's waiters only while it holds no more than the others.
 func (l *Limiter) estimate(r Request, now time.Time) time.Duration {
-	mine := l.load(r.Tenant)
-	ahead := 0
+	crit := r.Class == Critical
+	ahead, own := 0, 0
+	others := map[string]int{}
 	for _, k := range Classes {
 		for _, w := range l.waiting[k] {
-			if ld := l.load(w.req.Tenant); ld < mine || ld == mine && !r.Class.before(k) {
+			switch wc := k == Critical; {
+			case wc && !crit:
 				ahead++
+			case wc != crit:
+			case w.req.Tenant == r.Tenant:
+				if !r.Class.before(k) {
+					own++
+				}
+			default:
+				others[w.req.Tenant]++
 			}
+		}
+	}
+	ahead += own
+	mine := l.load(r.Tenant) + float64(own)/l.ctl.weight(r.Tenant)
+	for t, n := range others {
+		if lt := l.load(t); lt <= mine {
+			ahead += min(n, int((mine-lt)*l.ctl.weight(t))+1)
 		}
 	}
 	w := time.Duration(float64(ahead+1) * float64(l.service) / float64(l.capOf(r.Class)))
@@ -337,25 +442,30 @@ func (l *Limiter) scopeOf(t string) Scope {
 	return ScopeSystem
 }
 
-// displace makes room in the queue for r by refusing the newest waiter
-// of the least important class below r's or, failing that, the newest
-// waiter of r's class whose tenant holds more permits for its weight than
-// r's tenant (a bursting tenant gives way to a quiet one). It reports
-// whether it did.
+// displace makes room in the queue for r by refusing the waiter that
+// would be dispatched last, if that waiter would be dispatched after r:
+// a waiter of the tenant holding the most permits for its weight, of its
+// least important class, the newest. A critical arrival may displace any
+// other class; critical waiters are never displaced. So a bursting tenant
+// gives way to a quiet one, and within a tenant batch gives way first.
+// It reports whether it did.
 func (l *Limiter) displace(r Request) bool {
+	mine := l.load(r.Tenant)
 	var victim *waiter
-	for i := len(Classes) - 1; i >= 0 && r.Class.before(Classes[i]); i-- {
-		if q := l.waiting[Classes[i]]; len(q) > 0 {
-			victim = q[len(q)-1]
+	victimLoad := math.Inf(-1)
+	for i := len(Classes) - 1; i >= 0; i-- {
+		k := Classes[i]
+		if k == Critical {
 			break
 		}
-	}
-	if victim == nil {
-		mine, worst := l.load(r.Tenant)+1/l.ctl.weight(r.Tenant), 0.0
-		q := l.waiting[r.Class]
-		for i := len(q) - 1; i >= 0; i-- {
-			if ld := l.load(q[i].req.Tenant); ld > mine && ld > worst {
-				victim, worst = q[i], ld
+		q := l.waiting[k]
+		for j := len(q) - 1; j >= 0; j-- {
+			w := q[j]
+			if l.ahead(w, r, mine) {
+				continue
+			}
+			if ld := l.load(w.req.Tenant); ld > victimLoad {
+				victim, victimLoad = w, ld
 			}
 		}
 	}
@@ -382,27 +492,33 @@ func (l *Limiter) unqueue(w *waiter) {
 	}
 }
 
-// dispatch grants permits to waiters while the limit allows. The next
-// waiter is that of the tenant holding the fewest permits for its weight
-// (weighted fair sharing), and of that tenant's waiters the most important
-// and then the oldest; between tenants holding as many, the more important
-// class goes first. A class whose share of the limit is used (the critical
-// reserve) is passed over.
+// dispatch grants permits to waiters while the limit allows, in the
+// order ahead defines: critical waiters first; then the waiter of the
+// tenant holding the fewest permits for its weight (weighted fair
+// sharing), and of that tenant's waiters the most important and then the
+// oldest; between tenants holding as many, the more important class goes
+// first. A class the limit has no room for (the reserve) is passed over.
 func (l *Limiter) dispatch(now time.Time) {
 	if now.Before(l.paused) {
 		return
 	}
 	for {
 		var best *waiter
-		bestLoad := math.Inf(1)
 		for _, c := range Classes {
-			if len(l.waiting[c]) == 0 || l.inflight >= l.capOf(c) {
+			if len(l.waiting[c]) == 0 || !l.free(c) {
 				continue
+			}
+			bestLoad := math.Inf(1)
+			if best != nil {
+				bestLoad = l.load(best.req.Tenant)
 			}
 			for _, w := range l.waiting[c] {
 				if ld := l.load(w.req.Tenant); ld < bestLoad {
 					best, bestLoad = w, ld
 				}
+			}
+			if best != nil && c == Critical {
+				break // critical waiters go before every other class
 			}
 		}
 		if best == nil {
@@ -436,8 +552,14 @@ func (l *Limiter) releaser(r Request, start time.Time) func(Result) {
 func (l *Limiter) put(r Request, res Result, start time.Time) {
 	now := time.Now()
 	l.inflight--
+	if r.Class == Critical {
+		l.critical--
+	}
 	l.tenant(r.Tenant).inflight--
 	l.forget(r.Tenant)
+	if res.Headroom != nil && !l.cfg.IgnoreHeadroom {
+		l.pause(now, res.Headroom.pauseFor(l.inflight))
+	}
 	if !res.Ignore {
 		l.learn(res, start, now)
 	}
@@ -452,19 +574,7 @@ func (l *Limiter) put(r Request, res Result, start time.Time) {
 // queueing shrinks the limit once, not once per call it slowed. A
 // Retry-After pauses grants.
 func (l *Limiter) learn(res Result, start, now time.Time) {
-	if res.RetryAfter > 0 {
-		if until := now.Add(res.RetryAfter); until.After(l.paused) {
-			l.paused = until
-			if l.wake != nil {
-				l.wake.Stop()
-			}
-			l.wake = time.AfterFunc(res.RetryAfter, func() {
-				l.mu.Lock()
-				defer l.mu.Unlock()
-				l.dispatch(time.Now())
-			})
-		}
-	}
+	l.pause(now, res.RetryAfter)
 	if res.Overloaded {
 		l.decrease(start, now)
 		return
@@ -520,6 +630,24 @@ func (l *Limiter) learn(res Result, start, now time.Time) {
 	}
 	if float64(l.inflight+1) >= l.limit*(1-l.cfg.CriticalReserve) || l.queued() > 0 {
 		l.limit = min(l.limit+1/l.limit, float64(l.cfg.Max))
+	}
+}
+
+// pause stops grants for d from now, unless a longer pause runs.
+func (l *Limiter) pause(now time.Time, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	if until := now.Add(d); until.After(l.paused) {
+		l.paused = until
+		if l.wake != nil {
+			l.wake.Stop()
+		}
+		l.wake = time.AfterFunc(d, func() {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			l.dispatch(time.Now())
+		})
 	}
 }
 

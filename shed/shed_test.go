@@ -175,7 +175,7 @@ func TestFullQueueDisplacesBatchFirst(t *testing.T) {
 		l := c.Configure("t", Config{Initial: 1, Max: 1, Queue: 2, CriticalReserve: -1})
 		rel := mustAcquire(t, l, Request{})
 		got, failed := make(chan func(Result), 4), make(chan error, 4)
-		hold(t, context.Background(), l, Request{Class: Batch, Tenant: "b"}, got, failed)
+		hold(t, context.Background(), l, Request{Class: Batch}, got, failed)
 		hold(t, context.Background(), l, Request{Class: Interactive}, got, failed)
 		synctest.Wait()
 		hold(t, context.Background(), l, Request{Class: Interactive}, got, failed)
@@ -408,5 +408,189 @@ func TestTenantUnderItsShareGoesBeforeAMoreImportantClassOverIt(t *testing.T) {
 		}
 		synctest.Wait()
 		(<-grants).rel(Result{Ignore: true})
+	})
+}
+
+// Critical calls beyond the reserve take the other classes' room once: the
+// others may use the limit less the reserve or less what critical holds,
+// whichever is less, not less both.
+func TestCriticalBeyondTheReserveTakesTheOthersRoomOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := New(Options{})
+		l := c.Configure("t", Config{Initial: 10, Max: 10, CriticalReserve: 0.2})
+		var rels []func(Result)
+		for range 4 {
+			rels = append(rels, mustAcquire(t, l, Request{Class: Critical}))
+		}
+		for range 6 {
+			rels = append(rels, mustAcquire(t, l, Request{Class: Interactive}))
+		}
+		if s := l.State(); s.Inflight != 10 {
+			t.Fatalf("inflight = %d, want the whole limit", s.Inflight)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		got, failed := make(chan func(Result), 1), make(chan error, 1)
+		hold(t, ctx, l, Request{Class: Interactive}, got, failed)
+		synctest.Wait()
+		if len(got) != 0 {
+			t.Fatal("granted beyond the limit")
+		}
+		cancel()
+		synctest.Wait()
+		<-failed
+		for _, r := range rels {
+			r(Result{Ignore: true})
+		}
+		// With critical idle, the others stop at the limit less the reserve.
+		rels = rels[:0]
+		for range 8 {
+			rels = append(rels, mustAcquire(t, l, Request{Class: Batch}))
+		}
+		ctx, cancel = context.WithCancel(context.Background())
+		hold(t, ctx, l, Request{Class: Batch}, got, failed)
+		synctest.Wait()
+		if len(got) != 0 {
+			t.Fatal("a batch request took the reserve")
+		}
+		cancel()
+		synctest.Wait()
+		<-failed
+		for _, r := range rels {
+			r(Result{Ignore: true})
+		}
+	})
+}
+
+// A critical waiter goes before every other class, whatever its tenant
+// holds, and a critical arrival is not shed for the other classes' queue.
+func TestCriticalWaitersGoFirst(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := New(Options{})
+		l := c.Configure("t", Config{Initial: 2, Max: 2, CriticalReserve: -1})
+		teach(l, 100*time.Millisecond, 10)
+		a := mustAcquire(t, l, Request{Tenant: "loud"})
+		b := mustAcquire(t, l, Request{Tenant: "loud"})
+		type grant struct {
+			r   Request
+			rel func(Result)
+		}
+		grants := make(chan grant, 8)
+		for _, r := range []Request{{Tenant: "quiet"}, {Tenant: "quiet"}, {Tenant: "quiet"}, {Class: Critical, Tenant: "loud"}} {
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				rel, err := l.Acquire(ctx, r)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				grants <- grant{r, rel}
+			}()
+			synctest.Wait()
+		}
+		// Three quiet waiters ahead would not fit a 250ms deadline; the
+		// critical arrival has none ahead of it.
+		ctx, cancel := context.WithTimeout(context.Background(), 250*time.Millisecond)
+		defer cancel()
+		go func() {
+			rel, err := l.Acquire(ctx, Request{Class: Critical, Tenant: "loud"})
+			if err != nil {
+				t.Errorf("second critical: %v", err)
+				return
+			}
+			grants <- grant{Request{Class: Critical, Tenant: "loud"}, rel}
+		}()
+		synctest.Wait()
+		a(Result{Ignore: true})
+		synctest.Wait()
+		if g := <-grants; g.r.Class != Critical {
+			t.Fatalf("first grant %+v, want loud's critical", g.r)
+		} else {
+			defer g.rel(Result{Ignore: true})
+		}
+		b(Result{Ignore: true})
+		synctest.Wait()
+		if g := <-grants; g.r.Class != Critical {
+			t.Fatalf("second grant %+v, want loud's second critical", g.r)
+		} else {
+			g.rel(Result{Ignore: true})
+		}
+		for range 3 {
+			synctest.Wait()
+			(<-grants).rel(Result{Ignore: true})
+		}
+	})
+}
+
+// When the queue is full, a busier tenant's arrival does not displace a
+// quieter tenant's waiter, whatever their classes; the quieter tenant's
+// arrival displaces the busier one's.
+func TestFullQueueSparesTheQuietTenant(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := New(Options{})
+		l := c.Configure("t", Config{Initial: 1, Max: 1, Queue: 2, CriticalReserve: -1})
+		rel := mustAcquire(t, l, Request{Tenant: "loud"})
+		got, failed := make(chan func(Result), 4), make(chan error, 4)
+		hold(t, context.Background(), l, Request{Class: Batch, Tenant: "quiet"}, got, failed)
+		synctest.Wait()
+		hold(t, context.Background(), l, Request{Tenant: "loud"}, got, failed)
+		synctest.Wait()
+		_, err := l.Acquire(context.Background(), Request{Tenant: "loud"})
+		if e, ok := IsShed(err); !ok || e.Reason != ReasonQueueFull {
+			t.Fatalf("loud arrival: %v, want queue_full", err)
+		}
+		hold(t, context.Background(), l, Request{Tenant: "quiet"}, got, failed)
+		synctest.Wait()
+		if e, ok := IsShed(<-failed); !ok || e.Reason != ReasonDisplaced || e.Tenant != "loud" {
+			t.Fatalf("displaced %+v, want loud's waiter", e)
+		}
+		rel(Result{Ignore: true})
+		for range 2 {
+			synctest.Wait()
+			(<-got)(Result{Ignore: true})
+		}
+	})
+}
+
+func TestHeadroomPause(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		h        Headroom
+		inflight int
+		want     time.Duration
+	}{
+		{"plenty left", Headroom{Requests: 50, RequestsLimit: 100, RequestsReset: time.Minute, Tokens: -1, TokensLimit: -1}, 4, 0},
+		{"no more than in flight", Headroom{Requests: 2, RequestsLimit: 100, RequestsReset: 49 * time.Second, Tokens: -1, TokensLimit: -1}, 2, 500 * time.Millisecond},
+		{"none left, limit unknown", Headroom{Requests: 0, RequestsLimit: -1, RequestsReset: 3 * time.Second, Tokens: -1, TokensLimit: -1}, 0, 3 * time.Second},
+		{"tokens for fewer calls than in flight", Headroom{Requests: 90, RequestsLimit: 100, RequestsReset: time.Second, Tokens: 1000, TokensLimit: 11000, TokensReset: 10 * time.Second}, 1, time.Second},
+		{"tokens enough", Headroom{Requests: 90, RequestsLimit: 100, Tokens: 5000, TokensLimit: 11000, TokensReset: 10 * time.Second}, 1, 0},
+		{"nothing stated", Headroom{Requests: -1, RequestsLimit: -1, Tokens: -1, TokensLimit: -1}, 3, 0},
+	} {
+		if got := c.h.pauseFor(c.inflight); got != c.want {
+			t.Errorf("%s: pause %s, want %s", c.name, got, c.want)
+		}
+	}
+}
+
+// An upstream that says its rate limit is used up pauses its target until
+// enough of it is back, before it refuses anything; unless told not to
+// heed it.
+func TestHeadroomPausesGrants(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		for _, ignore := range []bool{false, true} {
+			c := New(Options{})
+			l := c.Configure("t", Config{Initial: 4, Max: 4, IgnoreHeadroom: ignore})
+			rel := mustAcquire(t, l, Request{})
+			rel(Result{Latency: 100 * time.Millisecond, Headroom: &Headroom{Requests: 0, RequestsLimit: 60, RequestsReset: time.Minute, Tokens: -1, TokensLimit: -1}})
+			start := time.Now()
+			mustAcquire(t, l, Request{})(Result{Ignore: true})
+			want := time.Second // one of 60 a minute back
+			if ignore {
+				want = 0
+			}
+			if d := time.Since(start); d != want {
+				t.Errorf("ignore %v: granted after %s, want %s", ignore, d, want)
+			}
+		}
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bulwark-ai/bulwark/llm"
@@ -99,6 +100,9 @@ type Client struct {
 	header http.Header
 	apiKey string
 	http   *http.Client
+	// rates holds, by model, the rate limit the latest answer stated
+	// (*llm.RateLimit).
+	rates sync.Map
 }
 
 var _ llm.Provider = (*Client)(nil)
@@ -227,12 +231,28 @@ func (c *Client) post(ctx context.Context, path, model string, body []byte, stre
 	if err != nil {
 		return nil, c.transportError(ctx, model, path, err)
 	}
+	if rl := rateLimit(resp.Header); rl != nil {
+		c.rates.Store(model, rl)
+	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBytes))
 		return nil, c.statusError(resp.StatusCode, resp.Header, b, model)
 	}
 	return resp, nil
+}
+
+// RateLimit returns the rate limit the upstream stated on its latest
+// answer for model (its x-ratelimit-* headers), successful or not, and
+// whether any answer stated one. Under concurrent calls the latest answer
+// may be another call's: the statement is about the upstream's account,
+// not about one call.
+func (c *Client) RateLimit(model string) (llm.RateLimit, bool) {
+	v, ok := c.rates.Load(model)
+	if !ok {
+		return llm.RateLimit{}, false
+	}
+	return *v.(*llm.RateLimit), true
 }
 
 // readBody reads a successful response body within maxResponseBytes.

@@ -229,6 +229,7 @@ func (c *Client) statusError(status int, h http.Header, body []byte, model strin
 		Param:      eb.Param,
 		Message:    c.redact(msg),
 		RetryAfter: retryAfter(h, time.Now()),
+		RateLimit:  rateLimit(h),
 		Provider:   c.name,
 		Model:      model,
 	}
@@ -280,6 +281,75 @@ func retryAfter(h http.Header, now time.Time) time.Duration {
 		}
 	}
 	return 0
+}
+
+// maxReset bounds a stated reset time; beyond it the value is taken as
+// unreadable (a timestamp, a unit mistaken).
+const maxReset = 24 * time.Hour
+
+// rateLimit reads what an answer's x-ratelimit-* headers say about the
+// upstream's rate limit (OpenAI, Azure OpenAI, Groq and others use these
+// names; Anthropic's anthropic-ratelimit-* are not read). It returns nil
+// when the answer has none of them. Unreadable values count as not
+// stated.
+func rateLimit(h http.Header) *llm.RateLimit {
+	if h == nil {
+		return nil
+	}
+	rl := &llm.RateLimit{
+		RemainingRequests: headerCount(h, "X-Ratelimit-Remaining-Requests"),
+		LimitRequests:     headerCount(h, "X-Ratelimit-Limit-Requests"),
+		ResetRequests:     parseReset(h.Get("X-Ratelimit-Reset-Requests")),
+		RemainingTokens:   headerCount(h, "X-Ratelimit-Remaining-Tokens"),
+		LimitTokens:       headerCount(h, "X-Ratelimit-Limit-Tokens"),
+		ResetTokens:       parseReset(h.Get("X-Ratelimit-Reset-Tokens")),
+	}
+	if rl.RemainingRequests < 0 && rl.RemainingTokens < 0 {
+		return nil
+	}
+	return rl
+}
+
+// headerCount reads a non-negative count, -1 when absent or unreadable.
+// A fractional count (some servers send one) is rounded down.
+func headerCount(h http.Header, name string) int {
+	v := strings.TrimSpace(h.Get(name))
+	if v == "" {
+		return -1
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n < 0 || n > math.MaxInt32 {
+			return -1
+		}
+		return int(n)
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || !(f >= 0 && f <= math.MaxInt32) {
+		return -1
+	}
+	return int(f)
+}
+
+// parseReset reads a reset time in OpenAI's duration form ("1s", "6m0s",
+// "20ms", "2m59.56s") or as a number of seconds; zero when absent,
+// negative, above maxReset or unreadable.
+func parseReset(v string) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		s, ferr := strconv.ParseFloat(v, 64)
+		if ferr != nil || !(s >= 0 && s <= maxReset.Seconds()) {
+			return 0
+		}
+		d = time.Duration(s * float64(time.Second))
+	}
+	if d < 0 || d > maxReset {
+		return 0
+	}
+	return d
 }
 
 // transportError maps a failure to get response headers: the context

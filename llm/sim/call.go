@@ -37,6 +37,7 @@ type call struct {
 	faultRetryAfter time.Duration
 	rate            rateInfo
 	slot            atomic.Bool // holds a capacity slot
+	inService       atomic.Bool // counted in the model's load (metrics.go)
 }
 
 // choice is one generated answer.
@@ -171,6 +172,7 @@ func (c *call) admit(ctx context.Context) *llm.Error {
 			return c.s.ctxError(m, err)
 		}
 	}
+	c.enter()
 	return nil
 }
 
@@ -179,6 +181,7 @@ func (c *call) release() {
 	if c.slot.CompareAndSwap(true, false) {
 		c.m.gate.release()
 	}
+	c.leave()
 }
 
 // firstDelay is the wait before the first token.

@@ -11,8 +11,10 @@
 //     same shape would get;
 //   - over HTTP, as a standalone OpenAI-compatible API (Handler): chat
 //     completions (plain and SSE), embeddings (float and base64), the model
-//     list, and a fault-control endpoint that replaces a model's faults at
-//     runtime.
+//     list, a fault-control endpoint that replaces a model's faults at
+//     runtime, and GET /metrics, which reports each chat model's queue,
+//     requests in service and KV-cache usage under vLLM's metric names
+//     (metrics.go), so that load-aware routing can be tested against it.
 //
 // What one request goes through, in order:
 //

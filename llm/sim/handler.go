@@ -20,6 +20,7 @@ func (s *Sim) routes() http.Handler {
 	mux.HandleFunc("POST /v1/embeddings", s.serveEmbeddings)
 	mux.HandleFunc("GET /v1/models", s.serveModels)
 	mux.HandleFunc("GET /v1/models/{model...}", s.serveModel)
+	mux.HandleFunc("GET /metrics", s.serveMetrics)
 	mux.HandleFunc("GET /sim/v1/models/{model}/faults", s.serveGetFaults)
 	mux.HandleFunc("PUT /sim/v1/models/{model}/faults", s.servePutFaults)
 	mux.HandleFunc("/", s.serveUnrouted)

@@ -138,11 +138,14 @@ func (l *limiter) fits(tokens int) time.Time {
 	return l.stamps[len(l.stamps)-1].at
 }
 
+// info is the limits' state at now. Its reset times are, as OpenAI
+// defines them, how long until the limit is back to its initial state:
+// until the newest request leaves the window.
 func (l *limiter) info(now time.Time) rateInfo {
 	used := len(l.stamps) - l.head
 	var reset time.Duration
 	if used > 0 {
-		reset = l.stamps[l.head].at.Add(time.Minute).Sub(now)
+		reset = l.stamps[len(l.stamps)-1].at.Add(time.Minute).Sub(now)
 	}
 	ri := rateInfo{}
 	if l.rpm > 0 {
@@ -163,6 +166,46 @@ type rateInfo struct {
 }
 
 func (ri *rateInfo) limited() bool { return ri.hasReq || ri.hasTok }
+
+// rateLimit is ri as an llm.RateLimit, what a client reads from the
+// headers.
+func (ri *rateInfo) rateLimit() *llm.RateLimit {
+	rl := &llm.RateLimit{RemainingRequests: -1, LimitRequests: -1, RemainingTokens: -1, LimitTokens: -1}
+	if ri.hasReq {
+		rl.RemainingRequests, rl.ResetRequests = ri.remainingReq, max(ri.resetReq, 0).Round(time.Millisecond)
+		if ri.limitReq > 0 {
+			rl.LimitRequests = ri.limitReq
+		}
+	}
+	if ri.hasTok {
+		rl.RemainingTokens, rl.ResetTokens = ri.remainingTok, max(ri.resetTok, 0).Round(time.Millisecond)
+		if ri.limitTok > 0 {
+			rl.LimitTokens = ri.limitTok
+		}
+	}
+	return rl
+}
+
+// RateLimit returns what the x-ratelimit-* headers of an answer of model
+// would say now, and whether the model has a rate limit: the in-process
+// counterpart of the HTTP API's headers, which a gateway reads after each
+// call as it reads llm/openai's.
+func (s *Sim) RateLimit(model string) (llm.RateLimit, bool) {
+	m, ok := s.models[model]
+	if !ok || m.limits == nil {
+		return llm.RateLimit{}, false
+	}
+	ri := m.limits.state(time.Now())
+	return *ri.rateLimit(), true
+}
+
+// state is the limits' state at now.
+func (l *limiter) state(now time.Time) rateInfo {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.prune(now)
+	return l.info(now)
+}
 
 // header writes the x-ratelimit-* headers.
 func (ri *rateInfo) header(h http.Header) {
@@ -200,11 +243,12 @@ func retryAfterHeader(h http.Header, d time.Duration) {
 
 // rateLimitError is the 429 of a request over RPM or TPM.
 func (s *Sim) rateLimitError(m *model, hit limitHit, wait time.Duration, tokens int) *llm.Error {
+	l := m.limits
+	ri := l.state(time.Now())
 	e := &llm.Error{
 		Kind: llm.KindRateLimited, Status: http.StatusTooManyRequests, Code: codeRateLimit,
-		RetryAfter: wait, Provider: s.name, Model: m.name,
+		RetryAfter: wait, RateLimit: ri.rateLimit(), Provider: s.name, Model: m.name,
 	}
-	l := m.limits
 	switch hit {
 	case hitRequests:
 		e.Type = "requests"

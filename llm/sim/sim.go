@@ -63,6 +63,9 @@ type model struct {
 	gate     *gate
 	limits   *limiter
 	faults   atomic.Pointer[faultSet]
+	// load and kvTokens are what GET /metrics reports (metrics.go).
+	load     load
+	kvTokens int
 
 	mu  sync.Mutex // guards pcg
 	pcg rand.PCG
@@ -105,6 +108,7 @@ func newModel(name string, seed int64, cfg config.SimModel) *model {
 		window:   max(cfg.ContextWindow, 0),
 		dims:     cfg.Dimensions,
 		overCap:  cfg.OverCapacityStatus,
+		kvTokens: cfg.KVCacheTokens,
 	}
 	if m.outMin == 0 && m.outMax == 0 {
 		m.outMin, m.outMax = defaultOutputMin, defaultOutputMax
@@ -143,6 +147,7 @@ func (m *model) draw() uint64 {
 //	POST /v1/embeddings
 //	GET  /v1/models
 //	GET  /v1/models/{model}
+//	GET  /metrics                        the load, under vLLM's metric names (metrics.go)
 //	GET  /sim/v1/models/{model}/faults   the model's faults (config.Faults JSON)
 //	PUT  /sim/v1/models/{model}/faults   replace them (the same JSON)
 //
