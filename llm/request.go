@@ -34,6 +34,10 @@ type ChatRequest struct {
 	// control reads them (shed.Resolve). Empty means not sent.
 	Priority    string
 	ServiceTier string
+	// RequestID is the id the API gave the client request (X-Request-Id),
+	// for the usage ledger; empty when there is none. It is never sent
+	// upstream.
+	RequestID string
 	// Body is the client's request JSON. Never nil for requests decoded from
 	// the wire; providers that build their own body may ignore it.
 	Body json.RawMessage
@@ -57,9 +61,10 @@ type EmbedRequest struct {
 	// Dimensions is the requested output dimension, zero for the model's own.
 	Dimensions int
 	User       string
-	// Priority and ServiceTier are as for ChatRequest.
+	// Priority, ServiceTier and RequestID are as for ChatRequest.
 	Priority    string
 	ServiceTier string
+	RequestID   string
 	// Body is the client's request JSON, as for ChatRequest.
 	Body json.RawMessage
 }

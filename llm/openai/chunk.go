@@ -215,7 +215,7 @@ func scanChoice(e []byte, f *chunkFields) bool {
 			if len(s) > 0 {
 				f.hasContent = true
 				if f.finish == "" {
-					f.finish = string(s)
+					f.finish = finishReason(s)
 				}
 			}
 		}

@@ -69,18 +69,3 @@ func TestScanChunkCommonShapes(t *testing.T) {
 		t.Errorf("model = %q", f.model)
 	}
 }
-
-// BenchmarkChatResponseDecode is what a non-streamed answer costs Bulwark
-// besides the network: the body is relayed as it came, and only its model,
-// finish reasons and usage are read.
-func BenchmarkChatResponseDecode(b *testing.B) {
-	body := readTestdata(b, "chat_response.json")
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	for b.Loop() {
-		var w wireChatResponse
-		if err := json.Unmarshal(body, &w); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
