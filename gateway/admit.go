@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sync"
 	"time"
@@ -53,6 +54,7 @@ func (rq *request) acquire(ctx context.Context, t *route.Target) (func(shed.Resu
 	start := time.Now()
 	release, err := g.capacity.Target(t.Name()).Acquire(ctx, shed.Request{Class: rq.class, Tenant: rq.tenant})
 	g.recordAdmission(rq, time.Since(start), err)
+	spanAdmission(ctx, rq, time.Since(start), err)
 	if err == nil {
 		return release, nil
 	}
@@ -84,6 +86,38 @@ func (g *Gateway) recordAdmission(rq *request, wait time.Duration, err error) {
 	g.metrics.RecordAdmission(rec)
 }
 
+// spanAdmission records an admission decision on the request span in ctx
+// (bulwark.shed.*, bulwark.queue.wait_ms): admitted or shed, the class,
+// the reason of a refusal and the time waited for it. A request with
+// several attempts keeps its last decision. A wait the client ended is
+// not a decision.
+func spanAdmission(ctx context.Context, rq *request, wait time.Duration, err error) {
+	if !telemetry.Recording(ctx) {
+		return
+	}
+	a := telemetry.AdmissionInfo{Decision: telemetry.DecisionAdmitted, Class: rq.class.String(), QueueWait: wait}
+	if se, ok := shed.IsShed(err); ok {
+		a.Decision, a.Reason = telemetry.DecisionShed, se.Reason
+	} else if err != nil {
+		return
+	}
+	telemetry.SetAdmission(ctx, a)
+}
+
+// spanGateShed records on the request span in ctx that the process gate
+// shed the request, when err (the request's error) is that refusal; end
+// calls it, admit having no span at hand. A refusal by a target's queue
+// reaches the client inside an *llm.Error, recorded by acquire.
+func spanGateShed(ctx context.Context, rq *request, err error) {
+	var le *llm.Error
+	if err == nil || errors.As(err, &le) {
+		return
+	}
+	if _, ok := shed.IsShed(err); ok {
+		spanAdmission(ctx, rq, 0, err)
+	}
+}
+
 // shedAttempt reports whether an attempt's failure is a refusal by
 // admission control (not an upstream answer).
 func shedAttempt(e *llm.Error) bool {
@@ -91,18 +125,47 @@ func shedAttempt(e *llm.Error) bool {
 	return ok
 }
 
-// learnFrom is what target's limiter learns from one attempt.
-func learnFrom(a Attempt) shed.Result {
-	if a.Err == nil {
-		return shed.Result{Latency: a.Duration}
+// learnFrom is what target t's limiter learns from one attempt a.
+func learnFrom(a Attempt, t *route.Target) shed.Result {
+	res := shed.Result{Ignore: true}
+	switch {
+	case a.Err == nil:
+		res = shed.Result{Latency: a.Duration}
+	case a.Kind == llm.KindRateLimited || a.Kind == llm.KindOverloaded:
+		res = shed.Result{Latency: a.Duration, Overloaded: true, RetryAfter: a.Err.RetryAfter}
+	case a.Kind == llm.KindTimeout:
+		res = shed.Result{Latency: a.Duration, Censored: true}
 	}
-	switch a.Kind {
-	case llm.KindRateLimited, llm.KindOverloaded:
-		return shed.Result{Latency: a.Duration, Overloaded: true, RetryAfter: a.Err.RetryAfter}
-	case llm.KindTimeout:
-		return shed.Result{Latency: a.Duration, Censored: true}
+	res.Headroom = headroomOf(a, t)
+	return res
+}
+
+// rateLimitReporter is a provider that reports the rate limit its upstream
+// stated for a model on its latest answer (llm/openai's Client reads the
+// x-ratelimit-* headers; llm/sim's Sim reports its own limits).
+type rateLimitReporter interface {
+	RateLimit(model string) (llm.RateLimit, bool)
+}
+
+// headroomOf is what t's upstream stated about its rate limit after
+// attempt a — on the failure itself, else on the latest answer — nil when
+// it stated nothing.
+func headroomOf(a Attempt, t *route.Target) *shed.Headroom {
+	var rl llm.RateLimit
+	switch rr, ok := t.Client.(rateLimitReporter); {
+	case a.Err != nil && a.Err.RateLimit != nil:
+		rl = *a.Err.RateLimit
+	case ok:
+		if rl, ok = rr.RateLimit(t.Model); !ok {
+			return nil
+		}
+	default:
+		return nil
 	}
-	return shed.Result{Ignore: true}
+	return &shed.Headroom{
+		Requests: rl.RemainingRequests, RequestsLimit: rl.LimitRequests, RequestsReset: rl.ResetRequests,
+		Tokens: rl.RemainingTokens, TokensLimit: rl.LimitTokens, TokensReset: rl.ResetTokens,
+	}
 }
 
 // holdUntilClose makes a stream's relay keep its permit until the stream

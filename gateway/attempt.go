@@ -103,6 +103,25 @@ func record(b *resilience.Breaker, err *llm.Error) {
 	b.Success()
 }
 
+// cutByRequest reports whether an attempt that failed with e was ended by
+// its request's own deadline (the client's, or the route's total timeout)
+// rather than by the target: ctx, the request's context, passed its
+// deadline and the target had not answered. Such an attempt says nothing
+// about the target; an attempt timeout, which ends only the attempt, does.
+func cutByRequest(ctx context.Context, e *llm.Error) bool {
+	return e != nil && e.Status == 0 && errors.Is(ctx.Err(), context.DeadlineExceeded)
+}
+
+// abandon ends a breaker permit whose call ended without a verdict on the
+// target (cutByRequest). A closed breaker records nothing; a half-open
+// one, whose probe permit only a result returns, counts it as a failure:
+// the probe did not show the target recovered.
+func abandon(b *resilience.Breaker) {
+	if b.State().State == "half-open" {
+		b.Failure()
+	}
+}
+
 // result is one attempt's answer.
 type result[T any] struct {
 	val T
@@ -130,12 +149,16 @@ func attempt[T any](ctx context.Context, r *route.Route, t *route.Target, tr try
 		res.a.Err, res.a.Kind, res.a.Status = e, e.Kind, e.Status
 	}
 	done(res.a.Duration, err == nil)
-	record(t.Health.Breaker, res.a.Err)
+	if cutByRequest(ctx, res.a.Err) {
+		abandon(t.Health.Breaker)
+	} else {
+		record(t.Health.Breaker, res.a.Err)
+	}
 	if rl, ok := any(v).(*relay); ok && err == nil {
 		rl.watch = &streamWatch{att: obs, attStart: start}
-		holdUntilClose(rl, release, learnFrom(res.a))
+		holdUntilClose(rl, release, learnFrom(res.a, t))
 	} else {
-		release(learnFrom(res.a))
+		release(learnFrom(res.a, t))
 		obs.finish(res.a.Duration, answerOf(v), res.a.Err)
 	}
 	return res

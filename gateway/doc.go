@@ -55,17 +55,28 @@
 // (duration less upstream time) leaves out decoding and encoding at the
 // API edge; the API edge must not call RecordRequest again.
 //
+// # Context window (context.go)
+//
+// Once the route is resolved, and before admission, the prompt is counted
+// with package tokens in the encoding of each target's model. A prompt
+// that, with its max_tokens, fits the context window of none of the
+// route's targets (the alias's context_window, else tokens.Window of the
+// target's model) nor of the aliases its fallback_on.context_length leads
+// to is refused with a *ContextError (400 context_length_exceeded): no
+// attempt is made and nothing is reserved. A target whose window is
+// unknown takes any prompt. Embeddings are checked input by input.
+//
 // # Quota and usage (quota.go)
 //
 // Once per client request, after its route is resolved and before any
 // attempt, the gateway reserves in the Limiter (SetLimiter) one request,
-// an estimate of its tokens and one concurrency slot in the scopes of its
-// principal (its key and its tenant, each only if it has limits). A
+// an estimate of its tokens and one concurrency slot in the scopes of the
+// request: its key, its tenant and its alias (config models[].limits, one
+// scope for every tenant calling it), each only if it has limits. A
 // refusal is a *limit.Error (429 with Retry-After at the API edge); the
 // Decision's requests and tokens status travel in Outcome.RateLimit for
-// the x-ratelimit-* headers. Until a tokenizer counts them, tokens are
-// estimated as four characters of message text per token plus four per
-// message, plus max_tokens (256 when unset) per choice.
+// the x-ratelimit-* headers. The tokens reserved are the prompt's count
+// (context.go) plus max_tokens (256 when unset) per choice.
 //
 // When the request ends (request.end, once: at return for Chat and Embed,
 // at io.EOF, an improper end or Close for a stream) the reservation is
@@ -73,8 +84,24 @@
 // when no upstream answered, and one usage.Record goes to the UsageSink
 // (SetUsage), priced with the table in force (SetPrices) by the billing
 // rule of package usage: failed attempts are never billed. Retries and
-// fallbacks never reserve or record again. The record's RequestID is empty:
-// the HTTP request id does not reach the gateway yet.
+// fallbacks never reserve or record again. The record's RequestID is the
+// request's llm.ChatRequest.RequestID (or EmbedRequest's), which the API
+// layer sets to its X-Request-Id.
+//
+// # Budgets (budget.go)
+//
+// Before the limiter, the request reserves its worst-case cost in the
+// budgets of its principal (its key's and its tenant's, as the key set
+// loaded them; SetBudgets): its token estimate priced at the greater of
+// the input and output rate of the most expensive target it may reach,
+// its route's and its fallbacks'. A hard budget's refusal is a
+// *usage.BudgetError (429 budget_exceeded, Retry-After until the period
+// resets); a soft budget's overage is served and reported to the
+// BudgetEvent hook (logs, metrics). The state of the budgets travels in
+// Outcome.RateLimit.Budget for the x-bulwark-budget-remaining header. At
+// the end the reservation is committed with the cost of the usage record
+// (the billing rule), or cancelled when no upstream answered or the
+// limiter refused. A failing budget backend does not refuse requests.
 //
 // The routing table can be swapped at any time (config reload); a request
 // uses the table it started with.

@@ -36,6 +36,10 @@ type Gateway struct {
 	limiter limit.Limiter
 	usage   UsageSink
 	prices  atomic.Pointer[usage.Prices]
+
+	reqlog *requestLog // the request log (reqlog.go); nil records nothing
+	// budgets enforces budgets (budget.go); nil enforces none.
+	budgets *budgeting
 }
 
 // New returns a Gateway routing with t and observed by o.
@@ -83,15 +87,25 @@ type Outcome struct {
 	RateLimit *RateLimit
 }
 
-// resolve finds the route of the alias the principal asked for, in tbl.
-func resolve(tbl *route.Table, p tenant.Principal, alias string) (*route.Route, error) {
-	r, ok := tbl.Lookup(alias)
+// resolve finds the route that serves the model name the client sent, in
+// tbl: the name goes through the principal's aliases (its key's over its
+// tenant's) first, and an alias restricted to other tenants is not there.
+// An unknown name, a mapping to an alias that is gone (a reload removed it)
+// or invisible, is a ModelError naming what the client sent. The key's
+// allowed models apply to the name the client sent.
+//
+// From here on the request is the route's: rq.alias, which labels its
+// metrics, drift and usage record, becomes the alias of the route used;
+// Outcome.Alias stays the client's name.
+func resolve(rq *request, tbl *route.Table, p tenant.Principal, model string) (*route.Route, error) {
+	r, ok := tbl.LookupFor(p.Alias(model), p.TenantID)
 	if !ok {
-		return nil, &ModelError{Model: alias}
+		return nil, &ModelError{Model: model}
 	}
-	if !p.Allows(alias) {
-		return nil, &ModelError{Model: alias, NotAllowed: true}
+	if !p.Allows(model) {
+		return nil, &ModelError{Model: model, NotAllowed: true}
 	}
+	rq.alias = r.Alias
 	return r, nil
 }
 
@@ -117,6 +131,8 @@ func withAttempt(ctx context.Context, r *route.Route) (context.Context, context.
 func (g *Gateway) Chat(ctx context.Context, p tenant.Principal, req *llm.ChatRequest) (resp *llm.ChatResponse, out Outcome, err error) {
 	out = Outcome{Alias: req.Model}
 	rq := g.begin(ctx, telemetry.OperationChat, p, req.Model)
+	rq.keep(req, false) // for the request log (reqlog.go)
+	rq.requestID = req.RequestID
 	defer func() {
 		ans := answerOf(resp)
 		if err == nil {
@@ -128,7 +144,12 @@ func (g *Gateway) Chat(ctx context.Context, p tenant.Principal, req *llm.ChatReq
 		rq.end(ctx, &out, ans, err)
 	}()
 	tbl := g.routes.Load()
-	r, err := resolve(tbl, p, req.Model)
+	r, err := resolve(rq, tbl, p, req.Model)
+	if err != nil {
+		return nil, out, err
+	}
+	rq.route = r
+	prompt, err := fitChat(tbl, r, req)
 	if err != nil {
 		return nil, out, err
 	}
@@ -137,7 +158,7 @@ func (g *Gateway) Chat(ctx context.Context, p tenant.Principal, req *llm.ChatReq
 		return nil, out, err
 	}
 	defer admitted()
-	if err := g.reserve(ctx, rq, p, false, estimateChat(req), &out); err != nil {
+	if err := g.reserve(ctx, rq, p, false, estimateChat(req, prompt), &out); err != nil {
 		return nil, out, err
 	}
 	ctx, cancel := withTotal(ctx, r)
@@ -157,6 +178,7 @@ func (g *Gateway) Chat(ctx context.Context, p tenant.Principal, req *llm.ChatReq
 func (g *Gateway) Embed(ctx context.Context, p tenant.Principal, req *llm.EmbedRequest) (resp *llm.EmbedResponse, out Outcome, err error) {
 	out = Outcome{Alias: req.Model}
 	rq := g.begin(ctx, telemetry.OperationEmbeddings, p, req.Model)
+	rq.requestID = req.RequestID
 	defer func() {
 		if rq.quota != nil {
 			rq.quota.usage = usageOf(resp)
@@ -164,7 +186,12 @@ func (g *Gateway) Embed(ctx context.Context, p tenant.Principal, req *llm.EmbedR
 		rq.end(ctx, &out, answerOf(resp), err)
 	}()
 	tbl := g.routes.Load()
-	r, err := resolve(tbl, p, req.Model)
+	r, err := resolve(rq, tbl, p, req.Model)
+	if err != nil {
+		return nil, out, err
+	}
+	rq.route = r
+	inputs, err := fitEmbed(tbl, r, req)
 	if err != nil {
 		return nil, out, err
 	}
@@ -173,7 +200,7 @@ func (g *Gateway) Embed(ctx context.Context, p tenant.Principal, req *llm.EmbedR
 		return nil, out, err
 	}
 	defer admitted()
-	if err := g.reserve(ctx, rq, p, false, estimateEmbed(req), &out); err != nil {
+	if err := g.reserve(ctx, rq, p, false, estimateEmbed(req, inputs), &out); err != nil {
 		return nil, out, err
 	}
 	ctx, cancel := withTotal(ctx, r)
@@ -208,8 +235,16 @@ type StreamOptions struct {
 func (g *Gateway) Stream(ctx context.Context, p tenant.Principal, req *llm.ChatRequest, o StreamOptions) (llm.Stream, Outcome, error) {
 	out := Outcome{Alias: req.Model}
 	rq := g.begin(ctx, telemetry.OperationChat, p, req.Model)
+	rq.keep(req, true) // for the request log (reqlog.go)
+	rq.requestID = req.RequestID
 	tbl := g.routes.Load()
-	r, err := resolve(tbl, p, req.Model)
+	r, err := resolve(rq, tbl, p, req.Model)
+	if err != nil {
+		rq.end(ctx, &out, answer{}, err)
+		return nil, out, err
+	}
+	rq.route = r
+	prompt, err := fitChat(tbl, r, req)
 	if err != nil {
 		rq.end(ctx, &out, answer{}, err)
 		return nil, out, err
@@ -219,7 +254,7 @@ func (g *Gateway) Stream(ctx context.Context, p tenant.Principal, req *llm.ChatR
 		rq.end(ctx, &out, answer{}, err)
 		return nil, out, err
 	}
-	if err := g.reserve(ctx, rq, p, true, estimateChat(req), &out); err != nil {
+	if err := g.reserve(ctx, rq, p, true, estimateChat(req, prompt), &out); err != nil {
 		admitted()
 		rq.end(ctx, &out, answer{}, err)
 		return nil, out, err

@@ -45,12 +45,22 @@ type request struct {
 	// quota is the request's reservation and usage record (quota.go);
 	// nil until the request reserved.
 	quota *quota
+	// requestID is the API's id of the request (llm.ChatRequest.RequestID),
+	// for the usage record; route is the route resolved, nil until then.
+	requestID string
+	route     *route.Route
+	// keyID and stream describe the request for the request log
+	// (reqlog.go); capture is the text it keeps, nil unless content
+	// capture is on.
+	keyID   string
+	stream  bool
+	capture *capture
 }
 
 // begin starts observing a client request: it names the request span.
 func (g *Gateway) begin(ctx context.Context, op string, p tenant.Principal, alias string) *request {
 	telemetry.SetRequest(ctx, telemetry.RequestInfo{Operation: op, Alias: alias, Tenant: p.TenantID})
-	return &request{g: g, op: op, tenant: p.TenantID, alias: alias, start: time.Now()}
+	return &request{g: g, op: op, tenant: p.TenantID, keyID: p.KeyID, alias: alias, start: time.Now()}
 }
 
 // answer is what an upstream answer says about itself.
@@ -64,13 +74,16 @@ type answer struct {
 	firstToken time.Duration
 	relayed    time.Duration
 	broken     error
+	// body is a non-streaming chat answer's, for the request log's
+	// content capture.
+	body []byte
 }
 
 func answerOf(v any) answer {
 	switch v := v.(type) {
 	case *llm.ChatResponse:
 		if v != nil {
-			return answer{model: v.Model, input: v.Usage.PromptTokens, output: v.Usage.CompletionTokens, finish: v.FinishReasons}
+			return answer{model: v.Model, input: v.Usage.PromptTokens, output: v.Usage.CompletionTokens, finish: v.FinishReasons, body: v.Body}
 		}
 	case *llm.EmbedResponse:
 		if v != nil {
@@ -113,7 +126,13 @@ func (rq *request) end(ctx context.Context, out *Outcome, ans answer, err error)
 	}
 	rec.ErrorType = errorType(failure)
 	rq.g.metrics.RecordRequest(rec)
+	if rq.g.reqlog != nil || summaryOf(ctx) != nil { // reqlog.go
+		done := requestRecord{target: out.targetName(), status: rec.Status, errorType: rec.ErrorType, duration: d, upstream: rec.Upstream}
+		rq.summarize(ctx, out, ans, &done)
+		rq.logRequest(out, ans, &done)
+	}
 
+	spanGateShed(ctx, rq, err) // admit.go
 	telemetry.SetRequestResult(ctx, telemetry.RequestResult{
 		Provider:      rec.Provider,
 		ResponseModel: ans.model,
@@ -160,6 +179,9 @@ func errorType(err error) string {
 	var le *llm.Error
 	if errors.As(err, &le) {
 		return le.Kind.String()
+	}
+	if _, ok := shed.IsShed(err); ok { // refused by the process gate
+		return "shed"
 	}
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
@@ -278,6 +300,9 @@ func (w *streamWatch) chunk(c *llm.Chunk) {
 	if c.Usage != nil {
 		w.usage = *c.Usage
 		w.ans.input, w.ans.output = c.Usage.PromptTokens, c.Usage.CompletionTokens
+	}
+	if w.rq != nil && w.rq.capture != nil { // content capture (reqlog.go)
+		w.rq.capture.chunk(c)
 	}
 }
 

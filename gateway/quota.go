@@ -4,8 +4,10 @@ import (
 	"context"
 	"time"
 
+	"github.com/bulwark-ai/bulwark/config"
 	"github.com/bulwark-ai/bulwark/limit"
 	"github.com/bulwark-ai/bulwark/llm"
+	"github.com/bulwark-ai/bulwark/route"
 	"github.com/bulwark-ai/bulwark/tenant"
 	"github.com/bulwark-ai/bulwark/usage"
 )
@@ -26,6 +28,9 @@ const settleTimeout = 5 * time.Second
 type RateLimit struct {
 	Requests limit.Status
 	Tokens   limit.Status
+	// Budget is the state of the request's budgets (the
+	// x-bulwark-budget-remaining header, budget.go); nil when none applies.
+	Budget *BudgetStatus
 }
 
 // quota is a client request's governance: its reservation, to settle at
@@ -38,6 +43,10 @@ type quota struct {
 	settled   bool
 	// usage is what the answering upstream reported; set before end.
 	usage llm.Usage
+	// budget is the request's budget reservation and budgetStatus what it
+	// left (budget.go); nil when no budget applies.
+	budget       usage.BudgetReservation
+	budgetStatus *BudgetStatus
 }
 
 // SetLimiter sets the limiter requests reserve quota from; nil limits
@@ -52,15 +61,22 @@ func (g *Gateway) SetUsage(s UsageSink) { g.usage = s }
 // under way keep the one they started with only if they already priced.
 func (g *Gateway) SetPrices(p *usage.Prices) { g.prices.Store(p) }
 
-// scopes returns the limit scopes of a principal: its key and its tenant,
-// each only if it has a limit.
-func scopes(p tenant.Principal) []limit.Scope {
+// scopes returns the limit scopes of a request: its principal's key and
+// tenant and its route's alias (config models[].limits, shared by every
+// tenant calling it), each only if it has a limit. r is nil before the
+// route is resolved.
+func scopes(p tenant.Principal, r *route.Route) []limit.Scope {
 	var s []limit.Scope
 	if l := p.KeyLimits; !l.IsZero() && p.KeyID != "" {
 		s = append(s, limit.Scope{Kind: limit.ScopeKey, ID: p.KeyID, Limits: limitsOf(l)})
 	}
 	if l := p.TenantLimits; !l.IsZero() && p.TenantID != "" {
 		s = append(s, limit.Scope{Kind: limit.ScopeTenant, ID: p.TenantID, Limits: limitsOf(l)})
+	}
+	if r != nil {
+		if l := aliasLimits(r.Limits); !l.IsZero() {
+			s = append(s, limit.Scope{Kind: limit.ScopeAlias, ID: r.Alias, Limits: l})
+		}
 	}
 	return s
 }
@@ -69,39 +85,30 @@ func limitsOf(l tenant.Limits) limit.Limits {
 	return limit.Limits{RequestsPerMinute: l.RequestsPerMinute, TokensPerMinute: l.TokensPerMinute, Concurrent: l.Concurrent}
 }
 
-// Token estimates until a tokenizer counts them: about four characters
-// of English text per token (OpenAI's rule of thumb), a few tokens of
-// framing per message, and the completion the client allows
-// (max_tokens), or defaultCompletion when it sets none.
-const (
-	charsPerToken     = 4
-	tokensPerMessage  = 4
-	defaultCompletion = 256
-)
+func aliasLimits(l config.ModelLimits) limit.Limits {
+	return limit.Limits{RequestsPerMinute: l.RequestsPerMinute, TokensPerMinute: l.TokensPerMinute, Concurrent: l.Concurrent}
+}
 
-// estimateChat estimates the tokens a chat request will use, for the
-// tokens-per-minute reservation; the commit corrects it with the usage the
-// upstream reports.
-func estimateChat(req *llm.ChatRequest) int {
-	n := 0
-	for _, m := range req.Messages {
-		n += tokensPerMessage + (len(m.Content)+charsPerToken-1)/charsPerToken
-	}
+// defaultCompletion is the completion a chat reservation assumes when the
+// client sets no max_tokens; the commit corrects it.
+const defaultCompletion = 256
+
+// estimateChat returns the tokens a chat request reserves in the
+// tokens-per-minute limits: its prompt, counted by package tokens
+// (fitChat), and the completion the client allows (max_tokens, or
+// defaultCompletion when it sets none) for each choice. The commit
+// corrects it with the usage the upstream reports.
+func estimateChat(req *llm.ChatRequest, prompt int) int {
 	completion := req.MaxTokens
 	if completion <= 0 {
 		completion = defaultCompletion
 	}
-	return n + completion*max(req.N, 1)
+	return prompt + completion*max(req.N, 1)
 }
 
-// estimateEmbed estimates the tokens of an embeddings request.
-func estimateEmbed(req *llm.EmbedRequest) int {
-	n := 0
-	for _, s := range req.Input {
-		n += 1 + (len(s)+charsPerToken-1)/charsPerToken
-	}
-	return n
-}
+// estimateEmbed returns the tokens an embeddings request reserves: its
+// inputs, counted by package tokens (fitEmbed).
+func estimateEmbed(_ *llm.EmbedRequest, inputs int) int { return inputs }
 
 // reserve reserves the request's quota once, after its route is resolved
 // and before any attempt. It returns the *limit.Error of a refusal. A
@@ -110,7 +117,10 @@ func estimateEmbed(req *llm.EmbedRequest) int {
 // of its shared backend.
 func (g *Gateway) reserve(ctx context.Context, rq *request, p tenant.Principal, stream bool, tokens int, out *Outcome) error {
 	rq.quota = &quota{principal: p, stream: stream}
-	sc := scopes(p)
+	if err := g.reserveBudgetInto(ctx, rq, p, tokens, out); err != nil {
+		return err
+	}
+	sc := scopes(p, rq.route)
 	if g.limiter == nil || len(sc) == 0 {
 		return nil
 	}
@@ -119,6 +129,7 @@ func (g *Gateway) reserve(ctx context.Context, rq *request, p tenant.Principal, 
 		return nil
 	}
 	out.RateLimit = &RateLimit{Requests: d.Requests, Tokens: d.Tokens}
+	rq.quota.putBudget(out)
 	if !d.Allowed {
 		return d.Err()
 	}
@@ -147,6 +158,7 @@ func (rq *request) settle(out *Outcome, ans answer, err error) {
 		}
 		cancel()
 	}
+	rq.settleBudget(out, err)
 	sink := rq.g.usage
 	if sink == nil {
 		return
@@ -160,9 +172,8 @@ func (rq *request) settle(out *Outcome, ans answer, err error) {
 		Attempts: out.Attempts,
 		Stream:   q.stream,
 		Status:   usage.StatusOK,
-		// RequestID stays empty: the HTTP request id is not passed to the
-		// gateway yet.
 	}
+	rec.RequestID = rq.requestID
 	if t := out.Target; t != nil {
 		rec.Target = t.Name()
 	} else if n := len(out.Tried); n > 0 {

@@ -248,18 +248,3 @@ func TestUnlimitedPrincipalReservesNothing(t *testing.T) {
 		t.Errorf("an unlimited request is still recorded")
 	}
 }
-
-func TestEstimateChat(t *testing.T) {
-	r := &llm.ChatRequest{Messages: []llm.Message{{Content: "12345678"}, {Content: "1"}}, MaxTokens: 100}
-	// (4 + 2) + (4 + 1) framing and text, plus max_tokens.
-	if got := estimateChat(r); got != 111 {
-		t.Errorf("estimate = %d; want 111", got)
-	}
-	r.MaxTokens, r.N = 0, 2
-	if got := estimateChat(r); got != 11+2*defaultCompletion {
-		t.Errorf("estimate without max_tokens, n=2 = %d", got)
-	}
-	if got := estimateEmbed(&llm.EmbedRequest{Input: []string{"abcd", "abcde"}}); got != 2+3 {
-		t.Errorf("embed estimate = %d; want 5", got)
-	}
-}
