@@ -14,6 +14,7 @@ import (
 	"github.com/bulwark-ai/bulwark/limit"
 	"github.com/bulwark-ai/bulwark/llm"
 	"github.com/bulwark-ai/bulwark/shed"
+	"github.com/bulwark-ai/bulwark/usage"
 )
 
 // OpenAI error types.
@@ -74,6 +75,10 @@ func AsError(err error) *Error {
 	if errors.As(err, &ae) {
 		return ae
 	}
+	var ce *gateway.ContextError
+	if errors.As(err, &ce) { // before *llm.Error, which it unwraps to
+		return &Error{Status: http.StatusBadRequest, Type: TypeInvalidRequest, Code: "context_length_exceeded", Param: ce.Param, Message: ce.Error()}
+	}
 	var se *shed.Error
 	if errors.As(err, &se) { // before *llm.Error: a refused attempt wraps its refusal
 		return fromShed(se)
@@ -91,6 +96,13 @@ func AsError(err error) *Error {
 			out.RetryAfter = max(lim.RetryAfter, time.Second)
 		}
 		return out
+	}
+	var be *usage.BudgetError
+	if errors.As(err, &be) {
+		// The message names the scope (key or tenant id), its amount and
+		// spending; Retry-After is the time until its period resets.
+		return &Error{Status: http.StatusTooManyRequests, Type: TypeRateLimit, Code: "budget_exceeded", Message: be.Error(),
+			RetryAfter: max(be.RetryAfter, time.Second)}
 	}
 	var me *gateway.ModelError
 	if errors.As(err, &me) {

@@ -9,13 +9,17 @@ import (
 	"runtime/debug"
 	"strconv"
 	"time"
+
+	"github.com/bulwark-ai/bulwark/gateway"
 )
 
 // HeaderRequestID carries the request id both ways.
 const HeaderRequestID = "X-Request-Id"
 
 // record is the response writer every handler writes through. It records
-// what the access log reports; inner layers fill in who and what.
+// what the access log reports; inner layers fill in who and what, and the
+// gateway fills in summary (through the request's context) when the
+// request it served ends.
 type record struct {
 	http.ResponseWriter
 	status int
@@ -27,6 +31,9 @@ type record struct {
 	target string
 	wrote  bool
 	start  time.Time
+	// summary is what the gateway says about the request: route, target,
+	// attempts, upstream time and tokens (gateway.WithSummary).
+	summary gateway.Summary
 }
 
 func (r *record) WriteHeader(code int) {
@@ -113,7 +120,11 @@ func requestID(next http.Handler) http.Handler {
 		}
 		w.Header().Set(HeaderRequestID, id)
 		rec := &record{ResponseWriter: w, id: id, start: time.Now()}
-		next.ServeHTTP(rec, r)
+		inner := r.WithContext(gateway.WithSummary(r.Context(), &rec.summary))
+		next.ServeHTTP(rec, inner)
+		// The route matched inside is the outer layers' too (the
+		// telemetry middleware labels metrics with it).
+		r.Pattern = inner.Pattern
 	})
 }
 
@@ -140,6 +151,12 @@ func newRequestID() string {
 	return string(id[:])
 }
 
+// accessLog writes one JSON line per request once the handler returned:
+// who (tenant, key id — never the key), what (method, path, model asked
+// for, route and target that served it), the outcome (status, error type,
+// attempts, tokens in and out) and where the time went (latency, the
+// upstreams' share and Bulwark's own overhead). The gateway's part is
+// there only for requests the gateway served.
 func accessLog(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -152,20 +169,45 @@ func accessLog(log *slog.Logger, next http.Handler) http.Handler {
 		if !rec.wrote {
 			status = http.StatusOK
 		}
-		log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+		latency := time.Since(start)
+		attrs := make([]slog.Attr, 0, 20)
+		attrs = append(attrs,
 			slog.String("request_id", rec.id),
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
 			slog.Int("status", status),
-			slog.Float64("latency_ms", float64(time.Since(start).Microseconds())/1000),
+			slog.Float64("latency_ms", ms(latency)),
 			slog.Int64("bytes", rec.bytes),
 			slog.String("tenant", rec.tenant),
 			slog.String("key_id", rec.key),
 			slog.String("model", rec.model),
-			slog.String("target", rec.target),
 		)
+		target := rec.target
+		if s := &rec.summary; s.Ended {
+			if s.Target != "" {
+				target = s.Target
+			}
+			attrs = append(attrs,
+				slog.String("alias", s.Alias),
+				slog.String("target", target),
+				slog.Int("attempts", s.Attempts),
+				slog.Int("tokens_in", s.InputTokens),
+				slog.Int("tokens_out", s.OutputTokens),
+				slog.Float64("upstream_ms", ms(s.Upstream)),
+				slog.Float64("overhead_ms", ms(max(latency-s.Upstream, 0))),
+			)
+			if s.ErrorType != "" {
+				attrs = append(attrs, slog.String("error_type", s.ErrorType))
+			}
+		} else {
+			attrs = append(attrs, slog.String("target", target))
+		}
+		log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 	})
 }
+
+// ms returns d in milliseconds, to the microsecond.
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func recoverPanics(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

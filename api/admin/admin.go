@@ -41,6 +41,9 @@ type Handler struct {
 	keys  *tenant.Keyring
 	log   *slog.Logger
 	now   func() time.Time
+	// models reports whether a model alias serves a tenant in the routing
+	// table in force (SetModels); nil accepts every alias.
+	models func(alias, tenantID string) bool
 }
 
 // New returns a Handler over store. keys is the Keyring the server

@@ -23,6 +23,11 @@
 //     keys, usage and audit entries, and cannot create tenants or change a
 //     tenant's limits (scope.go). What it may not see is a 404.
 //
+// Budgets (budgets.go, NewBudgets) are set, read and removed with PUT, GET
+// and DELETE on /admin/v1/tenants/{id}/budget and /admin/v1/keys/{id}/budget;
+// GET adds the current period's spending. Changing a tenant's budget is
+// an operator action; a tenant's admin key manages its keys' budgets.
+//
 // This package imports api, tenant, usage and the standard library; it must not
 // import backends (sqlite, postgres), the gateway or vendor packages.
 package admin

@@ -30,6 +30,7 @@ func newKeyObject(k tenant.Key, now time.Time) keyObject {
 	if k.Models == nil {
 		k.Models = []string{}
 	}
+	k.Attributes = wireAttributes(k.Attributes)
 	status := statusActive
 	switch {
 	case k.RevokedAt != nil:
@@ -53,6 +54,11 @@ type createKeyRequest struct {
 	// Limits are the key's own limits (limits.go); zero fields limit
 	// nothing.
 	Limits tenant.Limits `json:"limits"`
+	// Aliases, Priority and Tags are the key's attributes, over its
+	// tenant's (tenant.Attributes), checked as a PATCH checks them.
+	Aliases  map[string]string `json:"aliases"`
+	Priority string            `json:"priority"`
+	Tags     map[string]string `json:"tags"`
 }
 
 // key validates the request and returns the key it asks for, without ID,
@@ -79,11 +85,12 @@ func (req createKeyRequest) key(now time.Time) (tenant.Key, error) {
 		}
 	}
 	k := tenant.Key{
-		TenantID:  req.TenantID,
-		Name:      req.Name,
-		Admin:     req.Admin,
-		Models:    slices.Clone(req.Models),
-		CreatedAt: now,
+		TenantID:   req.TenantID,
+		Name:       req.Name,
+		Admin:      req.Admin,
+		Models:     slices.Clone(req.Models),
+		Attributes: tenant.Attributes{Aliases: req.Aliases, Priority: req.Priority, Tags: req.Tags}.Clone(),
+		CreatedAt:  now,
 	}
 	if err := checkLimits(req.Limits); err != nil {
 		return tenant.Key{}, err
@@ -132,6 +139,14 @@ func (h *Handler) createKey(w http.ResponseWriter, r *http.Request, p tenant.Pri
 		e := notFound(describe("tenant", k.TenantID))
 		e.Param = "tenant_id"
 		h.fail(w, r, p, e)
+		return
+	}
+	if err := h.checkKeyAttributes(r, p, k.Attributes, k.TenantID); err != nil {
+		if e := api.AsError(err); e.Status == http.StatusNotFound {
+			e.Param = "tenant_id"
+			err = e
+		}
+		h.fail(w, r, p, err)
 		return
 	}
 	secret, prefix, hash, err := tenant.NewSecret()

@@ -10,7 +10,9 @@ import (
 // Who administers what: an admin key of the default tenant (the operator's)
 // administers every tenant. An admin key of another tenant administers its
 // own tenant only: it sees and manages that tenant's keys and usage, and
-// cannot create tenants or change a tenant's limits. What it may not see
+// cannot create tenants or change a tenant's limits or attributes. It may
+// set its keys' aliases (to models that serve its tenant) and tags, and a
+// priority no higher than its tenant's (limits.go). What it may not see
 // answers 404, as if it did not exist.
 
 // operator reports whether p administers every tenant.

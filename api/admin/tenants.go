@@ -14,13 +14,31 @@ type tenantObject struct {
 }
 
 func newTenantObject(t tenant.Tenant) tenantObject {
+	t.Attributes = wireAttributes(t.Attributes)
 	return tenantObject{Object: "tenant", Tenant: t}
+}
+
+// wireAttributes returns a with empty maps for nil ones, so that aliases
+// and tags are always JSON objects.
+func wireAttributes(a tenant.Attributes) tenant.Attributes {
+	if a.Aliases == nil {
+		a.Aliases = map[string]string{}
+	}
+	if a.Tags == nil {
+		a.Tags = map[string]string{}
+	}
+	return a
 }
 
 type createTenantRequest struct {
 	ID     string        `json:"id"`
 	Name   string        `json:"name"`
 	Limits tenant.Limits `json:"limits"`
+	// Aliases, Priority and Tags are the tenant's attributes
+	// (tenant.Attributes), checked as a PATCH checks them.
+	Aliases  map[string]string `json:"aliases"`
+	Priority string            `json:"priority"`
+	Tags     map[string]string `json:"tags"`
 }
 
 func (h *Handler) createTenant(w http.ResponseWriter, r *http.Request, p tenant.Principal) {
@@ -45,10 +63,15 @@ func (h *Handler) createTenant(w http.ResponseWriter, r *http.Request, p tenant.
 		h.fail(w, r, p, err)
 		return
 	}
+	attrs := tenant.Attributes{Aliases: req.Aliases, Priority: req.Priority, Tags: req.Tags}.Clone()
+	if err := h.checkAttributes(attrs, req.ID); err != nil {
+		h.fail(w, r, p, err)
+		return
+	}
 	if req.Name == "" {
 		req.Name = req.ID
 	}
-	t := tenant.Tenant{ID: req.ID, Name: req.Name, Limits: req.Limits, CreatedAt: h.now().UTC()}
+	t := tenant.Tenant{ID: req.ID, Name: req.Name, Limits: req.Limits, Attributes: attrs, CreatedAt: h.now().UTC()}
 	if err := h.store.CreateTenant(r.Context(), t); err != nil {
 		h.fail(w, r, p, storeError(err, describe("tenant", t.ID)))
 		return

@@ -1,8 +1,6 @@
 package openai
 
 import (
-	"errors"
-	"io"
 	"net/http"
 
 	"github.com/bulwark-ai/bulwark/api"
@@ -26,6 +24,7 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request, p tenant.Principa
 		return
 	}
 	api.Annotate(w, req.Model, "")
+	req.RequestID = api.RequestID(w) // for the usage ledger
 	if req.Stream {
 		h.stream(w, r, p, req)
 		return
@@ -53,12 +52,7 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request, p tenant.Principa
 func (h *Handler) stream(w http.ResponseWriter, r *http.Request, p tenant.Principal, req *llm.ChatRequest) {
 	ctx, cancel := h.context(r)
 	defer cancel()
-	flusher, _ := w.(http.Flusher)
-	flush := func() {
-		if flusher != nil {
-			flusher.Flush()
-		}
-	}
+	ew := newEventWriter(w, h.streamWriteTimeout)
 	started := false // the header is out
 	start := func() {
 		hdr := w.Header()
@@ -68,17 +62,14 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, p tenant.Princi
 		w.WriteHeader(http.StatusOK)
 		started = true
 	}
-	buf := make([]byte, 0, 1024)
 	writeErr := func(err error) {
 		if r.Context().Err() != nil {
 			return // the client went away: there is no one to tell
 		}
 		h.log.Warn("stream ended by upstream failure", "request_id", api.RequestID(w), "error", err)
-		buf = append(buf[:0], "data: "...)
-		buf = append(buf, api.AsError(err).Body()...)
-		buf = append(buf, "\n\n"...)
-		_, _ = w.Write(buf)
-		flush()
+		if ew.event(api.AsError(err).Body()) == nil && ew.flush() == nil {
+			ew.done()
+		}
 	}
 	// Heartbeats run on the gateway's goroutine while this one waits in
 	// Stream; Stream stops them before it returns.
@@ -86,8 +77,9 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, p tenant.Princi
 		if !started {
 			start()
 		}
-		_, _ = w.Write([]byte(": keep-alive\n\n"))
-		flush()
+		if ew.write([]byte(": keep-alive\n\n")) == nil {
+			_ = ew.flush()
+		}
 	}
 	s, out, err := h.gw.Stream(ctx, p, req, gateway.StreamOptions{Heartbeat: beat})
 	if err != nil {
@@ -104,25 +96,5 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, p tenant.Princi
 		setOutcome(w, out)
 		start()
 	}
-	for {
-		c, err := s.Recv()
-		if errors.Is(err, io.EOF) {
-			_, _ = w.Write([]byte("data: [DONE]\n\n"))
-			flush()
-			return
-		}
-		if err != nil {
-			writeErr(err)
-			return
-		}
-		if c.Usage == nil || c.HasContent || req.IncludeUsage { // else the client did not ask for usage
-			buf = append(buf[:0], "data: "...)
-			buf = append(buf, c.Data...)
-			buf = append(buf, "\n\n"...)
-			if _, werr := w.Write(buf); werr != nil {
-				return // the client went away; Close cancels the upstream
-			}
-			flush()
-		}
-	}
+	relay(ew, s, cancel, req.IncludeUsage, writeErr)
 }

@@ -24,6 +24,7 @@ func (h *Handler) embeddings(w http.ResponseWriter, r *http.Request, p tenant.Pr
 		return
 	}
 	api.Annotate(w, req.Model, "")
+	req.RequestID = api.RequestID(w) // for the usage ledger
 	ctx, cancel := h.context(r)
 	defer cancel()
 	resp, out, err := h.gw.Embed(ctx, p, req)

@@ -24,6 +24,8 @@ type Handler struct {
 	log *slog.Logger
 	// timeout bounds one request, streams included.
 	timeout time.Duration
+	// streamWriteTimeout bounds one write of a stream (relay.go).
+	streamWriteTimeout time.Duration
 }
 
 // New returns a Handler serving through gw. A zero timeout means none.
@@ -31,7 +33,7 @@ func New(gw *gateway.Gateway, timeout time.Duration, log *slog.Logger) *Handler 
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Handler{gw: gw, log: log, timeout: timeout}
+	return &Handler{gw: gw, log: log, timeout: timeout, streamWriteTimeout: DefaultStreamWriteTimeout}
 }
 
 // Routes returns the API's routes for api.Options.API.
@@ -71,6 +73,9 @@ func setOutcome(w http.ResponseWriter, o gateway.Outcome) {
 				hdr.Set("x-ratelimit-remaining-"+d.name, strconv.Itoa(max(d.st.Remaining, 0)))
 				hdr.Set("x-ratelimit-reset-"+d.name, d.st.Reset.Round(time.Millisecond).String())
 			}
+		}
+		if b := rl.Budget; b != nil {
+			hdr.Set(gateway.HeaderBudgetRemaining, b.Header())
 		}
 	}
 	if o.Target == nil {

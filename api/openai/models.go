@@ -1,7 +1,9 @@
 package openai
 
 import (
+	"maps"
 	"net/http"
+	"slices"
 
 	"github.com/bulwark-ai/bulwark/api"
 	"github.com/bulwark-ai/bulwark/gateway"
@@ -20,22 +22,41 @@ type modelList struct {
 	Data   []modelWire `json:"data"`
 }
 
-// models lists the aliases the key may use.
+// usable returns the names of the routing table in force, and whether
+// the principal may send a model name: the name resolves, through the
+// principal's aliases, to an alias that serves its tenant, and the key may
+// call the name. The gateway resolves a request by the same rules.
+func (h *Handler) usable(p tenant.Principal) (names []string, ok func(name string) bool) {
+	tbl := h.gw.Routes()
+	return tbl.Aliases(), func(name string) bool {
+		_, found := tbl.LookupFor(p.Alias(name), p.TenantID)
+		return found && p.Allows(name)
+	}
+}
+
+// models lists the names the key may send as "model", sorted: the
+// configured aliases it may use and the names its aliases map.
 func (h *Handler) models(w http.ResponseWriter, r *http.Request, p tenant.Principal) {
+	names, usable := h.usable(p)
+	if len(p.Aliases) > 0 {
+		names = slices.Concat(names, slices.Collect(maps.Keys(p.Aliases)))
+		slices.Sort(names)
+		names = slices.Compact(names)
+	}
 	list := modelList{Object: "list", Data: []modelWire{}}
-	for _, alias := range h.gw.Routes().Aliases() {
-		if p.Allows(alias) {
-			list.Data = append(list.Data, modelWire{ID: alias, Object: "model", OwnedBy: "bulwark"})
+	for _, name := range names {
+		if usable(name) {
+			list.Data = append(list.Data, modelWire{ID: name, Object: "model", OwnedBy: "bulwark"})
 		}
 	}
 	api.WriteJSON(w, http.StatusOK, list)
 }
 
 func (h *Handler) model(w http.ResponseWriter, r *http.Request, p tenant.Principal) {
-	alias := r.PathValue("model")
-	if _, ok := h.gw.Routes().Lookup(alias); !ok || !p.Allows(alias) {
-		api.WriteError(w, &gateway.ModelError{Model: alias})
+	name := r.PathValue("model")
+	if _, usable := h.usable(p); !usable(name) {
+		api.WriteError(w, &gateway.ModelError{Model: name})
 		return
 	}
-	api.WriteJSON(w, http.StatusOK, modelWire{ID: alias, Object: "model", OwnedBy: "bulwark"})
+	api.WriteJSON(w, http.StatusOK, modelWire{ID: name, Object: "model", OwnedBy: "bulwark"})
 }
