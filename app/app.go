@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -54,6 +55,7 @@ type App struct {
 	fallback     *limit.Fallback // nil unless limits use Redis
 	closeLimiter func()
 	bg           *background
+	budgets      *budgets // budget enforcement (governance.go)
 	gw           *gateway.Gateway
 	handler      http.Handler
 	obs          *observability // metrics, tracing, drift (telemetry.go)
@@ -124,6 +126,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	// Telemetry first: the gateway records into it. (Its alias check reads
 	// the gateway's routing table only when a request is recorded.)
 	if err := a.buildTelemetry(ctx, cfg); err != nil {
+		a.closeLoadMetrics()
 		a.closeGovernance()
 		return nil, err
 	}
@@ -134,9 +137,15 @@ func New(ctx context.Context, o Options) (*App, error) {
 		Capacity: w.capacity,
 	})
 	a.obs.metrics.OnScrape(func() { refreshCapacityMetrics(a.obs.metrics, w.capacity) })
+	a.obs.metrics.OnScrape(a.refreshUpstreamLoad)
 	a.gw.SetLimiter(limiter)
 	a.gw.SetUsage(a.usage)
 	a.gw.SetPrices(prices)
+	a.attachRequestLog(cfg)
+	if err := a.setBudgets(cfg); err != nil {
+		_ = a.Close()
+		return nil, err
+	}
 	a.handler = a.buildHandler(cfg)
 	a.bg = startBackground(a.db, a.keys, a.log)
 	return a, nil
@@ -181,7 +190,12 @@ func setLevel(v *slog.LevelVar, s string) {
 // of the process; what they serve (routes, providers) is swapped on reload.
 func (a *App) buildHandler(cfg *config.Config) http.Handler {
 	oai := openai.New(a.gw, cfg.Server.RequestTimeout.D(), a.log)
+	oai.SetStreamWriteTimeout(cfg.Server.StreamWriteTimeout.D())
 	adm := admin.New(a.db, a.keys, a.log)
+	adm.SetModels(func(alias, tenantID string) bool {
+		_, ok := a.gw.Routes().LookupFor(alias, tenantID)
+		return ok
+	})
 	admRoutes := map[string]api.AuthedHandler{}
 	for p, h := range adm.Routes() {
 		admRoutes[p] = h
@@ -196,6 +210,12 @@ func (a *App) buildHandler(cfg *config.Config) http.Handler {
 		admRoutes[p] = h
 	}
 	for p, h := range admin.NewUsage(a.db).Routes() {
+		admRoutes[p] = h
+	}
+	for p, h := range admin.NewRequests(a.requestLogStore()).Routes() {
+		admRoutes[p] = h
+	}
+	for p, h := range a.budgetRoutes(adm) {
 		admRoutes[p] = h
 	}
 	for p, h := range a.driftRoutes() {
@@ -229,7 +249,12 @@ func (a *App) Config() *config.Config {
 
 // readyz reports whether the app can serve: 200 with status ok, or
 // degraded while it serves without a dependency (the store, with the key
-// set it holds; Redis, with local limits); 503 only when it cannot serve.
+// set it holds; Redis, with local limits; the request log's store) or
+// around failing upstreams; 503 only when it cannot serve. It lists every
+// target's circuit breaker and names the models none of whose targets is
+// available (every breaker open). Those still answer 200: the upstream
+// is out for every replica alike, and taking this one out of the load
+// balancer would cost the models that work.
 func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
@@ -237,11 +262,27 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 		Status string `json:"status"`
 		Error  string `json:"error,omitempty"`
 	}
+	type target struct {
+		Target  string `json:"target"`
+		Breaker string `json:"breaker"` // closed, open or half-open
+		// RemainingOpenMS is how long an open breaker still refuses calls.
+		RemainingOpenMS int64 `json:"remaining_open_ms,omitempty"`
+	}
+	tbl := a.gw.Routes()
 	res := struct {
-		Status string           `json:"status"`
-		Checks map[string]check `json:"checks"`
-		Models int              `json:"models"`
-	}{Status: "ok", Checks: map[string]check{}, Models: len(a.gw.Routes().Aliases())}
+		Status  string           `json:"status"`
+		Checks  map[string]check `json:"checks"`
+		Models  int              `json:"models"`
+		Targets []target         `json:"targets"`
+		// UnavailableModels are the aliases whose every target's breaker
+		// is open: they fail fast until one lets a probe through.
+		UnavailableModels []string `json:"unavailable_models"`
+	}{Status: "ok", Checks: map[string]check{}, Models: len(tbl.Aliases()), Targets: []target{}, UnavailableModels: []string{}}
+	degrade := func() {
+		if res.Status == "ok" {
+			res.Status = "degraded"
+		}
+	}
 	if err := a.db.Ping(ctx); err != nil {
 		// Static stability: with a key set loaded, requests authenticate
 		// from it and usage spills locally, so the replica keeps serving.
@@ -257,9 +298,7 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 	if a.usage != nil {
 		if st := a.usage.Stats(); st.Backlog || st.Err != nil {
 			res.Checks["usage"] = check{Status: "degraded", Error: "usage records are spilled locally until the store takes them"}
-			if res.Status == "ok" {
-				res.Status = "degraded"
-			}
+			degrade()
 		} else {
 			res.Checks["usage"] = check{Status: "ok"}
 		}
@@ -269,12 +308,53 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 		// degraded, not unavailable.
 		if a.fallback.Degraded() {
 			res.Checks["limits"] = check{Status: "degraded", Error: "redis unreachable; enforcing local limits"}
-			if res.Status == "ok" {
-				res.Status = "degraded"
-			}
+			degrade()
 		} else {
 			res.Checks["limits"] = check{Status: "ok"}
 		}
+	}
+	if a.obs != nil && a.obs.reqlog != nil {
+		if a.obs.reqlog.Stats().Failing {
+			res.Checks["request_log"] = check{Status: "degraded", Error: "the store refuses request log records; they are dropped"}
+			degrade()
+		} else {
+			res.Checks["request_log"] = check{Status: "ok"}
+		}
+	}
+	open := 0
+	for _, s := range tbl.States() {
+		t := target{Target: s.Target, Breaker: s.Breaker.State, RemainingOpenMS: s.Breaker.RemainingOpen.Milliseconds()}
+		if t.Breaker == "open" {
+			open++
+		}
+		res.Targets = append(res.Targets, t)
+	}
+	for _, alias := range tbl.Aliases() {
+		rt, ok := tbl.Lookup(alias)
+		if !ok {
+			continue
+		}
+		available := false
+		for _, t := range rt.Targets {
+			if t.Health == nil || t.Health.Breaker.Ready() {
+				available = true
+				break
+			}
+		}
+		if !available {
+			res.UnavailableModels = append(res.UnavailableModels, alias)
+		}
+	}
+	switch {
+	case len(res.UnavailableModels) > 0:
+		res.Checks["breakers"] = check{Status: "degraded", Error: fmt.Sprintf("no target available for %s: every circuit breaker is open",
+			strings.Join(res.UnavailableModels, ", "))}
+		degrade()
+	case open > 0:
+		res.Checks["breakers"] = check{Status: "degraded", Error: fmt.Sprintf("%d of %d targets have an open circuit breaker; every model still has a target", open, len(res.Targets))}
+		degrade()
+	default:
+		res.Checks["breakers"] = check{Status: "ok"}
 	}
 	status := http.StatusOK
 	if res.Status == "unavailable" {
@@ -298,13 +378,23 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	defer stopMetrics()
 	reqCtx, cancelRequests := context.WithCancel(context.Background())
 	defer cancelRequests()
+	readTimeout, writeTimeout, maxHeaderBytes := cfg.Server.Timeouts()
 	srv := &http.Server{
-		Handler:           a.handler,
+		Handler:           withWriteDeadline(a.handler, writeTimeout),
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout.D(),
-		IdleTimeout:       cfg.Server.IdleTimeout.D(),
-		MaxHeaderBytes:    64 << 10,
-		BaseContext:       func(net.Listener) context.Context { return reqCtx },
-		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+		// ReadTimeout bounds the whole request, body included; the
+		// server lifts it once the body is read, so streams outlive it.
+		ReadTimeout:    readTimeout,
+		IdleTimeout:    cfg.Server.IdleTimeout.D(),
+		MaxHeaderBytes: maxHeaderBytes,
+		BaseContext:    func(net.Listener) context.Context { return reqCtx },
+		ErrorLog:       slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	if cfg.Server.H2C {
+		// Cleartext HTTP/2 with prior knowledge, next to HTTP/1.1.
+		srv.Protocols = new(http.Protocols)
+		srv.Protocols.SetHTTP1(true)
+		srv.Protocols.SetUnencryptedHTTP2(true)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -330,10 +420,67 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
+// withWriteDeadline bounds the writing of every response that is not an
+// event stream to d from its first write, so that a client that stops
+// reading cannot hold its connection and the response's buffers. An event
+// stream bounds each of its writes instead (api/openai), which
+// http.Server's WriteTimeout, one bound for the whole response, cannot.
+func withWriteDeadline(h http.Handler, d time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		dw := &deadlineWriter{ResponseWriter: w, d: d}
+		// A keep-alive connection may carry the previous response's
+		// deadline.
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+		h.ServeHTTP(dw, r)
+	})
+}
+
+// deadlineWriter sets its connection's write deadline at its response's
+// first write unless the response is an event stream.
+type deadlineWriter struct {
+	http.ResponseWriter
+	d     time.Duration
+	armed bool
+}
+
+func (w *deadlineWriter) arm() {
+	if w.armed {
+		return
+	}
+	w.armed = true
+	if !strings.HasPrefix(w.Header().Get("Content-Type"), "text/event-stream") {
+		_ = http.NewResponseController(w.ResponseWriter).SetWriteDeadline(time.Now().Add(w.d))
+	}
+}
+
+func (w *deadlineWriter) WriteHeader(code int) {
+	if code >= 200 { // not for 1xx informational headers
+		w.arm()
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *deadlineWriter) Write(b []byte) (int, error) {
+	w.arm()
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush lets handlers that look for http.Flusher flush through it.
+func (w *deadlineWriter) Flush() {
+	w.arm()
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *deadlineWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 // Close releases the app's resources. Call it after Serve returned: it
 // stops the key refresh, flushes the usage writer (what the store does not
 // take is spilled and replayed at the next start) and closes the store.
 func (a *App) Close() error {
+	a.closeLoadMetrics()
 	a.closeTelemetry()
 	return a.closeGovernance()
 }
@@ -348,6 +495,7 @@ func (a *App) closeGovernance() error {
 		}
 		cancel()
 	}
+	a.closeBudgets()
 	if a.closeLimiter != nil {
 		a.closeLimiter()
 	}

@@ -2,7 +2,13 @@ package app
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -123,5 +129,82 @@ func TestPriorityFromHeaderAndServiceTierReachesAdmission(t *testing.T) {
 	}
 	if batch != 2 {
 		t.Errorf("batch sheds = %d, want 2 (header and service_tier)", batch)
+	}
+}
+
+// A client that sends its headers and then stalls on the body is cut off
+// once server.read_timeout has passed: it cannot hold a connection and
+// a request slot for ever.
+func TestStalledBodyIsCutAfterReadTimeout(t *testing.T) {
+	ts := start(t, "log: {level: warn}\nserver: {read_timeout: 200ms}\n")
+	conn, err := net.Dial("tcp", strings.TrimPrefix(ts.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /v1/chat/completions HTTP/1.1\r\nHost: bulwark\r\nAuthorization: Bearer %s\r\n"+
+		"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"model\":", testAdminKey)
+	// The safety bound only keeps a broken server from hanging the test;
+	// what is checked is that the server ends the connection.
+	conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	_, err = io.Copy(io.Discard, conn)
+	if err != nil {
+		t.Fatalf("the connection was not closed by the server: %v", err)
+	}
+}
+
+// Headers beyond server.max_header_bytes are refused with 431.
+func TestOversizedHeadersAreRefused(t *testing.T) {
+	ts := start(t, "log: {level: warn}\nserver: {max_header_bytes: 4096}\n")
+	resp, _ := ts.do(t, "GET", "/v1/models", "", "X-Filler", strings.Repeat("a", 16<<10))
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("status %d, want 431", resp.StatusCode)
+	}
+}
+
+// A response that is not an event stream has a write deadline: a client
+// that stops reading makes the write fail instead of holding the
+// connection. An event stream is left to bound its own writes.
+func TestWriteDeadlineForNonStreamingResponses(t *testing.T) {
+	wrote := make(chan error, 1)
+	srv := httptest.NewServer(withWriteDeadline(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/stream" {
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.WriteHeader(http.StatusOK)
+			http.NewResponseController(w).Flush()
+			time.Sleep(300 * time.Millisecond) // past the deadline a JSON answer would have
+			_, err := io.WriteString(w, "data: {}\n\n")
+			wrote <- err
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		chunk := make([]byte, 1<<20)
+		for range 1024 { // far more than the socket buffers hold
+			if _, err := w.Write(chunk); err != nil {
+				wrote <- err
+				return
+			}
+		}
+		wrote <- nil
+	}), 100*time.Millisecond))
+	defer srv.Close()
+
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprint(conn, "GET /json HTTP/1.1\r\nHost: x\r\n\r\n") // and never read
+	if err := <-wrote; !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("write to a client that does not read: %v, want the write deadline", err)
+	}
+
+	resp, err := http.Get(srv.URL + "/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := <-wrote; err != nil {
+		t.Fatalf("an event stream's write after the JSON deadline: %v", err)
 	}
 }

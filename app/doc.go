@@ -9,6 +9,13 @@
 // world as they are, so a reload keeps their connection pools and a
 // simulator keeps the faults a game day injected at runtime.
 //
+// Load metrics (world.go): one loadmetrics.Group, living across reloads
+// like admission control, scrapes the providers that set load_metrics in
+// the background; each world reconfigures it (unchanged scrapers keep
+// running), its reports feed the least_loaded balance policy through
+// route.LoadSource and the bulwark_upstream_* gauges at each metrics
+// scrape, and Close stops it.
+//
 // Governance (governance.go): one store, SQLite in the data directory or
 // Postgres (store.type), holds tenants, keys and the usage ledger. The
 // app reloads the key set every 30 seconds and, on Postgres, whenever any

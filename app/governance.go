@@ -7,12 +7,18 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/bulwark-ai/bulwark/api/admin"
 	"github.com/bulwark-ai/bulwark/config"
+	"github.com/bulwark-ai/bulwark/gateway"
 	"github.com/bulwark-ai/bulwark/limit"
 	"github.com/bulwark-ai/bulwark/postgres"
 	"github.com/bulwark-ai/bulwark/redis"
+	"github.com/bulwark-ai/bulwark/reqlog"
 	"github.com/bulwark-ai/bulwark/sqlite"
 	"github.com/bulwark-ai/bulwark/tenant"
 	"github.com/bulwark-ai/bulwark/usage"
@@ -28,6 +34,7 @@ const keyRefresh = 30 * time.Second
 type store interface {
 	tenant.Store
 	usage.Ledger
+	reqlog.Store // the request log (telemetry.request_log)
 	Ping(ctx context.Context) error
 	Close() error
 }
@@ -160,4 +167,132 @@ func newUsageWriter(db store, cfg *config.Config, log *slog.Logger) (*usage.Writ
 	}
 	w.Start()
 	return w, nil
+}
+
+// budgetStore is what a store that holds budgets provides; both backends
+// do, and the key set loads budgets through tenant.BudgetLister.
+type budgetStore interface {
+	admin.BudgetStore
+	tenant.BudgetLister
+}
+
+var (
+	_ budgetStore = (*sqlite.DB)(nil)
+	_ budgetStore = (*postgres.DB)(nil)
+)
+
+// budgets is the app's budget enforcement: the backend the gateway
+// reserves in (in-memory, or Redis behind a BudgetFallback when limits use
+// Redis), both seeded from the usage ledger.
+type budgets struct {
+	b        usage.Budgets
+	fallback *usage.BudgetFallback // nil unless budgets use Redis
+	close    func()
+}
+
+// setBudgets builds the budgets cfg selects, wires them into the gateway
+// with logs (a soft budget's first overage in a period) and metrics
+// (bulwark_budget_overages_total), and keeps them for the admin API.
+func (a *App) setBudgets(cfg *config.Config) error {
+	bs := &budgets{close: func() {}}
+	lc := cfg.Limits
+	if lc.Backend != config.LimitsRedis {
+		bs.b = usage.NewMemoryBudgets(usage.MemoryBudgetsOptions{Ledger: a.db})
+	} else {
+		client, err := redis.NewClient(lc.RedisURL)
+		if err != nil {
+			return errors.New("limits.redis_url: invalid Redis URL")
+		}
+		prefix := lc.Prefix
+		if prefix == "" {
+			prefix = "bulwark:"
+		}
+		share := lc.FallbackShare
+		if share == 0 {
+			share = 1.0 / 3
+		}
+		log := a.log
+		bs.fallback = usage.NewBudgetFallback(redis.NewBudgets(client, redis.BudgetsOptions{Prefix: prefix, Ledger: a.db}), usage.BudgetFallbackOptions{
+			Local: usage.MemoryBudgetsOptions{Ledger: a.db, Share: share},
+			OnChange: func(degraded bool, err error) {
+				if degraded {
+					log.Warn("redis budgets unreachable; enforcing a local share of each budget", "share", share, "err", errText(err))
+				} else {
+					log.Info("redis budgets reachable again")
+				}
+			},
+		})
+		bs.b = bs.fallback
+		bs.close = func() {
+			_ = bs.fallback.Close()
+			_ = client.Close()
+		}
+	}
+	overages := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "bulwark_budget_overages_total",
+		Help: "Requests over a budget: refused by a hard budget (mode=hard) or served over a soft one (mode=soft), by scope kind.",
+	}, []string{"scope", "mode"})
+	if err := a.obs.metrics.Registry().Register(overages); err != nil {
+		bs.close()
+		return fmt.Errorf("register budget metrics: %w", err)
+	}
+	errs := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "bulwark_budget_errors_total",
+		Help: "Requests served without a budget check because the budget backend (or the usage ledger seeding it) failed.",
+	})
+	if err := a.obs.metrics.Registry().Register(errs); err != nil {
+		bs.close()
+		return fmt.Errorf("register budget metrics: %w", err)
+	}
+	log := a.log
+	var lastErrLog atomic.Int64 // Unix nanoseconds of the last error logged
+	a.gw.SetBudgets(bs.b, func(ev gateway.BudgetEvent) {
+		if ev.Err != nil {
+			errs.Inc()
+			// One line a minute at most: the backend fails for every
+			// request while it is down.
+			if now, last := time.Now().UnixNano(), lastErrLog.Load(); now-last > int64(time.Minute) && lastErrLog.CompareAndSwap(last, now) {
+				log.Warn("budgets cannot be checked; serving without them", "err", ev.Err.Error())
+			}
+			return
+		}
+		mode := "soft"
+		if ev.Refused {
+			mode = "hard"
+		}
+		overages.WithLabelValues(ev.Budget.Kind, mode).Inc()
+		if ev.First {
+			log.Warn("soft budget exceeded; requests are still served", "budget", ev.Budget.Name(),
+				"period", string(ev.Budget.Period), "amount", ev.Budget.Amount.String())
+		}
+	})
+	a.budgets = bs
+	return nil
+}
+
+// budgetRoutes returns the admin API's budget routes, if the store holds
+// budgets.
+func (a *App) budgetRoutes(adm *admin.Handler) map[string]admin.HandlerFunc {
+	st, ok := a.db.(budgetStore)
+	if !ok {
+		return nil
+	}
+	var b usage.Budgets
+	if a.budgets != nil {
+		b = a.budgets.b
+	}
+	return admin.NewBudgets(adm, st, b).Routes()
+}
+
+// budgetsDegraded reports whether budgets are enforced locally because
+// Redis is unreachable.
+func (a *App) budgetsDegraded() bool {
+	return a.budgets != nil && a.budgets.fallback != nil && a.budgets.fallback.Degraded()
+}
+
+// closeBudgets stops what setBudgets started.
+func (a *App) closeBudgets() {
+	if a.budgets != nil {
+		a.budgets.close()
+	}
 }

@@ -10,21 +10,26 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/bulwark-ai/bulwark/api"
 	"github.com/bulwark-ai/bulwark/config"
 	"github.com/bulwark-ai/bulwark/drift"
+	"github.com/bulwark-ai/bulwark/reqlog"
 	"github.com/bulwark-ai/bulwark/telemetry"
 	"github.com/bulwark-ai/bulwark/tenant"
 )
 
 // observability is what the telemetry config builds: the metrics every
-// request is recorded in, the tracer, and the drift detector (nil when
+// request is recorded in, the tracer, the drift detector (nil when
+// disabled) and the request log's writer into the store (nil when
 // disabled). It is built once at start; a reload that changes
 // telemetry settings takes effect at the next start.
 type observability struct {
 	metrics *telemetry.Metrics
 	tracing *telemetry.Tracing
 	drift   *drift.Detector
+	reqlog  *reqlog.Writer
 }
 
 // buildTelemetry builds the app's observability from cfg. Aliases the
@@ -65,8 +70,64 @@ func (a *App) buildTelemetry(ctx context.Context, cfg *config.Config) error {
 			return fmt.Errorf("register drift metrics: %w", err)
 		}
 	}
+	if rl := tc.RequestLog; rl.Enabled { // last: nothing fails after it starts
+		opts := reqlog.WriterOptions{
+			Retention:       rl.RetentionOrDefault(),
+			MaxContentBytes: rl.ContentLimit(),
+			Logger:          a.log,
+		}
+		if rl.CaptureContent {
+			// A queued record holds up to twice the content limit (and the
+			// margin) of text: a shorter queue bounds that memory.
+			opts.Buffer = 1024
+		}
+		w := reqlog.NewWriter(a.db, opts)
+		if err := o.metrics.Registry().Register(requestLogMetrics{w}); err != nil {
+			return fmt.Errorf("register request log metrics: %w", err)
+		}
+		w.Start()
+		o.reqlog = w
+	}
 	a.obs = o
 	return nil
+}
+
+// attachRequestLog has the gateway record every request in the request
+// log, with its content when capture_content is on.
+func (a *App) attachRequestLog(cfg *config.Config) {
+	if a.obs.reqlog == nil {
+		return
+	}
+	capture := 0
+	if rl := cfg.Telemetry.RequestLog; rl.CaptureContent {
+		capture = rl.ContentLimit()
+	}
+	a.gw.SetRequestLog(a.obs.reqlog, capture)
+}
+
+// requestLogStore is the store the admin API reads the request log from;
+// nil when the request log is disabled.
+func (a *App) requestLogStore() reqlog.Store {
+	if a.obs == nil || a.obs.reqlog == nil {
+		return nil
+	}
+	return a.db
+}
+
+// requestLogMetrics exports the request log writer's losses as
+// bulwark_request_log_dropped_total{reason}: queue_full (the request path
+// never waits for the store) or store_error (the store refused a batch).
+type requestLogMetrics struct{ w *reqlog.Writer }
+
+var requestLogDropped = prometheus.NewDesc("bulwark_request_log_dropped_total",
+	"Request log records lost, by reason: queue_full or store_error.", []string{"reason"}, nil)
+
+func (m requestLogMetrics) Describe(ch chan<- *prometheus.Desc) { ch <- requestLogDropped }
+
+func (m requestLogMetrics) Collect(ch chan<- prometheus.Metric) {
+	st := m.w.Stats()
+	ch <- prometheus.MustNewConstMetric(requestLogDropped, prometheus.CounterValue, float64(st.Dropped), "queue_full")
+	ch <- prometheus.MustNewConstMetric(requestLogDropped, prometheus.CounterValue, float64(st.Failed), "store_error")
 }
 
 // Metrics returns the app's metrics, for the request path to record in.
@@ -115,10 +176,16 @@ func (a *App) serveMetrics(cfg *config.Config) (stop func(), err error) {
 	}, nil
 }
 
-// closeTelemetry flushes the spans not yet exported.
+// closeTelemetry flushes the request log records and the spans not yet
+// written. It runs before the store closes.
 func (a *App) closeTelemetry() {
 	if a.obs == nil {
 		return
+	}
+	if w := a.obs.reqlog; w != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_ = w.Close(ctx)
+		cancel()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -3,10 +3,13 @@ package app
 import (
 	"fmt"
 	"reflect"
+	"sort"
+	"strings"
 
 	"github.com/bulwark-ai/bulwark/config"
 	"github.com/bulwark-ai/bulwark/llm"
 	"github.com/bulwark-ai/bulwark/llm/openai"
+	"github.com/bulwark-ai/bulwark/llm/openai/loadmetrics"
 	"github.com/bulwark-ai/bulwark/llm/sim"
 	"github.com/bulwark-ai/bulwark/route"
 	"github.com/bulwark-ai/bulwark/shed"
@@ -21,6 +24,10 @@ type world struct {
 	// capacity is admission control; one Controller lives across reloads
 	// (what its limiters learned stays), reconfigured by each world.
 	capacity *shed.Controller
+	// load scrapes the providers with load_metrics; like capacity, one
+	// Group lives across reloads (a scraper whose settings are unchanged
+	// keeps running with its last report), reconfigured by each world.
+	load *loadmetrics.Group
 }
 
 type builtProvider struct {
@@ -35,8 +42,8 @@ func buildWorld(cfg *config.Config, prev *world) (*world, error) {
 	clients := make(map[string]llm.Provider, len(cfg.Providers))
 	for name, pc := range cfg.Providers {
 		if prev != nil {
-			if old, ok := prev.providers[name]; ok && reflect.DeepEqual(old.cfg, pc) {
-				w.providers[name] = old
+			if old, ok := prev.providers[name]; ok && sameClient(old.cfg, pc) {
+				w.providers[name] = builtProvider{cfg: pc, client: old.client}
 				clients[name] = old.client
 				continue
 			}
@@ -57,6 +64,12 @@ func buildWorld(cfg *config.Config, prev *world) (*world, error) {
 		return nil, err
 	}
 	w.routes = t
+	var grp *loadmetrics.Group
+	if prev != nil {
+		grp = prev.load
+	}
+	w.load = buildLoadMetrics(cfg, grp)
+	t.UseLoad(upstreamLoad{w.load})
 	var ctl *shed.Controller
 	if prev != nil {
 		ctl = prev.capacity
@@ -91,6 +104,7 @@ func buildCapacity(cfg *config.Config, ctl *shed.Controller) *shed.Controller {
 			ctl.Configure(name, shed.Config{
 				Initial: mc.InitialLimit, Min: mc.MinLimit, Max: mc.MaxLimit, Queue: mc.Queue,
 				CriticalReserve: mc.CriticalReserve, Tolerance: mc.LatencyTolerance,
+				IgnoreHeadroom: !cfg.Providers[t.Provider].HeedsRateLimitHeaders(),
 			})
 		}
 	}
@@ -138,4 +152,86 @@ func (a *App) capacity() *shed.Controller {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.world.capacity
+}
+
+// sameClient reports whether a and b build the same provider client: they
+// differ at most in load_metrics, which the scrapers own.
+func sameClient(a, b config.Provider) bool {
+	a.LoadMetrics, b.LoadMetrics = nil, nil
+	return reflect.DeepEqual(a, b)
+}
+
+// buildLoadMetrics makes grp (a new Group when nil) scrape every openai
+// provider with load_metrics, and returns it. The scrapers of providers
+// the config no longer scrapes stop here, before the new world is swapped
+// in: if the reload then fails, the old world's least_loaded routes run
+// on least outstanding for those providers until the next good reload.
+func buildLoadMetrics(cfg *config.Config, grp *loadmetrics.Group) *loadmetrics.Group {
+	if grp == nil {
+		grp = loadmetrics.NewGroup(loadmetrics.Options{})
+	}
+	names := make([]string, 0, len(cfg.Providers))
+	for name := range cfg.Providers {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var targets []loadmetrics.Target
+	for _, name := range names {
+		pc := cfg.Providers[name]
+		lm := pc.LoadMetrics
+		if lm == nil || pc.Type != config.ProviderOpenAI {
+			continue
+		}
+		targets = append(targets, loadmetrics.Target{
+			Provider: name, URL: lm.MetricsURL(pc.BaseURL), Interval: lm.Every(), Timeout: lm.TimeoutOrDefault(),
+		})
+	}
+	grp.Configure(targets)
+	return grp
+}
+
+// upstreamLoad is the route.LoadSource the scrapers feed.
+type upstreamLoad struct{ g *loadmetrics.Group }
+
+func (u upstreamLoad) UpstreamLoad(provider, model string) (route.UpstreamLoad, bool) {
+	r, ok := u.g.Load(provider, model)
+	if !ok {
+		return route.UpstreamLoad{}, false
+	}
+	return route.UpstreamLoad{Waiting: r.Waiting, Running: r.Running, KVCache: r.KVCache, HasKVCache: r.HasKVCache}, true
+}
+
+// refreshUpstreamLoad mirrors every target's fresh load report into the
+// bulwark_upstream_* gauges; it runs before each metrics scrape. The
+// labels are the configured targets, whatever the servers report.
+func (a *App) refreshUpstreamLoad() {
+	a.mu.Lock()
+	w := a.world
+	a.mu.Unlock()
+	var samples []telemetry.UpstreamLoadSample
+	for _, s := range w.routes.States() {
+		provider, model, _ := strings.Cut(s.Target, "/") // provider names hold no "/"
+		if w.providers[provider].cfg.LoadMetrics == nil {
+			continue
+		}
+		r, ok := w.load.Load(provider, model)
+		if !ok {
+			continue
+		}
+		samples = append(samples, telemetry.UpstreamLoadSample{
+			Provider: provider, Model: model, Waiting: r.Waiting, Running: r.Running,
+			KVCache: r.KVCache, HasKVCache: r.HasKVCache,
+		})
+	}
+	a.obs.metrics.SetUpstreamLoad(samples)
+}
+
+// closeLoadMetrics stops the scrapers and waits for them.
+func (a *App) closeLoadMetrics() {
+	a.mu.Lock()
+	w := a.world
+	a.mu.Unlock()
+	if w != nil && w.load != nil {
+		w.load.Close()
+	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/bulwark-ai/bulwark/config"
 	"github.com/bulwark-ai/bulwark/drift"
 	"github.com/bulwark-ai/bulwark/gateway"
+	"github.com/bulwark-ai/bulwark/shed"
 	"github.com/bulwark-ai/bulwark/telemetry"
 	"github.com/bulwark-ai/bulwark/tenant"
 )
@@ -34,7 +35,7 @@ type observedEnv struct {
 	handler http.Handler
 }
 
-func newObserved(t *testing.T, yaml string) *observedEnv {
+func newObserved(t *testing.T, yaml string, opts ...func(*gateway.Options)) *observedEnv {
 	t.Helper()
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
@@ -45,11 +46,15 @@ func newObserved(t *testing.T, yaml string) *observedEnv {
 		spans: exp,
 		drift: drift.New(drift.Options{}),
 	}
-	o.env = newObservedEnv(t, yaml, gateway.Options{
+	gopts := gateway.Options{
 		Metrics: o.metrics,
 		Drift:   o.drift,
 		Status:  func(err error) int { return api.AsError(err).Status },
-	})
+	}
+	for _, f := range opts {
+		f(&gopts)
+	}
+	o.env = newObservedEnv(t, yaml, gopts)
 	chat := o.api.Routes()["POST /v1/chat/completions"]
 	o.handler = telemetry.Middleware(o.metrics, telemetry.NewTracingFrom(tp, false),
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -492,6 +497,90 @@ func TestStreamUsageAfterTheEnd(t *testing.T) {
 		// No request span in the context: the metrics still record it.
 		if got := o.counter("bulwark_tokens_total", "alias", "chat", "type", "output"); got != 8 {
 			t.Errorf("output tokens = %v, want 8", got)
+		}
+	})
+}
+
+// A request the process gate refuses (admission control sheds it) is a
+// server span with the shed decision, its class and reason, and error.type
+// shed; it makes no attempt, so there is no attempt span and no attempt
+// metric; the shed counter counts it by class, tenant and reason.
+func TestObservedShed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctl := shed.New(shed.Options{MaxInflight: 1})
+		o := newObserved(t, twoSims, func(g *gateway.Options) { g.Capacity = ctl })
+		hold, err := ctl.Admit(shed.Request{Class: shed.Critical}) // the only slot
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code := o.post("chat", false); code != http.StatusServiceUnavailable {
+			t.Fatalf("status %d, want 503", code)
+		}
+		hold()
+		srv, attempts := o.server()
+		if len(attempts) != 0 {
+			t.Errorf("%d attempt spans for a shed request, want none", len(attempts))
+		}
+		wantAttrs(t, srv, map[attribute.Key]any{
+			telemetry.AttrShedDecision: telemetry.DecisionShed,
+			telemetry.AttrShedClass:    "interactive",
+			telemetry.AttrShedReason:   shed.ReasonMaxInflight,
+			telemetry.AttrErrorType:    "shed",
+			telemetry.AttrAlias:        "chat",
+			telemetry.AttrTenant:       "acme",
+			telemetry.AttrAttempts:     int64(0),
+		})
+		if srv.Status.Code != codes.Error {
+			t.Errorf("shed request span status %v", srv.Status)
+		}
+		for _, c := range []struct {
+			name   string
+			labels []string
+			want   float64
+		}{
+			{"bulwark_shed_total", []string{"class", "interactive", "tenant", "acme", "reason", shed.ReasonMaxInflight}, 1},
+			{"bulwark_admitted_total", nil, 0},
+			{"bulwark_requests_total", []string{"alias", "chat", "status", "503", "tenant", "acme", "provider", ""}, 1},
+			{"bulwark_attempts_total", nil, 0},
+			{"bulwark_upstream_errors_total", nil, 0},
+		} {
+			if got := o.counter(c.name, c.labels...); got != c.want {
+				t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+			}
+		}
+		if got := o.histCount("gen_ai_client_operation_duration_seconds"); got != 0 {
+			t.Errorf("operation duration holds %d attempts, want none", got)
+		}
+	})
+}
+
+// An admitted request's span says so, with its class and the time it
+// waited for its target.
+func TestObservedAdmitted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		o := newObserved(t, twoSims, func(g *gateway.Options) { g.Capacity = shed.New(shed.Options{}) })
+		if code := o.post("chat", false); code != 200 {
+			t.Fatalf("status %d", code)
+		}
+		srv, attempts := o.server()
+		if len(attempts) != 1 {
+			t.Fatalf("%d attempt spans, want 1", len(attempts))
+		}
+		wantAttrs(t, srv, map[attribute.Key]any{
+			telemetry.AttrShedDecision: telemetry.DecisionAdmitted,
+			telemetry.AttrShedClass:    "interactive",
+			telemetry.AttrQueueWait:    float64(0), // a free target: no wait (synctest time)
+		})
+		for _, kv := range srv.Attributes {
+			if kv.Key == telemetry.AttrShedReason {
+				t.Errorf("admitted request span has %s = %v", kv.Key, kv.Value.AsInterface())
+			}
+		}
+		if got := o.counter("bulwark_admitted_total", "class", "interactive"); got < 1 {
+			t.Errorf("bulwark_admitted_total{interactive} = %v, want the request counted", got)
+		}
+		if got := o.counter("bulwark_shed_total"); got != 0 {
+			t.Errorf("bulwark_shed_total = %v, want 0", got)
 		}
 	})
 }

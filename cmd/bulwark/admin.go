@@ -2,16 +2,19 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -21,15 +24,21 @@ import (
 
 const tenantsUsage = `usage:
   bulwark tenants create [flags] ID [--name NAME] [--rpm N] [--tpm N] [--concurrent N]
+                         [--priority CLASS] [--alias NAME=MODEL]... [--tag KEY=VALUE]...
+  bulwark tenants update [flags] ID [--priority CLASS] [--alias NAME=MODEL]... [--tag KEY=VALUE]...
   bulwark tenants list [flags]
+  bulwark tenants budget [flags] ID [--usd AMOUNT --period day|month [--hard] | --delete]
 `
 
 const keysUsage = `usage:
   bulwark keys create [flags] --tenant ID [--name NAME] [--admin] [--models a,b]
                       [--expires-in 720h] [--rpm N] [--tpm N] [--concurrent N]
+                      [--priority CLASS] [--alias NAME=MODEL]... [--tag KEY=VALUE]...
+  bulwark keys update [flags] KEY_ID [--priority CLASS] [--alias NAME=MODEL]... [--tag KEY=VALUE]...
   bulwark keys list [flags] [--tenant ID]
   bulwark keys revoke [flags] KEY_ID
   bulwark keys rotate [flags] KEY_ID
+  bulwark keys budget [flags] KEY_ID [--usd AMOUNT --period day|month [--hard] | --delete]
 `
 
 // adminClient talks to a running Bulwark's admin API.
@@ -138,21 +147,81 @@ func (l limitsJSON) String() string {
 	return strings.Join(parts, ", ")
 }
 
+// pairs is a repeatable NAME=VALUE flag.
+type pairs map[string]string
+
+func (p pairs) String() string { return p.sorted() }
+
+// sorted lists the pairs as NAME=VALUE, by name.
+func (p pairs) sorted() string {
+	parts := make([]string, 0, len(p))
+	for _, k := range slices.Sorted(maps.Keys(p)) {
+		parts = append(parts, k+"="+p[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (p pairs) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("%q is not NAME=VALUE", s)
+	}
+	p[k] = v
+	return nil
+}
+
+// attributeFlags adds --priority, --alias and --tag, and returns a
+// function that adds what was given to a request body. Given to update,
+// --alias and --tag replace the stored aliases or tags whole.
+func attributeFlags(fs *flag.FlagSet) func(req map[string]any) {
+	priority := fs.String("priority", "", "priority class: critical, interactive or batch")
+	aliases, tags := pairs{}, pairs{}
+	fs.Var(aliases, "alias", "route a model name to a configured alias, as NAME=MODEL (repeatable)")
+	fs.Var(tags, "tag", "a tag, as KEY=VALUE (repeatable)")
+	return func(req map[string]any) {
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "priority":
+				req["priority"] = *priority
+			case "alias":
+				req["aliases"] = map[string]string(aliases)
+			case "tag":
+				req["tags"] = map[string]string(tags)
+			}
+		})
+	}
+}
+
 type tenantJSON struct {
-	ID        string     `json:"id"`
-	Name      string     `json:"name"`
-	Limits    limitsJSON `json:"limits"`
-	CreatedAt time.Time  `json:"created_at"`
+	ID     string     `json:"id"`
+	Name   string     `json:"name"`
+	Limits limitsJSON `json:"limits"`
+	attributesJSON
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// attributesJSON are a tenant's or key's attributes in the admin API.
+type attributesJSON struct {
+	Aliases  map[string]string `json:"aliases"`
+	Priority string            `json:"priority"`
+	Tags     map[string]string `json:"tags"`
+}
+
+// attributes describes the attributes in one line.
+func (a attributesJSON) attributes() string {
+	return fmt.Sprintf("priority %s, aliases {%s}, tags {%s}",
+		cmp.Or(a.Priority, "-"), pairs(a.Aliases).sorted(), pairs(a.Tags).sorted())
 }
 
 type keyJSON struct {
-	ID        string     `json:"id"`
-	TenantID  string     `json:"tenant_id"`
-	Name      string     `json:"name"`
-	Prefix    string     `json:"prefix"`
-	Admin     bool       `json:"admin"`
-	Models    []string   `json:"models"`
-	Limits    limitsJSON `json:"limits"`
+	ID       string     `json:"id"`
+	TenantID string     `json:"tenant_id"`
+	Name     string     `json:"name"`
+	Prefix   string     `json:"prefix"`
+	Admin    bool       `json:"admin"`
+	Models   []string   `json:"models"`
+	Limits   limitsJSON `json:"limits"`
+	attributesJSON
 	Status    string     `json:"status"`
 	Secret    string     `json:"secret"`
 	ExpiresAt *time.Time `json:"expires_at"`
@@ -187,6 +256,7 @@ func tenantsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	case "create":
 		name := fs.String("name", "", "display name (default: the ID)")
 		limits := limitFlags(fs)
+		attrs := attributeFlags(fs)
 		pos, err := parseArgs(fs, args[1:])
 		if err != nil {
 			return err
@@ -201,11 +271,36 @@ func tenantsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		var t tenantJSON
 		req := map[string]any{"id": pos[0], "name": *name, "limits": limits}
+		attrs(req)
 		if err := c.call(ctx, "POST", "/admin/v1/tenants", req, &t); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "created tenant %s (%s), limits: %s\n", t.ID, t.Name, t.Limits)
 		return nil
+	case "update":
+		attrs := attributeFlags(fs)
+		pos, err := parseArgs(fs, args[1:])
+		if err != nil {
+			return err
+		}
+		req := map[string]any{}
+		attrs(req)
+		if len(pos) != 1 || len(req) == 0 {
+			fmt.Fprint(stderr, tenantsUsage)
+			return errUsage
+		}
+		c, err := client()
+		if err != nil {
+			return err
+		}
+		var t tenantJSON
+		if err := c.call(ctx, "PATCH", "/admin/v1/tenants/"+url.PathEscape(pos[0]), req, &t); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "updated tenant %s: %s\n", t.ID, t.attributes())
+		return nil
+	case "budget":
+		return budgetCmd(ctx, fs, client, args[1:], "/admin/v1/tenants/", tenantsUsage, stdout, stderr)
 	case "list":
 		if _, err := parseArgs(fs, args[1:]); err != nil {
 			return err
@@ -245,6 +340,7 @@ func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		models := fs.String("models", "", "comma-separated model aliases the key may call (default: all)")
 		expiresIn := fs.String("expires-in", "", "lifetime, such as 720h (default: never expires)")
 		limits := limitFlags(fs)
+		attrs := attributeFlags(fs)
 		pos, err := parseArgs(fs, args[1:])
 		if err != nil {
 			return err
@@ -264,6 +360,7 @@ func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if *expiresIn != "" {
 			req["expires_in"] = *expiresIn
 		}
+		attrs(req)
 		var k keyJSON
 		if err := c.call(ctx, "POST", "/admin/v1/keys", req, &k); err != nil {
 			return err
@@ -298,6 +395,30 @@ func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s…\t%s\t%v\t%s\t%s\n", k.ID, k.TenantID, k.Name, k.Prefix, k.Status, k.Admin, models, k.Limits)
 		}
 		return tw.Flush()
+	case "update":
+		attrs := attributeFlags(fs)
+		pos, err := parseArgs(fs, args[1:])
+		if err != nil {
+			return err
+		}
+		req := map[string]any{}
+		attrs(req)
+		if len(pos) != 1 || len(req) == 0 {
+			fmt.Fprint(stderr, keysUsage)
+			return errUsage
+		}
+		c, err := client()
+		if err != nil {
+			return err
+		}
+		var k keyJSON
+		if err := c.call(ctx, "PATCH", "/admin/v1/keys/"+url.PathEscape(pos[0]), req, &k); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "updated key %s: %s\n", k.ID, k.attributes())
+		return nil
+	case "budget":
+		return budgetCmd(ctx, fs, client, args[1:], "/admin/v1/keys/", keysUsage, stdout, stderr)
 	case "rotate":
 		pos, err := parseArgs(fs, args[1:])
 		if err != nil {
@@ -343,3 +464,67 @@ func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 // errUsage is a command line that does not parse; its usage was printed.
 var errUsage = errors.New("invalid arguments")
+
+// budgetJSON is a budget as the admin API answers it.
+type budgetJSON struct {
+	Scope       string   `json:"scope"`
+	ID          string   `json:"id"`
+	Period      string   `json:"period"`
+	AmountUSD   float64  `json:"amount_usd"`
+	Hard        bool     `json:"hard"`
+	SpentUSD    *float64 `json:"spent_usd"`
+	ReservedUSD *float64 `json:"reserved_usd"`
+}
+
+func (b budgetJSON) String() string {
+	mode := "soft"
+	if b.Hard {
+		mode = "hard"
+	}
+	s := fmt.Sprintf("%s %s: $%.2f per %s (%s)", b.Scope, b.ID, b.AmountUSD, b.Period, mode)
+	if b.SpentUSD != nil && b.ReservedUSD != nil {
+		s += fmt.Sprintf(", $%.6f spent and $%.6f reserved this %s", *b.SpentUSD, *b.ReservedUSD, b.Period)
+	}
+	return s
+}
+
+// budgetCmd shows, sets or removes the budget of the tenant or key under
+// path (the admin API's "/admin/v1/tenants/" or "/admin/v1/keys/").
+func budgetCmd(ctx context.Context, fs *flag.FlagSet, client func() (*adminClient, error), args []string, path, usage string, stdout, stderr io.Writer) error {
+	usd := fs.Float64("usd", -1, "the budget in US dollars per period")
+	period := fs.String("period", "", "day or month (UTC calendar periods)")
+	hard := fs.Bool("hard", false, "refuse requests over the budget (default: serve them and warn)")
+	del := fs.Bool("delete", false, "remove the budget")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	set := *usd >= 0 || *period != "" || *hard
+	if len(pos) != 1 || (set && *del) || (set && (*usd < 0 || *period == "")) {
+		fmt.Fprint(stderr, usage)
+		return errUsage
+	}
+	c, err := client()
+	if err != nil {
+		return err
+	}
+	p := path + url.PathEscape(pos[0]) + "/budget"
+	var b budgetJSON
+	switch {
+	case *del:
+		if err := c.call(ctx, "DELETE", p, nil, nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "removed the budget of %s\n", pos[0])
+		return nil
+	case set:
+		err = c.call(ctx, "PUT", p, map[string]any{"amount_usd": *usd, "period": *period, "hard": *hard}, &b)
+	default:
+		err = c.call(ctx, "GET", p, nil, &b)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, b)
+	return nil
+}

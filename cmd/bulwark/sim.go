@@ -47,6 +47,11 @@ func simulate(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	// HTTP/1.1, and cleartext HTTP/2 for clients that speak it with prior
+	// knowledge: many streams on one connection.
+	srv.Protocols = new(http.Protocols)
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetUnencryptedHTTP2(true)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("simulator serving", "listen", ln.Addr().String(), "models", len(models), "seed", *seed)
