@@ -1,5 +1,5 @@
 # The test command README.md gives: everything CI runs.
-.PHONY: test test-go test-node build run fuzz bench bench-capacity
+.PHONY: test test-go test-node build run fuzz bench bench-capacity bench-conns
 
 test: test-go test-node
 
@@ -30,6 +30,12 @@ bench: build
 bench-capacity:
 	go run ./bench/capacity $(BENCHFLAGS)
 
+# Memory of `bulwark serve` with 0, 1,000 and 10,000 open client
+# connections (idle keep-alives and clients stalled mid-headers), the
+# server a separate process (under a minute). Figures: BENCHMARKS.md.
+bench-conns:
+	go run ./bench/conns $(BENCHFLAGS)
+
 # A short run of every fuzz target (go test runs their seed corpora always).
 FUZZTIME ?= 20s
 fuzz:
@@ -38,8 +44,13 @@ fuzz:
 	go test ./config -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	go test ./llm/openai -run '^$$' -fuzz '^FuzzSSE$$' -fuzztime $(FUZZTIME)
 	go test ./llm/openai -run '^$$' -fuzz '^FuzzChunk$$' -fuzztime $(FUZZTIME)
+	go test ./llm/openai -run '^$$' -fuzz '^FuzzChatResponse$$' -fuzztime $(FUZZTIME)
 	go test ./llm/openai -run '^$$' -fuzz '^FuzzRewriteObject$$' -fuzztime $(FUZZTIME)
 	go test ./llm/openai -run '^$$' -fuzz '^FuzzParseErrorBody$$' -fuzztime $(FUZZTIME)
+	go test ./llm/openai -run '^$$' -fuzz '^FuzzRateLimitHeaders$$' -fuzztime $(FUZZTIME)
+	go test ./llm/openai/loadmetrics -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	go test ./llm/sim -run '^$$' -fuzz '^FuzzDecodeChat$$' -fuzztime $(FUZZTIME)
 	go test ./llm/sim -run '^$$' -fuzz '^FuzzDecodeEmbed$$' -fuzztime $(FUZZTIME)
 	go test ./tenant -run '^$$' -fuzz '^FuzzAuthenticate$$' -fuzztime $(FUZZTIME)
+	go test ./tokens -run '^$$' -fuzz '^FuzzCount$$' -fuzztime $(FUZZTIME)
+	go test ./redact -run '^$$' -fuzz '^FuzzString$$' -fuzztime $(FUZZTIME)

@@ -45,6 +45,7 @@ func main() {
 		seed     = flag.Uint64("seed", 1, "arrival and mix seed")
 		tol      = flag.Float64("tolerance", 1.2, "the limiter's latency tolerance (models.capacity.latency_tolerance; Bulwark's default is 1.5)")
 		verbose  = flag.Bool("v", false, "print admission control's state after each run to stderr")
+		fixed    = flag.Duration("unloaded", 0, "use this unloaded p99 instead of measuring it (on a busy machine the measurement drifts)")
 	)
 	flag.Parse()
 	*tolerance = *tol
@@ -64,15 +65,13 @@ providers:
 models:
   - name: chat
     targets: [{provider: up, model: m}]
-    # Requests whose own deadline passes count as breaker failures; at 2×
-    # and 5× C without admission control they open the breaker within a
-    # second and every request fails fast for open_for. The breaker is
-    # kept out of the comparison so that it measures queueing alone.
-    breaker: {consecutive_failures: 1000000}
 `, *service, *slots, *queue)
 
 	// The unloaded p99: one call at a time, admission off.
-	unloaded := measureUnloaded(yaml)
+	unloaded := *fixed
+	if unloaded <= 0 {
+		unloaded = measureUnloaded(yaml)
+	}
 	slo := time.Duration(float64(unloaded) * *sloMul)
 	fmt.Printf("## Capacity benchmark\n\n")
 	fmt.Printf("Upstream: simulator, %d slots × %s per call (+%d queued, then 429): C = %.0f answers/s. "+
@@ -82,6 +81,7 @@ models:
 		*slots, *service, *queue, c, unloaded.Round(time.Millisecond), slo.Round(time.Millisecond), *duration, *warmup, *tol)
 	fmt.Println("| load | admission | goodput / C | admitted p99 | critical ok | interactive ok | batch ok | quiet ok | burst ok | shed (429/503 by Bulwark) | upstream 429 / timeouts |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|")
+	var lossRows []string
 	for _, f := range levels {
 		for _, on := range []bool{true, false} {
 			r := run(yaml, on, f*c, c, slo, *duration, *warmup, *seed)
@@ -97,7 +97,21 @@ models:
 				f, mode, float64(r.good)/duration.Seconds()/c, r.p99().Round(time.Millisecond),
 				r.okRate("critical"), r.okRate("interactive"), r.okRate("batch"), r.okRate("quiet"), r.okRate("burst"),
 				100*float64(r.shed)/float64(max(r.total, 1)), 100*float64(r.failed)/float64(max(r.total, 1)))
+			if on {
+				for _, k := range []string{"critical", "interactive", "batch", "quiet", "burst"} {
+					lossRows = append(lossRows, fmt.Sprintf("| %.1f× C | %s | %s |", f, k, r.lostRow(k)))
+				}
+			}
 		}
+	}
+	fmt.Println()
+	fmt.Println("Why requests were not answered within the SLO, admission on, as a share of each class's or tenant's requests " +
+		"(shed reasons from package shed; *late*: answered after the SLO; otherwise the upstream failure's kind):")
+	fmt.Println()
+	fmt.Println("| load | class / tenant | lost |")
+	fmt.Println("|---|---|---|")
+	for _, row := range lossRows {
+		fmt.Println(row)
 	}
 	fmt.Println()
 	fmt.Println("*goodput*: answers within the SLO per second ÷ C. *ok*: answered within the SLO, per class and tenant. " +
@@ -148,10 +162,14 @@ func req(class string) *llm.ChatRequest {
 
 // result is one run's tally.
 type result struct {
-	mu                         sync.Mutex
-	total, good, shed, failed  int
-	latency                    []time.Duration // answered within the SLO
-	sent, ok                   map[string]int  // by class and by tenant
+	mu                        sync.Mutex
+	total, good, shed, failed int
+	latency                   []time.Duration // answered within the SLO
+	sent, ok                  map[string]int  // by class and by tenant
+	// lost counts the requests not answered within the SLO, by class and
+	// by tenant, then by why: the shed reason, "late" (answered after the
+	// SLO) or the upstream failure's kind.
+	lost                       map[string]map[string]int
 	measureFrom, measureBefore time.Time
 	ctl                        *shed.Controller
 }
@@ -162,6 +180,48 @@ func (r *result) p99() time.Duration {
 	}
 	slices.Sort(r.latency)
 	return r.latency[len(r.latency)*99/100]
+}
+
+// lostWhy says why a request was not answered within slo, "" when it was.
+func lostWhy(err error, lat, slo time.Duration) string {
+	if se, ok := shed.IsShed(err); ok {
+		return se.Reason
+	}
+	switch {
+	case err != nil:
+		return llm.KindOf(err).String()
+	case lat > slo:
+		return "late"
+	}
+	return ""
+}
+
+func (r *result) lose(k, why string) {
+	if r.lost[k] == nil {
+		r.lost[k] = map[string]int{}
+	}
+	r.lost[k][why]++
+}
+
+// lostRow is "reason n%, …" of the sent requests of k, most first.
+func (r *result) lostRow(k string) string {
+	type kv struct {
+		why string
+		n   int
+	}
+	var ws []kv
+	for w, n := range r.lost[k] {
+		ws = append(ws, kv{w, n})
+	}
+	if len(ws) == 0 {
+		return "–"
+	}
+	slices.SortFunc(ws, func(a, b kv) int { return b.n - a.n })
+	parts := make([]string, len(ws))
+	for i, w := range ws {
+		parts[i] = fmt.Sprintf("%s %.1f%%", w.why, 100*float64(w.n)/float64(max(r.sent[k], 1)))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func (r *result) okRate(k string) string {
@@ -177,7 +237,7 @@ func run(yaml string, on bool, rate, c float64, slo, d, warmup time.Duration, se
 	g, ctl := world(yaml, on)
 	rnd := rand.New(rand.NewPCG(seed, 2))
 	start := time.Now()
-	res := &result{ctl: ctl, sent: map[string]int{}, ok: map[string]int{}, measureFrom: start.Add(warmup), measureBefore: start.Add(warmup + d)}
+	res := &result{ctl: ctl, sent: map[string]int{}, ok: map[string]int{}, lost: map[string]map[string]int{}, measureFrom: start.Add(warmup), measureBefore: start.Add(warmup + d)}
 	quietRate := 0.25 * c
 	burstRate := max(rate-quietRate, 0)
 	var wg sync.WaitGroup
@@ -215,6 +275,10 @@ func run(yaml string, on bool, rate, c float64, slo, d, warmup time.Duration, se
 				}
 				res.mu.Lock()
 				defer res.mu.Unlock()
+				if why := lostWhy(err, lat, slo); why != "" {
+					res.lose(class, why)
+					res.lose(tn, why)
+				}
 				res.total++
 				res.sent[class]++
 				res.sent[tn]++

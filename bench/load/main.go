@@ -15,7 +15,8 @@
 //	fixed   added latency at fixed rates, plain and streamed (TTFT, total),
 //	        Server-Timing on every response, CPU time per 1,000 requests
 //	search  the highest rate with p99 added latency < 1 ms and no errors
-//	memory  resident memory of the serve process with N open streams
+//	memory  resident memory of the serve process with N open streams,
+//	        clients speaking HTTP/1.1 and then cleartext HTTP/2 (h2c)
 //
 // It is bounded: every run has a fixed number of requests, every request a
 // timeout, the whole benchmark a deadline (-timeout); it stops its children
@@ -119,8 +120,9 @@ func ints(s string) ([]int, error) {
 }
 
 func bench(ctx context.Context, o options) error {
-	// 10,000 streams cost the serve process two descriptors each (client
-	// and upstream connection); children inherit this limit.
+	// 10,000 streams cost the serve process two descriptors each over
+	// HTTP/1.1 (client and upstream connection), one each when the clients
+	// speak cleartext HTTP/2; children inherit this limit.
 	limit, err := raiseFileLimit(1 << 17)
 	if err != nil {
 		return fmt.Errorf("raise the file limit: %w", err)
@@ -194,7 +196,7 @@ func bench(ctx context.Context, o options) error {
 		search(ctx, o, direct, via)
 	}
 	if o.phases["memory"] {
-		memory(ctx, o, via, srv.pid(), limit)
+		memory(ctx, o, dir, simURL, limit)
 	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("stopped early: %w", ctx.Err())
@@ -374,37 +376,6 @@ func search(ctx context.Context, o options, direct, via *endpoint) {
 	} else {
 		fmt.Printf("\nsustained: %d req/s (next failing rate %d)\n\n", lo, hi)
 	}
-}
-
-func memory(ctx context.Context, o options, via *endpoint, pid int, limit uint64) {
-	fmt.Printf("## Resident memory of the serve process with open streams (opened at %d/s)\n\n", o.ramp)
-	fmt.Println("| streams asked | open | RSS before | RSS while open | per stream | failures |")
-	fmt.Println("|---:|---:|---:|---:|---:|---|")
-	for _, n := range o.streams {
-		if ctx.Err() != nil {
-			return
-		}
-		// The serve process holds two descriptors per stream (the client's
-		// connection and the upstream's) and needs a few hundred more.
-		if most := (int(limit) - 300) / 2; n > most {
-			fmt.Printf("(%d streams capped at %d: the file-descriptor limit is %d and cannot be raised here)\n\n", n, most, limit)
-			n = most
-		}
-		m := openStreams(ctx, via, pid, n, o.ramp)
-		var failed []string
-		for k, v := range m.failed {
-			failed = append(failed, fmt.Sprintf("%d× %s", v, k))
-		}
-		slices.Sort(failed)
-		per := "–"
-		if m.open > 0 {
-			per = fmt.Sprintf("%.1f KiB", float64(m.rss-m.before)/1024/float64(m.open))
-		}
-		fmt.Printf("| %d | %d | %s | %s | %s | %s |\n", n, m.open, mib(m.before), mib(m.rss), per, orNone(strings.Join(failed, "; ")))
-		// Let the server notice the closed streams before the next count.
-		time.Sleep(2 * time.Second)
-	}
-	fmt.Println()
 }
 
 func pause() { time.Sleep(200 * time.Millisecond) }

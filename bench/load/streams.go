@@ -4,17 +4,159 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
+// streamsConfig is the config of the serve processes of the memory phase:
+// bench/bulwark.yaml's upstream and aliases, with cleartext HTTP/2 served
+// next to HTTP/1.1 and admission control off. The phase measures what an
+// open stream costs in memory; with admission control on, the long
+// alias's adaptive limit (at most 512 by default) and server.max_inflight
+// (4,096) would refuse most of 10,000 streams, as they should.
+const streamsConfig = `log: {level: info, format: json}
+server:
+  shutdown_grace: 2s
+  h2c: true
+capacity: {disabled: true}
+disable_builtin_sim: true
+providers:
+  upstream:
+    type: openai
+    base_url: ${BULWARK_BENCH_UPSTREAM}
+models:
+  - name: chat
+    targets: [{provider: upstream, model: bench-chat}]
+  - name: long
+    targets: [{provider: upstream, model: bench-long}]
+`
+
+// A protocol the clients of the memory phase speak to Bulwark.
+type protocol struct {
+	name string
+	// fdsPerStream is how many descriptors a stream costs the serve
+	// process: its upstream connection, and its client connection unless
+	// the clients multiplex streams on few connections.
+	fdsPerStream int
+	client       func() *http.Client
+}
+
+var protocols = []protocol{
+	{name: "HTTP/1.1", fdsPerStream: 2, client: newClient},
+	{name: "h2c", fdsPerStream: 1, client: newH2CClient},
+}
+
+// newH2CClient speaks cleartext HTTP/2 with prior knowledge, as Envoy or
+// an ingress controller does to a backend: streams share connections, up
+// to the server's limit of concurrent streams per connection (250).
+func newH2CClient() *http.Client {
+	tr := &http.Transport{DisableCompression: true, Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	return &http.Client{Transport: tr}
+}
+
+// memory measures the resident memory of a serve process with open
+// streams, for each protocol in turn, each with a fresh serve process in
+// front of the simulator at simURL.
+func memory(ctx context.Context, o options, dir, simURL string, limit uint64) {
+	fmt.Printf("## Resident memory of the serve process with open streams (opened at %d/s)\n\n", o.ramp)
+	fmt.Println("A fresh `bulwark serve` per protocol (server.h2c on, admission control off); the counts run in order in the same process.")
+	fmt.Println()
+	fmt.Println("| clients speak | streams asked | open | RSS before | RSS while open | per stream | serve fds while open | failures |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---|")
+	var notes []string
+	for _, p := range protocols {
+		if ctx.Err() != nil {
+			return
+		}
+		rows, note, err := memoryOf(ctx, o, dir, simURL, limit, p)
+		if err != nil {
+			fmt.Printf("| %s | – | – | – | – | – | – | %s |\n", p.name, err)
+			continue
+		}
+		for _, r := range rows {
+			fmt.Println(r)
+		}
+		notes = append(notes, note...)
+	}
+	fmt.Println()
+	for _, n := range notes {
+		fmt.Println(n)
+	}
+	if len(notes) > 0 {
+		fmt.Println()
+	}
+}
+
+// memoryOf runs the memory phase's counts with clients speaking p.
+func memoryOf(ctx context.Context, o options, dir, simURL string, limit uint64, p protocol) (rows, notes []string, err error) {
+	name := "serve-" + strings.ReplaceAll(strings.ToLower(p.name), "/", "")
+	cfg := filepath.Join(dir, name+".yaml")
+	if err := os.WriteFile(cfg, []byte(streamsConfig), 0o600); err != nil {
+		return nil, nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, nil, err
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	srv, err := startChild("bulwark serve ("+p.name+" streams)", o.bin, filepath.Join(dir, name+".log"),
+		[]string{"BULWARK_ADMIN_KEY=" + adminKey, "BULWARK_BENCH_UPSTREAM=" + simURL + "/v1"},
+		"serve", "--config", cfg, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--data-dir", filepath.Join(dir, name+"-data"))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer srv.stop(5 * time.Second)
+	if err := waitReady(ctx, srv, url+"/healthz"); err != nil {
+		return nil, nil, err
+	}
+	key, err := tenantKey(ctx, url)
+	if err != nil {
+		return nil, nil, err
+	}
+	e := &endpoint{name: "bulwark", url: url + "/v1/chat/completions", key: key,
+		model: "chat", long: "long", client: p.client(), pid: srv.pid()}
+	for _, n := range o.streams {
+		if ctx.Err() != nil {
+			break
+		}
+		// The serve process needs a few hundred descriptors besides
+		// the streams'.
+		if most := (int(limit) - 300) / p.fdsPerStream; n > most {
+			notes = append(notes, fmt.Sprintf("%s: %d streams capped at %d: the file-descriptor limit is %d and cannot be raised here, and a stream costs Bulwark %d.",
+				p.name, n, most, limit, p.fdsPerStream))
+			n = most
+		}
+		m := openStreams(ctx, e, srv.pid(), n, o.ramp)
+		var failed []string
+		for k, v := range m.failed {
+			failed = append(failed, fmt.Sprintf("%d× %s", v, k))
+		}
+		slices.Sort(failed)
+		per := "–"
+		if m.open > 0 {
+			per = fmt.Sprintf("%.1f KiB", float64(m.rss-m.before)/1024/float64(m.open))
+		}
+		rows = append(rows, fmt.Sprintf("| %s | %d | %d | %s | %s | %s | %d | %s |", p.name, n, m.open, mib(m.before), mib(m.rss), per, m.fds, orNone(strings.Join(failed, "; "))))
+		// Let the server notice the closed streams before the next count.
+		time.Sleep(2 * time.Second)
+	}
+	return rows, notes, nil
+}
+
 // memResult is the serve process's resident memory with n streams open.
 type memResult struct {
 	want, open  int
 	before, rss int64 // bytes: before opening, and the most seen while open
+	fds         int   // the serve process's open descriptors, most seen while open
 	failed      map[string]int
 }
 
@@ -81,6 +223,9 @@ func openStreams(ctx context.Context, e *endpoint, pid, n, ramp int) memResult {
 	for range 10 {
 		if v, err := rss(pid); err == nil && v > res.rss {
 			res.rss = v
+		}
+		if fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid)); err == nil {
+			res.fds = max(res.fds, len(fds))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
