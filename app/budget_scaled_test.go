@@ -24,7 +24,7 @@ func TestScaledThreeReplicasShareOneBudget(t *testing.T) {
 	prefix := "bulwark-test-" + hex.EncodeToString(b[:]) + ":"
 	cfg := pricedConfig + fmt.Sprintf(`
 store: {type: postgres, url: %q}
-limits: {backend: redis, redis_url: %q, prefix: %q}
+limits: {backend: redis, redis_url: %q, prefix: %q, timeout: 5s}
 `, pgURL, rd, prefix)
 
 	var replicas []*testServer

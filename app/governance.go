@@ -85,7 +85,8 @@ func newLimiter(cfg *config.Config, log *slog.Logger) (l limit.Limiter, fb *limi
 		share = 1.0 / 3
 	}
 	fb = limit.NewFallback(redis.NewLimiter(client, redis.LimiterOptions{Prefix: prefix}), limit.FallbackOptions{
-		Share: share,
+		Share:   share,
+		Timeout: lc.Timeout.D(),
 		OnChange: func(degraded bool, err error) {
 			if degraded {
 				log.Warn("redis limiter unreachable; enforcing local limits", "share", share, "err", errText(err))
@@ -213,7 +214,8 @@ func (a *App) setBudgets(cfg *config.Config) error {
 		}
 		log := a.log
 		bs.fallback = usage.NewBudgetFallback(redis.NewBudgets(client, redis.BudgetsOptions{Prefix: prefix, Ledger: a.db}), usage.BudgetFallbackOptions{
-			Local: usage.MemoryBudgetsOptions{Ledger: a.db, Share: share},
+			Local:   usage.MemoryBudgetsOptions{Ledger: a.db, Share: share},
+			Timeout: lc.Timeout.D(),
 			OnChange: func(degraded bool, err error) {
 				if degraded {
 					log.Warn("redis budgets unreachable; enforcing a local share of each budget", "share", share, "err", errText(err))

@@ -101,9 +101,12 @@ func TestScaledThreeReplicasShareOneLimit(t *testing.T) {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	prefix := "bulwark-test-" + hex.EncodeToString(b[:]) + ":"
+	// The test is of a healthy Redis: a loaded machine running -race may
+	// take longer than the default 100 ms for a call, which is the
+	// fallback path to local shares (TestRedisUnreachableServesDegraded).
 	cfg := fastConfig + fmt.Sprintf(`
 store: {type: postgres, url: %q}
-limits: {backend: redis, redis_url: %q, prefix: %q}
+limits: {backend: redis, redis_url: %q, prefix: %q, timeout: 5s}
 `, pgURL, rd, prefix)
 
 	var replicas []*testServer

@@ -61,6 +61,9 @@ type Limits struct {
 	// own while Redis is unreachable, above 0 and at most 1 (default: one
 	// third, right for three replicas).
 	FallbackShare float64 `yaml:"fallback_share" json:"fallback_share,omitempty"`
+	// Timeout bounds each call to Redis for a limit (default 100ms) or a
+	// budget (default 1s); past it the replica enforces its local share.
+	Timeout Duration `yaml:"timeout" json:"timeout,omitempty"`
 }
 
 func (v *validator) store(c *Config) {
@@ -106,4 +109,5 @@ func (v *validator) store(c *Config) {
 	if l.FallbackShare < 0 || l.FallbackShare > 1 || math.IsNaN(l.FallbackShare) {
 		v.add("limits.fallback_share", "must be above 0 and at most 1, got %v", l.FallbackShare)
 	}
+	v.duration("limits.timeout", l.Timeout)
 }
