@@ -122,6 +122,7 @@ func newProvider(name string, pc config.Provider) (llm.Provider, error) {
 			APIVersion:     pc.APIVersion,
 			Headers:        pc.Headers,
 			ConnectTimeout: pc.ConnectTimeout.D(),
+			H2C:            pc.H2C,
 			WrapTransport:  telemetry.Transport,
 		})
 	case config.ProviderSim:

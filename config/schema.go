@@ -108,6 +108,12 @@ type Provider struct {
 	Headers map[string]string `yaml:"headers" json:"-"`
 	// ConnectTimeout bounds dialing the upstream (default 10s).
 	ConnectTimeout Duration `yaml:"connect_timeout" json:"connect_timeout"`
+	// H2C speaks cleartext HTTP/2 with prior knowledge to an http://
+	// base_url, so that calls share a few connections instead of holding
+	// one each (an OpenAI-compatible server that serves h2c, such as one
+	// behind Envoy, or bulwark sim). Ignored for https://, which
+	// negotiates HTTP/2 itself.
+	H2C bool `yaml:"h2c" json:"h2c,omitempty"`
 	// Seed makes a sim provider deterministic (default 1).
 	Seed int64 `yaml:"seed" json:"seed,omitempty"`
 	// SimModels configures a sim provider's models by name.

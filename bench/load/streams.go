@@ -18,7 +18,8 @@ import (
 
 // streamsConfig is the config of the serve processes of the memory phase:
 // bench/bulwark.yaml's upstream and aliases, with cleartext HTTP/2 served
-// next to HTTP/1.1 and admission control off. The phase measures what an
+// next to HTTP/1.1 and admission control off; the %s is the provider's
+// h2c setting (HTTP/1.1 or cleartext HTTP/2 to the simulator). The phase measures what an
 // open stream costs in memory; with admission control on, the long
 // alias's adaptive limit (at most 512 by default) and server.max_inflight
 // (4,096) would refuse most of 10,000 streams, as they should.
@@ -32,6 +33,7 @@ providers:
   upstream:
     type: openai
     base_url: ${BULWARK_BENCH_UPSTREAM}
+    h2c: %t
 models:
   - name: chat
     targets: [{provider: upstream, model: bench-chat}]
@@ -41,17 +43,22 @@ models:
 
 // A protocol the clients of the memory phase speak to Bulwark.
 type protocol struct {
-	name string
+	name, slug string
 	// fdsPerStream is how many descriptors a stream costs the serve
-	// process: its upstream connection, and its client connection unless
-	// the clients multiplex streams on few connections.
+	// process: its upstream connection unless Bulwark speaks h2c to the
+	// upstream, and its client connection unless the clients multiplex
+	// streams on few connections.
 	fdsPerStream int
 	client       func() *http.Client
+	// upstreamH2C makes Bulwark speak cleartext HTTP/2 to the simulator
+	// (the provider's h2c).
+	upstreamH2C bool
 }
 
 var protocols = []protocol{
-	{name: "HTTP/1.1", fdsPerStream: 2, client: newClient},
-	{name: "h2c", fdsPerStream: 1, client: newH2CClient},
+	{name: "HTTP/1.1", slug: "http11", fdsPerStream: 2, client: newClient},
+	{name: "h2c", slug: "h2c", fdsPerStream: 1, client: newH2CClient},
+	{name: "h2c, and h2c to the upstream", slug: "h2c-h2c", client: newH2CClient, upstreamH2C: true},
 }
 
 // newH2CClient speaks cleartext HTTP/2 with prior knowledge, as Envoy or
@@ -98,9 +105,9 @@ func memory(ctx context.Context, o options, dir, simURL string, limit uint64) {
 
 // memoryOf runs the memory phase's counts with clients speaking p.
 func memoryOf(ctx context.Context, o options, dir, simURL string, limit uint64, p protocol) (rows, notes []string, err error) {
-	name := "serve-" + strings.ReplaceAll(strings.ToLower(p.name), "/", "")
+	name := "serve-" + p.slug
 	cfg := filepath.Join(dir, name+".yaml")
-	if err := os.WriteFile(cfg, []byte(streamsConfig), 0o600); err != nil {
+	if err := os.WriteFile(cfg, fmt.Appendf(nil, streamsConfig, p.upstreamH2C), 0o600); err != nil {
 		return nil, nil, err
 	}
 	port, err := freePort()
@@ -130,7 +137,7 @@ func memoryOf(ctx context.Context, o options, dir, simURL string, limit uint64, 
 		}
 		// The serve process needs a few hundred descriptors besides
 		// the streams'.
-		if most := (int(limit) - 300) / p.fdsPerStream; n > most {
+		if most := (int(limit) - 300) / max(p.fdsPerStream, 1); p.fdsPerStream > 0 && n > most {
 			notes = append(notes, fmt.Sprintf("%s: %d streams capped at %d: the file-descriptor limit is %d and cannot be raised here, and a stream costs Bulwark %d.",
 				p.name, n, most, limit, p.fdsPerStream))
 			n = most

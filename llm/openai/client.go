@@ -37,6 +37,12 @@ type Options struct {
 	// ConnectTimeout bounds dialing the upstream and the TLS handshake
 	// (default 10s).
 	ConnectTimeout time.Duration
+	// H2C speaks cleartext HTTP/2 with prior knowledge to an http:// base
+	// URL, so that every call to the upstream shares a few connections
+	// instead of holding one each (a model server behind Envoy, bulwark
+	// sim). An https:// upstream negotiates HTTP/2 by itself; H2C does not
+	// apply to it.
+	H2C bool
 	// WrapTransport, when set, wraps the transport New builds: the
 	// composition root uses it to pass the trace context on to upstreams.
 	WrapTransport func(http.RoundTripper) http.RoundTripper
@@ -151,7 +157,7 @@ func New(o Options) (*Client, error) {
 
 	hc := o.HTTPClient
 	if hc == nil {
-		var rt http.RoundTripper = newTransport(o.ConnectTimeout)
+		var rt http.RoundTripper = newTransport(o.ConnectTimeout, o.H2C && strings.HasPrefix(base, "http://"))
 		if o.WrapTransport != nil {
 			rt = o.WrapTransport(rt)
 		}
@@ -173,12 +179,12 @@ func (c *Client) String() string { return fmt.Sprintf("openai(%s %s)", c.name, c
 // newTransport returns a transport for a gateway: many idle connections per
 // upstream host, bounded dialing, and no response-header timeout — the
 // caller's context (request deadline, time to first token) governs waiting.
-func newTransport(connect time.Duration) *http.Transport {
+func newTransport(connect time.Duration, h2c bool) *http.Transport {
 	if connect <= 0 {
 		connect = DefaultConnectTimeout
 	}
 	d := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
-	return &http.Transport{
+	t := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           d.DialContext,
 		ForceAttemptHTTP2:     true,
@@ -188,6 +194,11 @@ func newTransport(connect time.Duration) *http.Transport {
 		TLSHandshakeTimeout:   connect,
 		ExpectContinueTimeout: time.Second,
 	}
+	if h2c {
+		t.Protocols = new(http.Protocols)
+		t.Protocols.SetUnencryptedHTTP2(true)
+	}
+	return t
 }
 
 // sameHostRedirect follows at most three redirects, and only to the same
