@@ -142,6 +142,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	a.gw.SetUsage(a.usage)
 	a.gw.SetPrices(prices)
 	a.attachRequestLog(cfg)
+	a.loadDriftBaselines(ctx)
 	if err := a.setBudgets(cfg); err != nil {
 		_ = a.Close()
 		return nil, err

@@ -14,6 +14,7 @@ import (
 
 	"github.com/bulwark-ai/bulwark/api/admin"
 	"github.com/bulwark-ai/bulwark/config"
+	"github.com/bulwark-ai/bulwark/drift"
 	"github.com/bulwark-ai/bulwark/gateway"
 	"github.com/bulwark-ai/bulwark/limit"
 	"github.com/bulwark-ai/bulwark/postgres"
@@ -34,7 +35,8 @@ const keyRefresh = 30 * time.Second
 type store interface {
 	tenant.Store
 	usage.Ledger
-	reqlog.Store // the request log (telemetry.request_log)
+	reqlog.Store        // the request log (telemetry.request_log)
+	drift.BaselineStore // drift baselines across restarts
 	Ping(ctx context.Context) error
 	Close() error
 }

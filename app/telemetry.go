@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,15 +22,17 @@ import (
 )
 
 // observability is what the telemetry config builds: the metrics every
-// request is recorded in, the tracer, the drift detector (nil when
-// disabled) and the request log's writer into the store (nil when
-// disabled). It is built once at start; a reload that changes
-// telemetry settings takes effect at the next start.
+// request is recorded in, the tracer, the drift detector and the writer
+// of its baselines into the store (nil when drift is disabled) and the
+// request log's writer into the store (nil when disabled). It is built
+// once at start; a reload that changes telemetry settings takes effect at
+// the next start.
 type observability struct {
-	metrics *telemetry.Metrics
-	tracing *telemetry.Tracing
-	drift   *drift.Detector
-	reqlog  *reqlog.Writer
+	metrics   *telemetry.Metrics
+	tracing   *telemetry.Tracing
+	drift     *drift.Detector
+	baselines *baselineSaver
+	reqlog    *reqlog.Writer
 }
 
 // buildTelemetry builds the app's observability from cfg. Aliases the
@@ -65,7 +68,10 @@ func (a *App) buildTelemetry(ctx context.Context, cfg *config.Config) error {
 		o.tracing = telemetry.DisabledTracing()
 	}
 	if !tc.Drift.Disabled {
-		o.drift = drift.New(drift.Options{Window: tc.Drift.WindowOrDefault(), KnownAlias: known})
+		opts := drift.Options{Window: tc.Drift.WindowOrDefault(), KnownAlias: known}
+		o.baselines = &baselineSaver{store: a.db, log: a.log}
+		opts.OnBaseline = o.baselines.save
+		o.drift = drift.New(opts)
 		if err := o.metrics.Registry().Register(o.drift); err != nil {
 			return fmt.Errorf("register drift metrics: %w", err)
 		}
@@ -130,6 +136,112 @@ func (m requestLogMetrics) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(requestLogDropped, prometheus.CounterValue, float64(st.Failed), "store_error")
 }
 
+// loadDriftBaselines loads the stored drift baselines into the detector,
+// so that traffic after a restart, or after a deploy that changed a
+// model, is compared with them rather than becoming the new baseline. It
+// runs once at start, after the gateway's routing table is in place:
+// baselines of aliases no longer served are left in the store. A failure
+// is logged and serving goes on; an alias without a baseline takes its
+// first full window, as on a first start. Replicas sharing a store each
+// keep the baseline they loaded or took; the store holds the last one
+// saved, and every replica loads it at its next start.
+func (a *App) loadDriftBaselines(ctx context.Context) {
+	d, s := a.obs.drift, a.obs.baselines
+	if d == nil || s == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	stored, err := s.store.LoadBaselines(ctx)
+	if err != nil {
+		a.log.Warn("loading drift baselines failed; each model's first full window becomes its baseline", "error", err.Error())
+		return
+	}
+	for alias, b := range stored {
+		if _, ok := a.gw.Routes().Lookup(alias); !ok {
+			continue
+		}
+		if err := d.SetBaseline(alias, b); err != nil {
+			a.log.Warn("stored drift baseline not loaded; the model's first full window becomes its baseline",
+				"alias", alias, "error", err.Error())
+		}
+	}
+}
+
+// baselineSaver writes the baselines the drift detector takes into the
+// store, off the request path: save (the detector's OnBaseline) only
+// records the newest baseline of the alias and makes sure a goroutine is
+// writing. One goroutine at a time writes, so the newest of an alias is
+// written last. close waits for the writes; it runs before the store
+// closes. It is safe for concurrent use.
+type baselineSaver struct {
+	store drift.BaselineStore
+	log   *slog.Logger
+
+	mu      sync.Mutex
+	pending map[string]drift.Snapshot // by alias, not yet being written
+	writing bool                      // a goroutine of wg is writing pending
+	closed  bool
+	wg      sync.WaitGroup
+}
+
+// saveTimeout bounds one baseline write.
+const saveTimeout = 10 * time.Second
+
+func (s *baselineSaver) save(alias string, b drift.Snapshot) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		s.log.Warn("drift baseline taken during shutdown; not saved", "alias", alias)
+		return
+	}
+	if s.pending == nil {
+		s.pending = map[string]drift.Snapshot{}
+	}
+	s.pending[alias] = b
+	if !s.writing {
+		s.writing = true
+		s.wg.Go(s.write)
+	}
+}
+
+// write writes the pending baselines until there are none.
+func (s *baselineSaver) write() {
+	for {
+		s.mu.Lock()
+		var alias string
+		var b drift.Snapshot
+		found := false
+		for alias, b = range s.pending {
+			found = true
+			break
+		}
+		if !found {
+			s.writing = false
+			s.mu.Unlock()
+			return
+		}
+		delete(s.pending, alias)
+		s.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), saveTimeout)
+		err := s.store.SaveBaseline(ctx, alias, b)
+		cancel()
+		if err != nil {
+			s.log.Warn("saving drift baseline failed; it holds until the next start", "alias", alias, "error", err.Error())
+			continue
+		}
+		s.log.Info("drift baseline saved", "alias", alias, "samples", b.Samples(), "start", b.Start)
+	}
+}
+
+// close waits for the baselines being written; later ones are not saved.
+func (s *baselineSaver) close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
 // Metrics returns the app's metrics, for the request path to record in.
 func (a *App) Metrics() *telemetry.Metrics { return a.obs.metrics }
 
@@ -176,11 +288,15 @@ func (a *App) serveMetrics(cfg *config.Config) (stop func(), err error) {
 	}, nil
 }
 
-// closeTelemetry flushes the request log records and the spans not yet
-// written. It runs before the store closes.
+// closeTelemetry saves the drift baselines being written and flushes the
+// request log records and the spans not yet written. It runs before the
+// store closes.
 func (a *App) closeTelemetry() {
 	if a.obs == nil {
 		return
+	}
+	if s := a.obs.baselines; s != nil {
+		s.close()
 	}
 	if w := a.obs.reqlog; w != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

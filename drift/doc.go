@@ -9,8 +9,18 @@
 // categories with "other"), so memory per alias is constant. The rolling
 // window is a ring of slots; the baseline is the first full window seen
 // for an alias unless one is loaded (SetBaseline) or taken again
-// (Rebaseline). Baselines are plain values (Snapshot) that a store can
-// keep across restarts.
+// (Rebaseline).
+//
+// Baselines are plain values (Snapshot) that round-trip through JSON
+// exactly, and a BaselineStore keeps them across restarts, so that a
+// restart — or a deploy that changes the model — is compared against the
+// stored baseline instead of becoming the new one. Options.OnBaseline is
+// called with every baseline the Detector takes (not with those loaded):
+// on the goroutine that took it, after the Detector's locks are released,
+// one call at a time per alias in the order taken. Observe may take a
+// baseline, so OnBaseline runs on the request path and must hand slow
+// work, such as the store write, to another goroutine. Package drifttest
+// holds the BaselineStore conformance suite.
 //
 // A PSI below 0.1 is commonly read as no significant change, 0.1 to 0.25 as
 // a moderate shift and above 0.25 as a significant one.

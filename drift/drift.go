@@ -26,6 +26,16 @@ type Options struct {
 	MaxAliases int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// OnBaseline, if set, is called with every baseline the Detector
+	// takes — an alias's first full window, or Rebaseline — so that it
+	// can be stored; it is not called for baselines loaded with
+	// SetBaseline. It runs on the goroutine that took the baseline
+	// (Observe on the request path, Report, Collect or Rebaseline) after
+	// the Detector's locks are released, with a copy it may keep. Calls
+	// for one alias are made one at a time, in the order its baselines
+	// were taken. It must return quickly: work such as a store write
+	// belongs on another goroutine.
+	OnBaseline func(alias string, b Snapshot)
 }
 
 // Observation is one finished request of an alias.
@@ -87,6 +97,11 @@ type series struct {
 	first     int64 // epoch of the first observation
 	baseline  *Snapshot
 	baseTaken bool // a baseline was taken or loaded; no automatic one then
+	// taken holds the baselines taken whose OnBaseline call is still to
+	// come, oldest first; notifying is set while a goroutine makes those
+	// calls (notifyBaselines).
+	taken     []Snapshot
+	notifying bool
 }
 
 // New returns a Detector.
@@ -154,8 +169,7 @@ func (d *Detector) Observe(ob Observation) {
 	}
 	e := d.epoch(d.o.Now())
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	d.autoBaseline(s, e)
+	notify := d.autoBaseline(s, e)
 	sl := &s.slots[int(e%int64(len(s.slots)))]
 	if sl.epoch != e {
 		sl.epoch = e
@@ -172,16 +186,22 @@ func (d *Detector) Observe(ob Observation) {
 		if ob.FinishReason != "" {
 			c[FinishReason][categoryBucket(finishReasons, ob.FinishReason)]++
 		}
-		return
+	} else {
+		c[ErrorKind][categoryBucket(errorKinds, ob.ErrorKind)]++
 	}
-	c[ErrorKind][categoryBucket(errorKinds, ob.ErrorKind)]++
+	s.mu.Unlock()
+	if notify {
+		d.notifyBaselines(ob.Alias, s)
+	}
 }
 
 // autoBaseline takes the series's first full window as its baseline, once,
-// before the slot of epoch e is overwritten. s.mu must be held.
-func (d *Detector) autoBaseline(s *series, e int64) {
+// before the slot of epoch e is overwritten, and reports whether the
+// caller must call notifyBaselines once it has released s.mu. s.mu must
+// be held.
+func (d *Detector) autoBaseline(s *series, e int64) bool {
 	if s.baseTaken || e < s.first+int64(len(s.slots)) {
-		return
+		return false
 	}
 	// The window [first, first+slots) is complete: every slot still holds
 	// it (nothing of a later epoch was written yet).
@@ -189,6 +209,42 @@ func (d *Detector) autoBaseline(s *series, e int64) {
 	start := time.Unix(0, s.first*int64(d.slotDur)).UTC()
 	s.baseline = w.snapshot(start, start.Add(d.o.Window))
 	s.baseTaken = true
+	return d.queueBaseline(s)
+}
+
+// queueBaseline queues the series's baseline, just taken, for OnBaseline
+// and reports whether the caller must deliver the queue
+// (notifyBaselines) once it has released s.mu: false when another
+// goroutine is delivering it already, which delivers this one too. s.mu
+// must be held.
+func (d *Detector) queueBaseline(s *series) bool {
+	if d.o.OnBaseline == nil {
+		return false
+	}
+	s.taken = append(s.taken, *s.baseline.clone())
+	if s.notifying {
+		return false
+	}
+	s.notifying = true
+	return true
+}
+
+// notifyBaselines calls OnBaseline with the series's queued baselines,
+// oldest first, until the queue is empty. s.mu must not be held.
+func (d *Detector) notifyBaselines(alias string, s *series) {
+	for {
+		s.mu.Lock()
+		if len(s.taken) == 0 {
+			s.taken, s.notifying = nil, false
+			s.mu.Unlock()
+			return
+		}
+		b := s.taken[0]
+		s.taken[0] = Snapshot{}
+		s.taken = s.taken[1:]
+		s.mu.Unlock()
+		d.o.OnBaseline(alias, b)
+	}
 }
 
 // window sums the slots of the window ending with epoch last. s.mu must be
@@ -251,8 +307,9 @@ func (s *Snapshot) clone() *Snapshot {
 	return c
 }
 
-// SetBaseline loads a stored baseline for an alias. It is an error when
-// the snapshot's buckets do not match this version's.
+// SetBaseline loads a stored baseline for an alias; OnBaseline is not
+// called. It is an error when the snapshot's buckets do not match this
+// version's.
 func (d *Detector) SetBaseline(alias string, b Snapshot) error {
 	for _, dim := range Dimensions() {
 		if n := len(b.Counts[dim.String()]); n != bucketCount[dim] {
@@ -270,7 +327,9 @@ func (d *Detector) SetBaseline(alias string, b Snapshot) error {
 }
 
 // Rebaseline makes the alias's current window its baseline, and reports
-// whether the alias is tracked.
+// whether the alias is tracked. OnBaseline is called with the new
+// baseline before it returns, unless another goroutine is making the
+// alias's OnBaseline calls already, which then makes this one too.
 func (d *Detector) Rebaseline(alias string) bool {
 	s := d.get(alias, false)
 	if s == nil {
@@ -278,9 +337,13 @@ func (d *Detector) Rebaseline(alias string) bool {
 	}
 	now := d.o.Now()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	w := d.window(s, d.epoch(now))
 	s.baseline, s.baseTaken = w.snapshot(now.Add(-d.o.Window).UTC(), now.UTC()), true
+	notify := d.queueBaseline(s)
+	s.mu.Unlock()
+	if notify {
+		d.notifyBaselines(alias, s)
+	}
 	return true
 }
 
@@ -313,8 +376,17 @@ func (d *Detector) Report(alias string) (Report, bool) {
 	}
 	e := d.epoch(d.o.Now())
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	d.autoBaseline(s, e)
+	notify := d.autoBaseline(s, e)
+	r := d.report(alias, s, e)
+	s.mu.Unlock()
+	if notify {
+		d.notifyBaselines(alias, s)
+	}
+	return r, true
+}
+
+// report builds the alias's report at epoch e. s.mu must be held.
+func (d *Detector) report(alias string, s *series, e int64) Report {
 	cur := d.window(s, e)
 	r := Report{Alias: alias, CurrentSamples: sum(cur[ErrorKind])}
 	if s.baseline != nil {
@@ -331,7 +403,7 @@ func (d *Detector) Report(alias string) (Report, bool) {
 		}
 		r.Scores = append(r.Scores, sc)
 	}
-	return r, true
+	return r
 }
 
 // Aliases returns the tracked aliases, sorted.

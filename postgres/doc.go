@@ -4,7 +4,8 @@
 //
 // A *DB implements the domain stores: tenant.Store (tenants.go),
 // tenant.Auditor (audit.go) and usage.Ledger (usage.go), and keeps budgets
-// (budgets.go: admin.BudgetStore, tenant.BudgetLister). Migrations are embedded in the binary, numbered,
+// (budgets.go: admin.BudgetStore, tenant.BudgetLister) and drift baselines
+// (drift.go: drift.BaselineStore, the snapshot as jsonb). Migrations are embedded in the binary, numbered,
 // never edited once released, and applied in one transaction when the
 // database is opened, under a transaction-scoped advisory lock so that N
 // replicas starting at once apply them exactly once; schema_migrations
@@ -24,6 +25,6 @@
 // times are timestamptz: the ledger is aggregated, never read back record by
 // record, and native timestamps make day grouping and range scans cheap.
 //
-// This package imports domain packages (tenant, usage) and pgx; it must not
+// This package imports domain packages (tenant, usage, drift) and pgx; it must not
 // import the HTTP layer, the gateway or vendor packages. Only app wires it.
 package postgres

@@ -5,7 +5,8 @@
 //
 // A *DB implements the domain stores: tenant.Store (tenants.go),
 // tenant.Auditor (audit.go) and usage.Ledger (usage.go), and keeps budgets
-// (budgets.go: admin.BudgetStore, tenant.BudgetLister). Each domain has
+// (budgets.go: admin.BudgetStore, tenant.BudgetLister) and drift baselines
+// (drift.go: drift.BaselineStore, the snapshot as JSON). Each domain has
 // its own file and its own migrations (migrations/0001_tenants.sql, …).
 // Migrations are embedded in the binary, numbered, never edited once
 // released, and applied in one transaction when the database is opened;
