@@ -11,8 +11,9 @@
 // gpt-4, gpt-3.5, text-embedding-3 and text-embedding-ada-002. The
 // vocabularies are those of github.com/pkoukk/tiktoken-go-loader,
 // compiled into the binary: nothing is downloaded at run time. Each is
-// loaded once, on first use (o200k_base: about 0.2 s and 9 MiB of heap;
-// cl100k_base: 0.05 s and 4 MiB), and shared by every goroutine.
+// loaded once, on first use or by Preload, which bulwark serve calls at
+// start (o200k_base: about 0.2 s and 9 MiB of heap; cl100k_base: 0.05 s
+// and 4 MiB), and shared by every goroutine.
 //
 // Counting does not call tiktoken-go's encoder, which takes about 1.2 ms,
 // 5,300 allocations and 420 KB for a 1,000-token prompt here (regexp2

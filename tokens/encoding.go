@@ -2,6 +2,7 @@ package tokens
 
 import (
 	"sync"
+	"sync/atomic"
 	"unicode"
 	"unicode/utf8"
 
@@ -14,12 +15,17 @@ type encoding struct {
 	name  string
 	split func(string) int // the pre-tokenizer (split.go)
 	ranks func() (map[string]int, error)
+	// loaded is set once ranks has loaded the vocabulary.
+	loaded atomic.Bool
 }
 
 func newEncoding(name string, split func(string) int) *encoding {
-	return &encoding{name: name, split: split, ranks: sync.OnceValues(func() (map[string]int, error) {
+	e := &encoding{name: name, split: split}
+	e.ranks = sync.OnceValues(func() (map[string]int, error) {
+		defer e.loaded.Store(true)
 		return tiktoken_loader.NewOfflineLoader().LoadTiktokenBpe(name + ".tiktoken")
-	})}
+	})
+	return e
 }
 
 var (

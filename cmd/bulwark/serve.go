@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bulwark-ai/bulwark/app"
+	"github.com/bulwark-ai/bulwark/tokens"
 )
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -31,7 +32,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	o.AdminKey = os.Getenv("BULWARK_ADMIN_KEY")
 	o.Out, o.LogOutput = stdout, stderr
 
+	// The token vocabularies load while the store opens, so that the
+	// first request does not wait for them.
+	loaded := make(chan struct{})
+	go func() { tokens.Preload(); close(loaded) }()
 	a, err := app.New(ctx, o)
+	<-loaded
 	if err != nil {
 		return err
 	}
