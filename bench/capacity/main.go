@@ -28,7 +28,29 @@ import (
 	"github.com/bulwark-ai/bulwark/route"
 	"github.com/bulwark-ai/bulwark/shed"
 	"github.com/bulwark-ai/bulwark/tenant"
+	"github.com/bulwark-ai/bulwark/tokens"
 )
+
+// steadyCritical is the -critical flag: critical traffic is 0.1 C in all
+// rather than 10 % of every request.
+var steadyCritical bool
+
+// mixText says how requests are classed.
+func mixText() string {
+	if steadyCritical {
+		return "critical a steady 0.1 C in all (each tenant's requests critical with the same probability, 0.1 C ÷ the offered load), the rest 2:1 interactive to batch"
+	}
+	return "10% critical, 60% interactive, 30% batch"
+}
+
+// criticalShare is the probability that a request is critical at an
+// offered load of rate with capacity c.
+func criticalShare(rate, c float64) float64 {
+	if steadyCritical {
+		return min(0.1, 0.1*c/rate)
+	}
+	return 0.1
+}
 
 // tolerance is the -tolerance flag.
 var tolerance = new(float64)
@@ -46,9 +68,15 @@ func main() {
 		tol      = flag.Float64("tolerance", 1.2, "the limiter's latency tolerance (models.capacity.latency_tolerance; Bulwark's default is 1.5)")
 		verbose  = flag.Bool("v", false, "print admission control's state after each run to stderr")
 		fixed    = flag.Duration("unloaded", 0, "use this unloaded p99 instead of measuring it (on a busy machine the measurement drifts)")
+		critMix  = flag.String("critical", "share", "critical traffic: share (10% of every tenant's requests, so it grows with the overload) or steady (0.1 C in all, however large the overload: critical journeys do not burst with the rest)")
 	)
 	flag.Parse()
 	*tolerance = *tol
+	if *critMix != "share" && *critMix != "steady" {
+		fmt.Fprintf(os.Stderr, "bad -critical %q: share or steady\n", *critMix)
+		os.Exit(2)
+	}
+	steadyCritical = *critMix == "steady"
 	c := float64(*slots) / service.Seconds()
 	var levels []float64
 	for _, s := range strings.Split(*loads, ",") {
@@ -67,6 +95,8 @@ models:
     targets: [{provider: up, model: m}]
 `, *service, *slots, *queue)
 
+	// As bulwark serve does at start: no request waits for a vocabulary.
+	tokens.Preload()
 	// The unloaded p99: one call at a time, admission off.
 	unloaded := *fixed
 	if unloaded <= 0 {
@@ -76,9 +106,9 @@ models:
 	fmt.Printf("## Capacity benchmark\n\n")
 	fmt.Printf("Upstream: simulator, %d slots × %s per call (+%d queued, then 429): C = %.0f answers/s. "+
 		"Unloaded p99 %s; SLO and every request's deadline %s. %s measured after %s warm-up per run. "+
-		"Mix: 10%% critical, 60%% interactive, 30%% batch; tenant quiet offers a steady 0.25 C, tenant burst the rest in 1s on/off bursts (1.5× / 0.5× its mean). "+
+		"Mix: %s; tenant quiet offers a steady 0.25 C, tenant burst the rest in 1s on/off bursts (1.5× / 0.5× its mean). "+
 		"Limiter latency tolerance %g.\n\n",
-		*slots, *service, *queue, c, unloaded.Round(time.Millisecond), slo.Round(time.Millisecond), *duration, *warmup, *tol)
+		*slots, *service, *queue, c, unloaded.Round(time.Millisecond), slo.Round(time.Millisecond), *duration, *warmup, mixText(), *tol)
 	fmt.Println("| load | admission | goodput / C | admitted p99 | critical ok | interactive ok | batch ok | quiet ok | burst ok | shed (429/503 by Bulwark) | upstream 429 / timeouts |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|")
 	var lossRows []string
@@ -257,10 +287,10 @@ func run(yaml string, on bool, rate, c float64, slo, d, warmup time.Duration, se
 			p := rnd.Float64()
 			mu.Unlock()
 			class := "interactive"
-			switch {
-			case p < 0.1:
+			switch pc := criticalShare(rate, c); {
+			case p < pc:
 				class = "critical"
-			case p >= 0.7:
+			case p >= pc+(1-pc)*2/3:
 				class = "batch"
 			}
 			wg.Add(1)
