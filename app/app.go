@@ -117,7 +117,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 		a.closeGovernance()
 		return nil, err
 	}
-	w, err := buildWorld(cfg, nil)
+	w, err := buildWorld(cfg, nil, a.log)
 	if err != nil {
 		a.closeGovernance()
 		return nil, err

@@ -29,7 +29,7 @@ func (a *App) Reload() error {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	w, err := buildWorld(cfg, a.world)
+	w, err := buildWorld(cfg, a.world, a.log)
 	if err != nil {
 		a.log.Error("config reload failed; the previous config stays in force", "error", err.Error())
 		return fmt.Errorf("build from new config: %w", err)

@@ -2,6 +2,7 @@ package app
 
 import (
 	"fmt"
+	"log/slog"
 	"reflect"
 	"sort"
 	"strings"
@@ -37,7 +38,7 @@ type builtProvider struct {
 
 // buildWorld builds the providers and routes of cfg, reusing prev's
 // providers whose configuration is unchanged.
-func buildWorld(cfg *config.Config, prev *world) (*world, error) {
+func buildWorld(cfg *config.Config, prev *world, log *slog.Logger) (*world, error) {
 	w := &world{providers: make(map[string]builtProvider, len(cfg.Providers))}
 	clients := make(map[string]llm.Provider, len(cfg.Providers))
 	for name, pc := range cfg.Providers {
@@ -68,7 +69,7 @@ func buildWorld(cfg *config.Config, prev *world) (*world, error) {
 	if prev != nil {
 		grp = prev.load
 	}
-	w.load = buildLoadMetrics(cfg, grp)
+	w.load = buildLoadMetrics(cfg, grp, log)
 	t.UseLoad(upstreamLoad{w.load})
 	var ctl *shed.Controller
 	if prev != nil {
@@ -167,9 +168,9 @@ func sameClient(a, b config.Provider) bool {
 // the config no longer scrapes stop here, before the new world is swapped
 // in: if the reload then fails, the old world's least_loaded routes run
 // on least outstanding for those providers until the next good reload.
-func buildLoadMetrics(cfg *config.Config, grp *loadmetrics.Group) *loadmetrics.Group {
+func buildLoadMetrics(cfg *config.Config, grp *loadmetrics.Group, log *slog.Logger) *loadmetrics.Group {
 	if grp == nil {
-		grp = loadmetrics.NewGroup(loadmetrics.Options{})
+		grp = loadmetrics.NewGroup(loadmetrics.Options{Logger: log})
 	}
 	names := make([]string, 0, len(cfg.Providers))
 	for name := range cfg.Providers {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -33,6 +34,9 @@ type Target struct {
 type Options struct {
 	// Client sends the scrapes; nil means a client of the Group's own.
 	Client *http.Client
+	// Logger reports a provider's scrapes starting to fail and recovering,
+	// once each (nil: slog.Default()).
+	Logger *slog.Logger
 }
 
 // Group scrapes a set of providers, one goroutine each, and answers Load
@@ -40,6 +44,7 @@ type Options struct {
 type Group struct {
 	client *http.Client
 	own    bool // client is the Group's: its idle connections close with it
+	log    *slog.Logger
 
 	mu       sync.Mutex // serialises Configure and Close
 	closed   bool
@@ -48,7 +53,10 @@ type Group struct {
 
 // NewGroup returns a Group scraping nothing; Configure gives it targets.
 func NewGroup(o Options) *Group {
-	g := &Group{client: o.Client}
+	g := &Group{client: o.Client, log: o.Logger}
+	if g.log == nil {
+		g.log = slog.Default()
+	}
 	if g.client == nil {
 		g.client, g.own = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}, true
 	}
@@ -225,11 +233,16 @@ func (s *scraper) scrape(ctx context.Context) error {
 	page, err := s.fetch(ctx)
 	if err != nil {
 		msg := err.Error()
-		s.lastErr.Store(&msg)
+		if prev := s.lastErr.Swap(&msg); prev == nil && ctx.Err() == nil {
+			s.g.log.Warn("load metrics scrape failing; least_loaded routing falls back to least outstanding once the last report is stale",
+				"provider", s.target.Provider, "error", msg)
+		}
 		return err
 	}
 	s.last.Store(&result{at: time.Now(), page: page})
-	s.lastErr.Store(nil)
+	if prev := s.lastErr.Swap(nil); prev != nil {
+		s.g.log.Info("load metrics scrape recovered", "provider", s.target.Provider)
+	}
 	return nil
 }
 

@@ -3,6 +3,7 @@ package loadmetrics
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -167,3 +168,46 @@ func TestGroupScrapeNow(t *testing.T) {
 		}
 	})
 }
+
+// A provider's scrapes starting to fail are logged once, and so is their
+// recovery, however many scrapes fail in between.
+func TestGroupLogsFailingAndRecoveredScrapesOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake()
+		f.set("a", running("1"))
+		var buf strings.Builder
+		var mu sync.Mutex
+		log := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return buf.Write(p)
+		}), nil))
+		g := NewGroup(Options{Client: &http.Client{Transport: f}, Logger: log})
+		defer g.Close()
+		g.Configure([]Target{target("a")})
+		synctest.Wait()
+		f.set("a", "")
+		for range 3 {
+			_ = g.ScrapeNow(context.Background())
+		}
+		f.set("a", running("2"))
+		_ = g.ScrapeNow(context.Background())
+		_ = g.ScrapeNow(context.Background())
+		mu.Lock()
+		out := buf.String()
+		mu.Unlock()
+		if n := strings.Count(out, "load metrics scrape failing"); n != 1 {
+			t.Errorf("failing logged %d times; want once:\n%s", n, out)
+		}
+		if n := strings.Count(out, "load metrics scrape recovered"); n != 1 {
+			t.Errorf("recovery logged %d times; want once:\n%s", n, out)
+		}
+		if !strings.Contains(out, "provider=a") {
+			t.Errorf("log does not name the provider:\n%s", out)
+		}
+	})
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
