@@ -76,6 +76,7 @@ func (v *validator) capacity(c *Config) {
 	v.nonNegative("server.max_header_bytes", int64(c.Server.MaxHeaderBytes))
 	v.duration("server.read_timeout", c.Server.ReadTimeout)
 	v.duration("server.write_timeout", c.Server.WriteTimeout)
+	v.duration("server.stream_write_timeout", c.Server.StreamWriteTimeout)
 	v.duration("capacity.max_wait", c.Capacity.MaxWait)
 	v.share("capacity.critical_reserve", c.Capacity.CriticalReserve)
 	for t, w := range c.Capacity.TenantWeights {

@@ -41,6 +41,13 @@ log:
 server:
   max_body_bytes: -1
 `, "server.max_body_bytes", 2, "must not be negative, got -1"},
+		{"stream write timeout", `
+server:
+  stream_write_timeout: -1s
+`, "server.stream_write_timeout", 2, `negative duration "-1s"`},
+		{"limits timeout", `
+limits: {timeout: -5ms}
+`, "limits.timeout", 1, `negative duration "-5ms"`},
 
 		// Providers.
 		{"provider name", `
