@@ -2,14 +2,14 @@ package reqlog
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/bulwark-ai/bulwark/usage"
 )
 
 // Record is what happened to one client request.
@@ -84,12 +84,9 @@ type Message struct {
 // Record (ids, alias, target, error type, …).
 const MaxField = 256
 
-// NewID returns a fresh record ID: "rql_" and 24 random hex digits.
-func NewID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:]) // crypto/rand does not fail
-	return "rql_" + hex.EncodeToString(b[:])
-}
+// NewID returns a fresh record ID: "rql_" and 24 hex digits, ordered by
+// time (usage.TimeOrderedID).
+func NewID() string { return usage.TimeOrderedID("rql_") }
 
 // Validate reports what makes r unstorable. Stores reject a batch holding
 // an invalid record.
