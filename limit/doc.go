@@ -66,7 +66,8 @@
 //   - Time is injectable (MemoryOptions.Now, FallbackOptions.Now), so tests
 //     never wait for a window.
 //
-// limit imports only the standard library. It must not import redis, any
+// limit imports only the standard library and resilience (Outage, the
+// state of the shared limiter's reachability). It must not import redis, any
 // other backend, the gateway or the HTTP layer: backends implement
 // Limiter, and only app wires them.
 package limit

@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"math"
-	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/bulwark-ai/bulwark/resilience"
 )
 
 // FallbackOptions configure a Fallback. The zero value is valid.
@@ -52,13 +52,7 @@ type Fallback struct {
 	shared Limiter
 	local  *Memory
 	o      FallbackOptions
-
-	degraded atomic.Bool
-
-	mu      sync.Mutex // guards closed and starting the probe
-	closed  bool
-	stop    chan struct{}
-	probing sync.WaitGroup
+	outage *resilience.Outage
 }
 
 var _ Limiter = (*Fallback)(nil)
@@ -71,30 +65,27 @@ func NewFallback(shared Limiter, o FallbackOptions) *Fallback {
 	if o.Timeout <= 0 {
 		o.Timeout = 100 * time.Millisecond
 	}
-	if o.ProbeMin <= 0 {
-		o.ProbeMin = 250 * time.Millisecond
-	}
-	if o.ProbeMax < o.ProbeMin {
-		o.ProbeMax = max(5*time.Second, o.ProbeMin)
-	}
-	return &Fallback{
+	f := &Fallback{
 		shared: shared,
 		local:  NewMemory(MemoryOptions{Now: o.Now, Lease: o.Lease}),
 		o:      o,
-		stop:   make(chan struct{}),
 	}
+	f.outage = resilience.NewOutage(f.ping, resilience.OutageOptions{
+		Timeout: o.Timeout, ProbeMin: o.ProbeMin, ProbeMax: o.ProbeMax, OnChange: o.OnChange,
+	})
+	return f
 }
 
 // Degraded reports whether the Fallback is serving from its local limiter.
 // The readiness check reports it.
-func (f *Fallback) Degraded() bool { return f.degraded.Load() }
+func (f *Fallback) Degraded() bool { return f.outage.Degraded() }
 
 // Reserve implements Limiter.
 func (f *Fallback) Reserve(ctx context.Context, scopes []Scope, tokens int) (Reservation, Decision, error) {
 	if err := Validate(scopes, tokens); err != nil {
 		return nil, Decision{}, err
 	}
-	if !f.degraded.Load() {
+	if !f.outage.Degraded() {
 		cctx, cancel := context.WithTimeout(ctx, f.o.Timeout)
 		r, d, err := f.shared.Reserve(cctx, scopes, tokens)
 		cancel()
@@ -106,7 +97,7 @@ func (f *Fallback) Reserve(ctx context.Context, scopes []Scope, tokens int) (Res
 		case errors.Is(err, ErrInvalid):
 			return nil, Decision{}, err
 		}
-		f.degrade(err)
+		f.outage.Begin(err, nil)
 	}
 	return f.local.Reserve(ctx, f.scale(scopes), tokens)
 }
@@ -135,49 +126,6 @@ func share(limit int, s float64) int {
 	return max(int(math.Ceil(float64(limit)*s)), 1)
 }
 
-// degrade switches to the local limiter and starts probing, once.
-func (f *Fallback) degrade(err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.closed || !f.degraded.CompareAndSwap(false, true) {
-		return
-	}
-	if f.o.OnChange != nil {
-		f.o.OnChange(true, err)
-	}
-	f.probing.Add(1)
-	go f.probe()
-}
-
-// probe waits with backoff until the shared limiter answers, then switches
-// back to it. It runs while degraded and stops on Close.
-func (f *Fallback) probe() {
-	defer f.probing.Done()
-	wait := f.o.ProbeMin
-	for {
-		t := time.NewTimer(wait)
-		select {
-		case <-f.stop:
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), f.o.Timeout)
-		err := f.ping(ctx)
-		cancel()
-		if err == nil {
-			f.mu.Lock()
-			f.degraded.Store(false)
-			if f.o.OnChange != nil {
-				f.o.OnChange(false, nil)
-			}
-			f.mu.Unlock()
-			return
-		}
-		wait = min(2*wait, f.o.ProbeMax)
-	}
-}
-
 func (f *Fallback) ping(ctx context.Context) error {
 	if p, ok := f.shared.(Pinger); ok {
 		return p.Ping(ctx)
@@ -191,13 +139,4 @@ func (f *Fallback) ping(ctx context.Context) error {
 
 // Close stops probing and waits for the probe goroutine to end. The
 // Fallback keeps serving (from whichever limiter it was using) after Close.
-func (f *Fallback) Close() error {
-	f.mu.Lock()
-	if !f.closed {
-		f.closed = true
-		close(f.stop)
-	}
-	f.mu.Unlock()
-	f.probing.Wait()
-	return nil
-}
+func (f *Fallback) Close() error { return f.outage.Close() }

@@ -3,9 +3,10 @@ package usage
 import (
 	"context"
 	"errors"
-	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/bulwark-ai/bulwark/resilience"
 )
 
 // BudgetFallbackOptions configure a BudgetFallback. The zero value is
@@ -54,15 +55,9 @@ type BudgetFallback struct {
 	// time the shared backend becomes unreachable, seeded afresh from the
 	// ledger (which holds what was spent through the shared backend
 	// meanwhile). Its reservations settle in the one that made them.
-	local atomic.Pointer[MemoryBudgets]
-	o     BudgetFallbackOptions
-
-	degraded atomic.Bool
-
-	mu      sync.Mutex // guards closed and starting the probe
-	closed  bool
-	stop    chan struct{}
-	probing sync.WaitGroup
+	local  atomic.Pointer[MemoryBudgets]
+	o      BudgetFallbackOptions
+	outage *resilience.Outage
 }
 
 var _ Budgets = (*BudgetFallback)(nil)
@@ -72,27 +67,24 @@ func NewBudgetFallback(shared Budgets, o BudgetFallbackOptions) *BudgetFallback 
 	if o.Timeout <= 0 {
 		o.Timeout = time.Second
 	}
-	if o.ProbeMin <= 0 {
-		o.ProbeMin = 250 * time.Millisecond
-	}
-	if o.ProbeMax < o.ProbeMin {
-		o.ProbeMax = max(5*time.Second, o.ProbeMin)
-	}
-	f := &BudgetFallback{shared: shared, o: o, stop: make(chan struct{})}
+	f := &BudgetFallback{shared: shared, o: o}
 	f.local.Store(NewMemoryBudgets(o.Local))
+	f.outage = resilience.NewOutage(f.ping, resilience.OutageOptions{
+		Timeout: o.Timeout, ProbeMin: o.ProbeMin, ProbeMax: o.ProbeMax, OnChange: o.OnChange,
+	})
 	return f
 }
 
 // Degraded reports whether the BudgetFallback serves from its local
 // counters.
-func (f *BudgetFallback) Degraded() bool { return f.degraded.Load() }
+func (f *BudgetFallback) Degraded() bool { return f.outage.Degraded() }
 
 // Reserve implements Budgets.
 func (f *BudgetFallback) Reserve(ctx context.Context, scopes []Budget, cost Nanodollars) (BudgetReservation, BudgetDecision, error) {
 	if err := ValidateBudgets(scopes, cost); err != nil {
 		return nil, BudgetDecision{}, err
 	}
-	if !f.degraded.Load() {
+	if !f.outage.Degraded() {
 		cctx, cancel := context.WithTimeout(ctx, f.o.Timeout)
 		r, d, err := f.shared.Reserve(cctx, scopes, cost)
 		cancel()
@@ -112,7 +104,7 @@ func (f *BudgetFallback) Reserve(ctx context.Context, scopes []Budget, cost Nano
 // Spending implements Budgets: the shared backend's, or the local one's
 // while degraded.
 func (f *BudgetFallback) Spending(ctx context.Context, b Budget) (Spending, error) {
-	if !f.degraded.Load() {
+	if !f.outage.Degraded() {
 		cctx, cancel := context.WithTimeout(ctx, f.o.Timeout)
 		s, err := f.shared.Spending(cctx, b)
 		cancel()
@@ -124,49 +116,11 @@ func (f *BudgetFallback) Spending(ctx context.Context, b Budget) (Spending, erro
 	return f.local.Load().Spending(ctx, b)
 }
 
-// degrade switches to the local counters and starts probing, once.
+// degrade begins an outage, serving from fresh local counters seeded
+// from the ledger (which holds what was spent through the shared backend
+// until now).
 func (f *BudgetFallback) degrade(err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.closed || f.degraded.Load() {
-		return
-	}
-	f.local.Store(NewMemoryBudgets(f.o.Local))
-	f.degraded.Store(true)
-	if f.o.OnChange != nil {
-		f.o.OnChange(true, err)
-	}
-	f.probing.Add(1)
-	go f.probe()
-}
-
-// probe waits with backoff until the shared backend answers, then switches
-// back to it. It runs while degraded and stops on Close.
-func (f *BudgetFallback) probe() {
-	defer f.probing.Done()
-	wait := f.o.ProbeMin
-	for {
-		t := time.NewTimer(wait)
-		select {
-		case <-f.stop:
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), f.o.Timeout)
-		err := f.ping(ctx)
-		cancel()
-		if err == nil {
-			f.mu.Lock()
-			f.degraded.Store(false)
-			if f.o.OnChange != nil {
-				f.o.OnChange(false, nil)
-			}
-			f.mu.Unlock()
-			return
-		}
-		wait = min(2*wait, f.o.ProbeMax)
-	}
+	f.outage.Begin(err, func() { f.local.Store(NewMemoryBudgets(f.o.Local)) })
 }
 
 func (f *BudgetFallback) ping(ctx context.Context) error {
@@ -183,13 +137,4 @@ func (f *BudgetFallback) ping(ctx context.Context) error {
 // Close stops probing and waits for the probe goroutine to end. The
 // BudgetFallback keeps serving (from whichever backend it was using) after
 // Close.
-func (f *BudgetFallback) Close() error {
-	f.mu.Lock()
-	if !f.closed {
-		f.closed = true
-		close(f.stop)
-	}
-	f.mu.Unlock()
-	f.probing.Wait()
-	return nil
-}
+func (f *BudgetFallback) Close() error { return f.outage.Close() }

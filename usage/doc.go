@@ -80,7 +80,8 @@
 //     the ledger does not take is spilled and replayed by the next Writer
 //     over the same directory.
 //
-// This package imports only the standard library and llm (for llm.Usage).
+// This package imports only the standard library, llm (for llm.Usage) and
+// resilience (Outage, for BudgetFallback).
 // It must not import backends (sqlite, postgres, redis), the HTTP layer or
 // the gateway: backends implement Ledger and pass usagetest.Run, and only
 // app wires them.
