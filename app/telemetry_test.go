@@ -34,11 +34,7 @@ func TestMetricsOnMainAndOwnListener(t *testing.T) {
 	}
 	// The drift detector is on by default and the gateway feeds it.
 
-	resp, body := ts.do(t, "GET", "/metrics", "", "Authorization", "")
-	if resp.StatusCode != 200 {
-		t.Fatalf("GET /metrics on the main listener: %d", resp.StatusCode)
-	}
-	for _, want := range []string{
+	wants := []string{
 		`bulwark_http_requests_total{code="200",route="/v1/chat/completions"} 1`,
 		`bulwark_drift_samples{alias="chat",window="current"} 1`,
 		`bulwark_requests_total{alias="chat",model="fast-chat",operation="chat",provider="fast",status="200",tenant="`,
@@ -47,7 +43,21 @@ func TestMetricsOnMainAndOwnListener(t *testing.T) {
 		`bulwark_breaker_state{model="fast-chat",provider="fast"} 0`,
 		`bulwark_target_inflight{model="fast-chat",provider="fast"} 0`,
 		"go_goroutines",
-	} {
+	}
+	// The request is counted once its handler returned, which may be just
+	// after the client read the answer: read until it shows, for a while.
+	var body []byte
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var resp *http.Response
+		resp, body = ts.do(t, "GET", "/metrics", "", "Authorization", "")
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET /metrics on the main listener: %d", resp.StatusCode)
+		}
+		if strings.Contains(string(body), wants[0]) || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, want := range wants {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
