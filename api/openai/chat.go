@@ -68,7 +68,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, p tenant.Princi
 		}
 		h.log.Warn("stream ended by upstream failure", "request_id", api.RequestID(w), "error", err)
 		if ew.event(api.AsError(err).Body()) == nil && ew.flush() == nil {
-			ew.done()
+			ew.idle()
 		}
 	}
 	// Heartbeats run on the gateway's goroutine while this one waits in
@@ -77,8 +77,8 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, p tenant.Princi
 		if !started {
 			start()
 		}
-		if ew.write([]byte(": keep-alive\n\n")) == nil {
-			_ = ew.flush()
+		if ew.write([]byte(": keep-alive\n\n")) == nil && ew.flush() == nil {
+			ew.idle()
 		}
 	}
 	s, out, err := h.gw.Stream(ctx, p, req, gateway.StreamOptions{Heartbeat: beat})

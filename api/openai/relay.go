@@ -108,11 +108,17 @@ func (ew *eventWriter) flush() error {
 	return ew.flushErr()
 }
 
-// done clears the write deadline after a stream that ended well, so that
-// it does not bound the next request on the same HTTP/1.1 connection.
-func (ew *eventWriter) done() {
+// idle clears the write deadline once what was written is flushed. On
+// HTTP/2 a write deadline is a timer that resets the stream when it
+// fires, whether a write is under way or not, so it must not outlive the
+// writes it bounds: an upstream may pause longer than the timeout between
+// two events. On HTTP/1.1 it must not bound the next request on the same
+// connection. The next write sets it again.
+func (ew *eventWriter) idle() {
 	if ew.deadline {
 		_ = ew.rc.SetWriteDeadline(time.Time{})
+		ew.deadline = false
+		ew.renew = time.Time{}
 	}
 }
 
@@ -152,7 +158,7 @@ func relay(ew *eventWriter, s llm.Stream, cancel context.CancelFunc, usage bool,
 			if q.push(doneData) {
 				q.writers.Wait()
 				if q.err == nil {
-					ew.done()
+					ew.idle()
 				}
 			}
 			return
@@ -213,6 +219,14 @@ func (q *eventQueue) write() {
 		q.mu.Lock()
 		if len(q.queue) == 0 {
 			if !q.ew.unflushed {
+				if q.ew.deadline {
+					// Everything is out: no deadline while nothing is
+					// written (see idle). Not under mu: on HTTP/2 it is
+					// a message to the connection's goroutine.
+					q.mu.Unlock()
+					q.ew.idle()
+					continue
+				}
 				q.writing = false
 				q.mu.Unlock()
 				return

@@ -337,3 +337,67 @@ func TestStreamToAClientThatStopsReadingEnds(t *testing.T) {
 		})
 	}
 }
+
+// pausingStream sends one event, pauses, sends another, then ends.
+type pausingStream struct {
+	pause time.Duration
+	n     int
+}
+
+func (s *pausingStream) Recv() (*llm.Chunk, error) {
+	s.n++
+	switch s.n {
+	case 1:
+		return &llm.Chunk{Data: []byte(`{"choices":[{"index":0,"delta":{"content":"one"}}]}`), HasContent: true}, nil
+	case 2:
+		time.Sleep(s.pause)
+		return &llm.Chunk{Data: []byte(`{"choices":[{"index":0,"delta":{"content":"two"}}]}`), HasContent: true}, nil
+	}
+	return nil, io.EOF
+}
+
+func (s *pausingStream) Close() error { return nil }
+
+// An upstream that pauses longer than the stream write timeout between
+// two events does not end a stream its client is reading: the write
+// deadline bounds writes, not the wait for the upstream. Over HTTP/2 a
+// deadline left set resets the stream when it fires.
+func TestStreamOutlivesAPauseLongerThanTheWriteTimeout(t *testing.T) {
+	for _, proto := range []string{"HTTP/1.1", "h2c"} {
+		t.Run(proto, func(t *testing.T) {
+			h := newHandler(t, &provider{stream: func(context.Context) llm.Stream {
+				return &pausingStream{pause: 300 * time.Millisecond}
+			}}, shed.New(shed.Options{}))
+			h.SetStreamWriteTimeout(50 * time.Millisecond)
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				h.chat(w, r, tenant.Principal{})
+			}))
+			srv.Config.Protocols = new(http.Protocols)
+			srv.Config.Protocols.SetHTTP1(true)
+			srv.Config.Protocols.SetUnencryptedHTTP2(true)
+			srv.Start()
+			defer srv.Close()
+			tr := &http.Transport{Protocols: new(http.Protocols)}
+			if proto == "h2c" {
+				tr.Protocols.SetUnencryptedHTTP2(true)
+			} else {
+				tr.Protocols.SetHTTP1(true)
+			}
+			defer tr.CloseIdleConnections()
+			resp, err := (&http.Client{Transport: tr}).Post(srv.URL, "application/json", strings.NewReader(streamBody))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatalf("reading the stream: %v (got %q)", err, body)
+			}
+			for _, want := range []string{`"one"`, `"two"`, "data: [DONE]"} {
+				if !strings.Contains(string(body), want) {
+					t.Errorf("stream lacks %s:\n%s", want, body)
+				}
+			}
+		})
+	}
+}
