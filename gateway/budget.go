@@ -135,7 +135,11 @@ func (g *Gateway) reserveBudget(ctx context.Context, rq *request, p tenant.Princ
 	if r == nil {
 		r, _ = tbl.Lookup(rq.alias)
 	}
-	res, d, err := bg.b.Reserve(ctx, sc, worstCost(g.prices.Load(), tbl, r, tokens))
+	// No budget is larger than MaxBudget: a worst case beyond it is refused
+	// by a hard budget all the same, and a soft one must not pile up
+	// reservations that overflow its counters.
+	cost := min(worstCost(g.prices.Load(), tbl, r, tokens), usage.MaxBudget)
+	res, d, err := bg.b.Reserve(ctx, sc, cost)
 	if err != nil {
 		if ctx.Err() == nil {
 			bg.onEvent(BudgetEvent{Err: err})

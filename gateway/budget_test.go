@@ -217,3 +217,30 @@ func TestBudgetHeader(t *testing.T) {
 		}
 	}
 }
+
+// A worst case beyond any budget reserves MaxBudget, not more: two such
+// requests under a soft budget leave its counters exact, not overflowed.
+func TestBudgetReservationCappedAtMaxBudget(t *testing.T) {
+	g, _, _, b, _ := budgeted(t, 0, 0)
+	p := withBudget(1, false)
+	p.KeyLimits = tenant.Limits{}
+	huge := req()
+	huge.MaxTokens = 1 << 50 // callers other than the HTTP API are not bounded at decode
+	var streams []interface{ Close() error }
+	for range 2 {
+		st, _, err := g.Stream(t.Context(), p, huge, StreamOptions{})
+		if err != nil {
+			t.Fatalf("Stream: %v", err)
+		}
+		streams = append(streams, st)
+	}
+	if sp := spentBy(t, b, p); sp.Reserved != usage.MaxBudget+usage.MaxBudget {
+		t.Errorf("reserved %d for two unbounded requests; want 2 × MaxBudget (%d)", sp.Reserved, 2*usage.MaxBudget)
+	}
+	for _, st := range streams {
+		_ = st.Close()
+	}
+	if sp := spentBy(t, b, p); sp.Reserved != 0 {
+		t.Errorf("reserved %d after both streams closed; want 0", sp.Reserved)
+	}
+}

@@ -218,7 +218,7 @@ func (m *MemoryBudgets) Reserve(ctx context.Context, scopes []Budget, cost Nanod
 		if over(local[i], levels[i], cost) {
 			st.warned = true
 		}
-		st.reserved += cost
+		st.reserved = add(st.reserved, cost)
 		st.leases[r.id] = lease{cost: cost, expires: now.Add(m.o.Lease)}
 	}
 	r.states = states

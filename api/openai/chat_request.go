@@ -49,6 +49,11 @@ type contentPart struct {
 
 var roles = map[string]bool{"system": true, "developer": true, "user": true, "assistant": true, "tool": true, "function": true}
 
+// maxCompletionTokens bounds max_tokens and max_completion_tokens: far
+// above any model's output limit, and low enough that token and cost
+// estimates (times n, at most 128) cannot overflow.
+const maxCompletionTokens = 1 << 24
+
 // decodeChat decodes and validates a chat completion request body.
 func decodeChat(body []byte) (*llm.ChatRequest, error) {
 	var w chatWire
@@ -85,8 +90,8 @@ func decodeChat(body []byte) (*llm.ChatRequest, error) {
 		name string
 		v    *int
 	}{{"max_tokens", w.MaxTokens}, {"max_completion_tokens", w.MaxCompletionTokens}} {
-		if f.v != nil && *f.v < 1 {
-			return nil, api.BadRequest(f.name, "%s must be at least 1, got %d", f.name, *f.v)
+		if f.v != nil && (*f.v < 1 || *f.v > maxCompletionTokens) {
+			return nil, api.BadRequest(f.name, "%s must be between 1 and %d, got %d", f.name, maxCompletionTokens, *f.v)
 		}
 	}
 	switch {

@@ -44,6 +44,8 @@ func TestDecodeChatRejects(t *testing.T) {
 	cases := map[string]string{
 		"stream_options without stream": `{"model":"m","messages":[{"role":"user","content":"x"}],"stream_options":{"include_usage":true}}`,
 		"n too large":                   `{"model":"m","messages":[{"role":"user","content":"x"}],"n":1000}`,
+		"max_tokens too large":          `{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":9223372036854775807}`,
+		"max_completion_tokens large":   `{"model":"m","messages":[{"role":"user","content":"x"}],"max_completion_tokens":16777217}`,
 		"top_p":                         `{"model":"m","messages":[{"role":"user","content":"x"}],"top_p":2}`,
 		"stop too many":                 `{"model":"m","messages":[{"role":"user","content":"x"}],"stop":["a","b","c","d","e"]}`,
 		"stop wrong type":               `{"model":"m","messages":[{"role":"user","content":"x"}],"stop":5}`,
