@@ -80,3 +80,60 @@ func TestPriorityResolvesFromTheRequest(t *testing.T) {
 		t.Errorf("service_tier flex: %s %v", rq.class, err)
 	}
 }
+
+// A half-open breaker's probe whose client leaves while it waits in the
+// target's queue gives its permit back (the breaker opens again), so the
+// target is probed again later instead of being shut out for good.
+func TestProbeLeftInTheQueueDoesNotHoldTheHalfOpenBreaker(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g, a, _ := gw(t, nil)
+		ctl := shed.New(shed.Options{})
+		g.capacity = ctl
+		r, _ := g.Routes().Lookup("chat")
+		br := r.Targets[0].Health.Breaker
+		for i := 0; br.State().State != "open"; i++ {
+			if i > 1000 {
+				t.Fatal("the breaker does not open")
+			}
+			br.Failure()
+		}
+		// Ready: open_for has passed, the next Allow turns it half-open
+		// and takes its probe permit.
+		waitReady := func() {
+			for i := 0; !br.Ready(); i++ {
+				if i > 3600 {
+					t.Fatal("the breaker stays open")
+				}
+				time.Sleep(time.Second)
+			}
+		}
+		waitReady()
+
+		// a's one permit is held: the probe queues, and its client leaves.
+		full := ctl.Configure("a/ma", shed.Config{Initial: 1, Max: 1, Queue: 1, CriticalReserve: -1})
+		hold, err := full.Acquire(context.Background(), shed.Request{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			time.Sleep(100 * time.Millisecond)
+			cancel()
+		}()
+		if _, _, err := g.Chat(ctx, tenant.Principal{TenantID: "t"}, req()); err == nil {
+			t.Fatal("a request whose client left was answered")
+		}
+		hold(shed.Result{Ignore: true})
+		if a.calls.Load() != 0 {
+			t.Fatalf("a was called %d times while its permit was held", a.calls.Load())
+		}
+
+		waitReady()
+		if _, out, err := g.Chat(context.Background(), tenant.Principal{TenantID: "t"}, req()); err != nil || out.Target.Name() != "a/ma" {
+			t.Fatalf("after the abandoned probe: %v, tried %v; want a probed again", err, out.Tried)
+		}
+		if got := br.State().State; got != "closed" {
+			t.Errorf("breaker %s after a successful probe; want closed", got)
+		}
+	})
+}

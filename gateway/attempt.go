@@ -137,6 +137,11 @@ func attempt[T any](ctx context.Context, r *route.Route, t *route.Target, tr try
 	call func(context.Context, *route.Route, *route.Target) (T, error)) result[T] {
 	release, refused := tr.rq.acquire(ctx, t) // the target's adaptive limit (admit.go)
 	if refused != nil {
+		// The breaker permit taken for this attempt goes back: a half-open
+		// breaker's probe permit returns only with a result, and a probe
+		// whose client left while it queued would otherwise hold it for
+		// good. (A probe the queue refuses goes ahead instead: acquire.)
+		abandon(t.Health.Breaker)
 		return result[T]{t: t, a: Attempt{Alias: r.Alias, Target: t.Name(), Kind: refused.Kind, Status: refused.Status, Hedge: tr.hedge, Err: refused}}
 	}
 	done := t.Health.Load.Begin()
