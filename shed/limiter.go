@@ -261,9 +261,16 @@ func (l *Limiter) Acquire(ctx context.Context, r Request) (release func(Result),
 		l.mu.Unlock()
 		return l.releaser(r, now), nil
 	}
-	// Over the limit: wait if the estimated wait fits the deadline.
+	// Over the limit: wait if the estimated wait fits the deadline. A
+	// waiter may wait until its deadline leaves room for a call (wait);
+	// one that would be refused then is refused now, before it takes a
+	// place in the queue (or another waiter's).
 	est := l.estimate(r, now)
-	if est+l.service > remaining {
+	wait := remaining - time.Duration(float64(l.service)*(1+l.cfg.Tolerance)/2)
+	if l.service == 0 { // nothing learned yet: keep half the time for the call
+		wait = remaining / 2
+	}
+	if est+l.service > remaining || wait <= est {
 		e := l.refuse(r, ReasonDeadline, est)
 		l.mu.Unlock()
 		return nil, e
@@ -274,16 +281,24 @@ func (l *Limiter) Acquire(ctx context.Context, r Request) (release func(Result),
 			reason = ReasonQueueFull
 		}
 		// A more important request takes the place of a less important
-		// waiter; the displaced waiter's slot becomes this one's.
-		if !l.displace(r) || !l.ctl.enqueue() {
+		// waiter. When this queue is full the process-wide place is taken
+		// first, so that no waiter is displaced for an arrival that then
+		// finds the process full; when the process is full, the displaced
+		// waiter's place becomes this one's.
+		slot := full && l.ctl.enqueue()
+		if !l.displace(r) {
+			if slot {
+				l.ctl.dequeue()
+			}
 			e := l.refuse(r, reason, est)
 			l.mu.Unlock()
 			return nil, e
 		}
-	}
-	wait := remaining - time.Duration(float64(l.service)*(1+l.cfg.Tolerance)/2)
-	if l.service == 0 { // nothing learned yet: keep half the time for the call
-		wait = remaining / 2
+		if !slot && !l.ctl.enqueue() {
+			e := l.refuse(r, reason, est)
+			l.mu.Unlock()
+			return nil, e
+		}
 	}
 	w := &waiter{req: r, ready: make(chan struct{}), deadline: now.Add(wait)}
 	l.waiting[r.Class] = append(l.waiting[r.Class], w)

@@ -594,3 +594,41 @@ func TestHeadroomPausesGrants(t *testing.T) {
 		}
 	})
 }
+
+// An arrival whose deadline leaves it no time to wait is refused at once
+// (deadline), before it displaces a waiter it would then not replace.
+func TestArrivalThatCannotWaitDisplacesNoOne(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := New(Options{})
+		l := c.Configure("t", Config{Initial: 10, Max: 10, Queue: 1, CriticalReserve: -1})
+		var rels []func(Result)
+		for range 10 {
+			rels = append(rels, mustAcquire(t, l, Request{}))
+		}
+		l.mu.Lock()
+		l.service = 100 * time.Millisecond // as learned from earlier calls
+		l.mu.Unlock()
+		got, failed := make(chan func(Result), 2), make(chan error, 2)
+		hold(t, context.Background(), l, Request{Class: Batch}, got, failed)
+		synctest.Wait()
+
+		// The estimated wait (10 ms) and a call (100 ms) fit in 115 ms, but
+		// a waiter must keep 125 ms for its call (tolerance 1.5).
+		ctx, cancel := context.WithTimeout(context.Background(), 115*time.Millisecond)
+		defer cancel()
+		_, err := l.Acquire(ctx, Request{Class: Interactive})
+		if e, ok := IsShed(err); !ok || e.Reason != ReasonDeadline {
+			t.Fatalf("err = %v, want a deadline refusal at once", err)
+		}
+		select {
+		case err := <-failed:
+			t.Fatalf("the batch waiter was refused (%v) for an arrival that did not queue", err)
+		default:
+		}
+		for _, r := range rels {
+			r(Result{Ignore: true})
+		}
+		synctest.Wait()
+		(<-got)(Result{Ignore: true})
+	})
+}
