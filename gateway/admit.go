@@ -165,6 +165,7 @@ func headroomOf(a Attempt, t *route.Target) *shed.Headroom {
 	return &shed.Headroom{
 		Requests: rl.RemainingRequests, RequestsLimit: rl.LimitRequests, RequestsReset: rl.ResetRequests,
 		Tokens: rl.RemainingTokens, TokensLimit: rl.LimitTokens, TokensReset: rl.ResetTokens,
+		At: rl.At,
 	}
 }
 

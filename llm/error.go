@@ -112,6 +112,8 @@ type RateLimit struct {
 	ResetRequests                    time.Duration
 	RemainingTokens, LimitTokens     int
 	ResetTokens                      time.Duration
+	// At is when the answer stating it arrived; the resets count from it.
+	At time.Time
 }
 
 // KindOf returns the Kind of err if it is (or wraps) an *Error, and

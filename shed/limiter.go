@@ -86,11 +86,15 @@ type Result struct {
 // Headroom is an upstream's statement of its rate limit after a call: how
 // many requests and tokens it will still take, out of how many, and when
 // the limit is back to its initial state. A negative count was not stated.
+// At is when the upstream said it (zero: just now): the limiter heeds it
+// when the call's permit comes back, which for a stream may be minutes
+// later, and the resets count from At.
 type Headroom struct {
 	Requests, RequestsLimit int
 	RequestsReset           time.Duration
 	Tokens, TokensLimit     int
 	TokensReset             time.Duration
+	At                      time.Time
 }
 
 // pauseFor is how long a limiter with inflight calls out should stop
@@ -98,8 +102,10 @@ type Headroom struct {
 // in flight and one more. When it will not, the pause lasts until enough
 // of the limit has come back for them — the reset time scaled by the
 // share of the used limit they need (the limit refills over the reset
-// time), or the whole reset time when the limit is not stated.
-func (h *Headroom) pauseFor(inflight int) time.Duration {
+// time), or the whole reset time when the limit is not stated — less
+// the time since the statement (At), so that an old statement pauses
+// only for what is left of it.
+func (h *Headroom) pauseFor(inflight int, now time.Time) time.Duration {
 	var pause time.Duration
 	if h.Requests >= 0 && h.Requests <= inflight {
 		pause = refill(inflight+1-h.Requests, h.Requests, h.RequestsLimit, h.RequestsReset)
@@ -108,14 +114,17 @@ func (h *Headroom) pauseFor(inflight int) time.Duration {
 		// A call's tokens, from what the calls so far have used; without
 		// that, only an exhausted token limit pauses.
 		need := 1
-		if used := h.RequestsLimit - h.Requests; h.TokensLimit > 0 && h.RequestsLimit > 0 && used > 0 {
+		if used := h.RequestsLimit - h.Requests; h.TokensLimit > 0 && h.RequestsLimit > 0 && h.Requests >= 0 && used > 0 {
 			need = max((h.TokensLimit-h.Tokens)/used, 1) * (inflight + 1)
 		}
 		if h.Tokens < need {
 			pause = max(pause, refill(need-h.Tokens, h.Tokens, h.TokensLimit, h.TokensReset))
 		}
 	}
-	return pause
+	if !h.At.IsZero() {
+		pause -= now.Sub(h.At)
+	}
+	return max(pause, 0)
 }
 
 // refill is how long until need more of a limit of limit (remaining
@@ -573,7 +582,7 @@ func (l *Limiter) put(r Request, res Result, start time.Time) {
 	l.tenant(r.Tenant).inflight--
 	l.forget(r.Tenant)
 	if res.Headroom != nil && !l.cfg.IgnoreHeadroom {
-		l.pause(now, res.Headroom.pauseFor(l.inflight))
+		l.pause(now, res.Headroom.pauseFor(l.inflight, now))
 	}
 	if !res.Ignore {
 		l.learn(res, start, now)

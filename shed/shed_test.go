@@ -566,9 +566,27 @@ func TestHeadroomPause(t *testing.T) {
 		{"tokens enough", Headroom{Requests: 90, RequestsLimit: 100, Tokens: 5000, TokensLimit: 11000, TokensReset: 10 * time.Second}, 1, 0},
 		{"nothing stated", Headroom{Requests: -1, RequestsLimit: -1, Tokens: -1, TokensLimit: -1}, 3, 0},
 	} {
-		if got := c.h.pauseFor(c.inflight); got != c.want {
+		if got := c.h.pauseFor(c.inflight, time.Now()); got != c.want {
 			t.Errorf("%s: pause %s, want %s", c.name, got, c.want)
 		}
+	}
+	// A statement heeded after a while (a stream's, at its end; a cached
+	// one) pauses only for what is left of it.
+	now := time.Now()
+	h := Headroom{Requests: 2, RequestsLimit: 100, RequestsReset: 49 * time.Second, Tokens: -1, TokensLimit: -1}
+	for _, c := range []struct {
+		age, want time.Duration
+	}{{0, 500 * time.Millisecond}, {300 * time.Millisecond, 200 * time.Millisecond}, {time.Minute, 0}} {
+		h.At = now.Add(-c.age)
+		if got := h.pauseFor(2, now); got != c.want {
+			t.Errorf("statement %s old: pause %s, want %s", c.age, got, c.want)
+		}
+	}
+	// Requests not stated: the tokens a call needs are not guessed from
+	// the request limit alone.
+	h = Headroom{Requests: -1, RequestsLimit: 100, Tokens: 500, TokensLimit: 10000, TokensReset: 10 * time.Second}
+	if got := h.pauseFor(1, now); got != 0 {
+		t.Errorf("tokens left, requests not stated: pause %s, want 0", got)
 	}
 }
 

@@ -303,6 +303,7 @@ func rateLimit(h http.Header) *llm.RateLimit {
 		RemainingTokens:   headerCount(h, "X-Ratelimit-Remaining-Tokens"),
 		LimitTokens:       headerCount(h, "X-Ratelimit-Limit-Tokens"),
 		ResetTokens:       parseReset(h.Get("X-Ratelimit-Reset-Tokens")),
+		At:                time.Now(),
 	}
 	if rl.RemainingRequests < 0 && rl.RemainingTokens < 0 {
 		return nil

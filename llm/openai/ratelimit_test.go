@@ -41,7 +41,14 @@ func TestRateLimitHeaders(t *testing.T) {
 			for k, v := range c.h {
 				h.Set(k, v)
 			}
+			before := time.Now()
 			got := rateLimit(h)
+			if got != nil {
+				if got.At.Before(before) || got.At.After(time.Now()) {
+					t.Errorf("At %v; want the time of the answer", got.At)
+				}
+				got.At = time.Time{}
+			}
 			switch {
 			case c.want == nil && got != nil:
 				t.Fatalf("rateLimit = %+v, want nil", *got)

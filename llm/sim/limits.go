@@ -170,7 +170,7 @@ func (ri *rateInfo) limited() bool { return ri.hasReq || ri.hasTok }
 // rateLimit is ri as an llm.RateLimit, what a client reads from the
 // headers.
 func (ri *rateInfo) rateLimit() *llm.RateLimit {
-	rl := &llm.RateLimit{RemainingRequests: -1, LimitRequests: -1, RemainingTokens: -1, LimitTokens: -1}
+	rl := &llm.RateLimit{RemainingRequests: -1, LimitRequests: -1, RemainingTokens: -1, LimitTokens: -1, At: time.Now()}
 	if ri.hasReq {
 		rl.RemainingRequests, rl.ResetRequests = ri.remainingReq, max(ri.resetReq, 0).Round(time.Millisecond)
 		if ri.limitReq > 0 {
