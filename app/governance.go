@@ -244,6 +244,14 @@ func (a *App) setBudgets(cfg *config.Config) error {
 		Name: "bulwark_budget_errors_total",
 		Help: "Requests served without a budget check because the budget backend (or the usage ledger seeding it) failed.",
 	})
+	settleErrs := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "bulwark_budget_settle_errors_total",
+		Help: "Budget reservations whose commit or cancel failed (the cost may be missing from the shared budget until it is next seeded from the ledger).",
+	})
+	if err := a.obs.metrics.Registry().Register(settleErrs); err != nil {
+		bs.close()
+		return fmt.Errorf("register budget metrics: %w", err)
+	}
 	if err := a.obs.metrics.Registry().Register(errs); err != nil {
 		bs.close()
 		return fmt.Errorf("register budget metrics: %w", err)
@@ -252,11 +260,17 @@ func (a *App) setBudgets(cfg *config.Config) error {
 	var lastErrLog atomic.Int64 // Unix nanoseconds of the last error logged
 	a.gw.SetBudgets(bs.b, func(ev gateway.BudgetEvent) {
 		if ev.Err != nil {
-			errs.Inc()
+			msg := "budgets cannot be checked; serving without them"
+			if ev.Settle {
+				settleErrs.Inc()
+				msg = "a budget reservation could not be settled; its cost reaches the shared budget only when the period is next seeded from the ledger"
+			} else {
+				errs.Inc()
+			}
 			// One line a minute at most: the backend fails for every
 			// request while it is down.
 			if now, last := time.Now().UnixNano(), lastErrLog.Load(); now-last > int64(time.Minute) && lastErrLog.CompareAndSwap(last, now) {
-				log.Warn("budgets cannot be checked; serving without them", "err", ev.Err.Error())
+				log.Warn(msg, "err", ev.Err.Error())
 			}
 			return
 		}

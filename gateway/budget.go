@@ -43,6 +43,10 @@ type BudgetEvent struct {
 	// Err is set when the budget backend failed and the request was served
 	// without a budget check; Budget is then zero.
 	Err error
+	// Settle is set with Err when it was settling the request's
+	// reservation that failed: its cost may be missing from the shared
+	// counters (the reservation itself lapses with its lease).
+	Settle bool
 }
 
 // budgeting is a Gateway's budget enforcement (SetBudgets).
@@ -194,13 +198,17 @@ func (rq *request) settleBudget(out *Outcome, err error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
 	defer cancel()
+	var serr error
 	if out.Target == nil {
-		_ = q.budget.Cancel(ctx)
-		return
+		serr = q.budget.Cancel(ctx)
+	} else {
+		var cost usage.Nanodollars
+		if err == nil {
+			cost, _ = rq.g.prices.Load().Cost(out.Target.Name(), q.usage)
+		}
+		serr = q.budget.Commit(ctx, cost)
 	}
-	var cost usage.Nanodollars
-	if err == nil {
-		cost, _ = rq.g.prices.Load().Cost(out.Target.Name(), q.usage)
+	if serr != nil && rq.g.budgets != nil {
+		rq.g.budgets.onEvent(BudgetEvent{Err: serr, Settle: true})
 	}
-	_ = q.budget.Commit(ctx, cost)
 }

@@ -244,3 +244,35 @@ func TestBudgetReservationCappedAtMaxBudget(t *testing.T) {
 		t.Errorf("reserved %d after both streams closed; want 0", sp.Reserved)
 	}
 }
+
+// unsettledBudgets reserves in memory but cannot settle.
+type unsettledBudgets struct{ *usage.MemoryBudgets }
+
+type unsettled struct{ usage.BudgetReservation }
+
+func (unsettled) Commit(context.Context, usage.Nanodollars) error {
+	return errors.New("down at settle")
+}
+func (unsettled) Cancel(context.Context) error { return errors.New("down at settle") }
+
+func (b unsettledBudgets) Reserve(ctx context.Context, s []usage.Budget, c usage.Nanodollars) (usage.BudgetReservation, usage.BudgetDecision, error) {
+	r, d, err := b.MemoryBudgets.Reserve(ctx, s, c)
+	if r != nil {
+		r = unsettled{r}
+	}
+	return r, d, err
+}
+
+// A reservation that cannot be settled is reported, not dropped silently:
+// its cost may be missing from the shared counters.
+func TestBudgetSettleFailureIsReported(t *testing.T) {
+	g, _, _ := governed(t, 0, 0)
+	ev := &events{}
+	g.SetBudgets(unsettledBudgets{usage.NewMemoryBudgets(usage.MemoryBudgetsOptions{})}, ev.add)
+	if _, _, err := g.Chat(t.Context(), withBudget(usage.MaxBudget, true), req()); err != nil {
+		t.Fatalf("Chat: %v", err)
+	}
+	if evs := ev.all(); len(evs) != 1 || evs[0].Err == nil || !evs[0].Settle {
+		t.Errorf("events %+v; want the settle failure reported", evs)
+	}
+}
