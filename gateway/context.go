@@ -114,7 +114,7 @@ func fits(tbl *route.Table, r *route.Route, p *prompt, completion int, need func
 				return counted, nil
 			}
 			if refusal == nil || w > refusal.Window {
-				refusal = &ContextError{Alias: r.Alias, Window: w, Prompt: need(n), AtLeast: n.Bounded,
+				refusal = &ContextError{Alias: r.Alias, Window: w, Prompt: need(n), AtLeast: n.Bounded || n.Min < n.Tokens,
 					Completion: completion, Param: param}
 			}
 		}

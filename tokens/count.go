@@ -21,8 +21,10 @@ type Count struct {
 	// four bytes per token (and never less than Min).
 	Tokens int
 	// Min is the fewest tokens the prompt can be: Tokens when it was
-	// counted, a lower bound when it was not. A context window check
-	// refuses only a prompt whose Min does not fit.
+	// counted with the model's own encoding, a lower bound when it was
+	// not (too large to count, or another model's tokens estimated: see
+	// lowerBound). A context window check refuses only a prompt whose Min
+	// does not fit.
 	Min int
 	// Largest is, for embeddings, the Min of the largest input: every
 	// input must fit the model's window by itself.
@@ -51,15 +53,23 @@ func (c *Counter) Chat(req *llm.ChatRequest) Count {
 		}
 		return Count{Tokens: max(framing+x+estimate(size), lb), Min: lb, Bounded: true}
 	}
-	n := framing + x
+	n, lb := framing+x, framing+x
 	for i := range req.Messages {
 		m := &req.Messages[i]
 		n += c.role(m.Role) + c.Text(m.Content) + c.Text(m.ToolCallID)
 		if m.Name != "" {
 			n += tokensPerName + c.Text(m.Name)
 		}
+		if !c.exact {
+			lb += c.role(m.Role) + lowerBound(m.Content) + lowerBound(m.Name) + lowerBound(m.ToolCallID)
+		}
 	}
-	return Count{Tokens: n, Min: n}
+	if c.exact {
+		lb = n
+	}
+	// An estimate may count more tokens than the model's own tokenizer
+	// (one with a larger vocabulary): only the bound is sure.
+	return Count{Tokens: n, Min: min(lb, n)}
 }
 
 // role returns the tokens of a message's role: one for every role OpenAI
@@ -88,6 +98,9 @@ func (c *Counter) Embed(req *llm.EmbedRequest) Count {
 		} else {
 			n = c.Text(s)
 			lb = n
+			if !c.exact {
+				lb = min(lowerBound(s), n)
+			}
 		}
 		out.Tokens += n
 		out.Min += lb

@@ -32,7 +32,10 @@
 // the larger ones (Gemma); a safety factor would refuse prompts the model
 // can take, while an undercount only lets a prompt near the window reach
 // the upstream, whose context-length error the attempt loop already
-// handles. Reservations are corrected by the usage the upstream reports.
+// handles. For such a model Count.Min is a lower bound (the runs of
+// letters and groups of digits, which no tokenizer that keeps words apart
+// merges) rather than the estimate, so that an overcount never refuses a
+// prompt the model would take. Reservations are corrected by the usage the upstream reports.
 //
 // # Chat framing
 //

@@ -1,6 +1,11 @@
 package tokens
 
-import "testing"
+import (
+	"strings"
+	"testing"
+
+	"github.com/bulwark-ai/bulwark/llm"
+)
 
 // Preload loads every vocabulary, so that no request pays for it.
 func TestPreloadLoadsEveryVocabulary(t *testing.T) {
@@ -21,5 +26,21 @@ func TestPreloadLoadsEveryVocabulary(t *testing.T) {
 		if !e.loaded.Load() {
 			t.Errorf("%s not loaded by Preload", e.name)
 		}
+	}
+}
+
+// A model whose tokens are estimated (not OpenAI's) is sure only of the
+// lower bound: text the estimate counts many tokens for, but another
+// tokenizer may take in few, is not counted against the window. OpenAI's
+// models are counted exactly.
+func TestEstimatedCountsKeepOnlyTheirBound(t *testing.T) {
+	req := &llm.ChatRequest{Messages: []llm.Message{{Role: "user", Content: strings.Repeat("=-", 200) + " hello"}}}
+	est := For("llama-3.1-70b").Chat(req)
+	if est.Min >= est.Tokens || est.Min < tokensPerMessage+replyPriming+1+1 {
+		t.Errorf("estimated count %+v; want Min the bound (framing, role and one word), below Tokens", est)
+	}
+	exact := For("gpt-4o").Chat(req)
+	if exact.Min != exact.Tokens {
+		t.Errorf("gpt-4o count %+v; want Min = Tokens", exact)
 	}
 }
