@@ -95,7 +95,7 @@ func NewBudgets(c goredis.UniversalClient, o BudgetsOptions) *Budgets {
 
 // Ping checks that Redis answers.
 func (b *Budgets) Ping(ctx context.Context) error {
-	if err := b.c.Ping(ctx).Err(); err != nil {
+	if err := probeWrite(ctx, b.c, b.prefix); err != nil {
 		return fmt.Errorf("redis budgets: ping: %w", err)
 	}
 	return nil

@@ -73,10 +73,18 @@ func NewLimiter(c goredis.UniversalClient, o LimiterOptions) *Limiter {
 
 // Ping checks that Redis answers.
 func (l *Limiter) Ping(ctx context.Context) error {
-	if err := l.c.Ping(ctx).Err(); err != nil {
+	if err := probeWrite(ctx, l.c, l.prefix); err != nil {
 		return fmt.Errorf("redis limiter: ping: %w", err)
 	}
 	return nil
+}
+
+// probeWrite checks that Redis takes writes, not only that it answers: a
+// server out of memory (maxmemory with noeviction) or a read-only replica
+// answers PING but refuses every script, and a fallback that returned to
+// it on a PING would fail again at once. It sets a short-lived key.
+func probeWrite(ctx context.Context, c goredis.UniversalClient, prefix string) error {
+	return c.Set(ctx, prefix+"probe", "1", 10*time.Second).Err()
 }
 
 // nowArg is the time argument of a script: "" asks for the server's TIME.
