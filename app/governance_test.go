@@ -3,6 +3,7 @@ package app
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"strings"
@@ -380,4 +381,30 @@ func TestAuditLogRecordsAdminActions(t *testing.T) {
 	if strings.Contains(string(body), `"acme"`) || !strings.Contains(string(body), `"beta"`) {
 		t.Errorf("beta's admin sees %s", body)
 	}
+}
+
+// Usage is grouped by a tag: a request carries its key's tags over its
+// tenant's, and requests without the tag form the "" group.
+func TestUsageByTag(t *testing.T) {
+	ts := start(t, pricedConfig)
+	_, search := createKey(t, ts, `{"id":"acme","tags":{"team":"search"}}`, `{"tenant_id":"acme","name":"a"}`)
+	_, support := createKey(t, ts, `{"id":"initech","tags":{"team":"ops"}}`, `{"tenant_id":"initech","name":"b","tags":{"team":"support"}}`) // the key's tag wins
+	_, plain := createKey(t, ts, `{"id":"globex"}`, `{"tenant_id":"globex","name":"c"}`)
+	for secret, n := range map[string]int{search: 2, support: 3, plain: 1} {
+		for range n {
+			if resp, body := ts.do(t, "POST", "/v1/chat/completions", chatBody, "Authorization", "Bearer "+secret); resp.StatusCode != 200 {
+				t.Fatalf("chat: %d %s", resp.StatusCode, body)
+			}
+		}
+	}
+	u := waitUsage(t, ts, "group_by=tag:team", 6)
+	got := map[string]int64{}
+	for _, r := range u.Data {
+		got[r.Group] = r.Requests
+	}
+	if want := map[string]int64{"": 1, "search": 2, "support": 3}; !maps.Equal(got, want) {
+		t.Errorf("usage by tag team = %v; want %v", got, want)
+	}
+	resp, body := ts.do(t, "GET", "/admin/v1/usage?group_by=tag:bad%22name", "")
+	mustOpenAIError(t, resp, body, 400, "")
 }

@@ -172,6 +172,7 @@ func (rq *request) settle(out *Outcome, ans answer, err error) {
 		Attempts: out.Attempts,
 		Stream:   q.stream,
 		Status:   usage.StatusOK,
+		Tags:     q.principal.Tags, // never modified: shared with the key set
 	}
 	rec.RequestID = rq.requestID
 	if t := out.Target; t != nil {

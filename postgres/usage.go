@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
@@ -28,6 +29,7 @@ func (db *DB) Append(ctx context.Context, recs []usage.Record) error {
 	prompt, completion, cached := make([]int64, n), make([]int64, n), make([]int64, n)
 	cost, latency, attempts := make([]int64, n), make([]int64, n), make([]int32, n)
 	statuses, stream, cacheHit := make([]string, n), make([]bool, n), make([]bool, n)
+	tags := make([]string, n) // JSON objects
 	for i, r := range recs {
 		if err := r.Validate(); err != nil {
 			return fmt.Errorf("append usage: %w", err)
@@ -37,16 +39,24 @@ func (db *DB) Append(ctx context.Context, recs []usage.Record) error {
 		prompt[i], completion[i], cached[i] = r.PromptTokens, r.CompletionTokens, r.CachedTokens
 		cost[i], latency[i], attempts[i] = int64(r.Cost), int64(r.Latency), int32(min(r.Attempts, math.MaxInt32))
 		statuses[i], stream[i], cacheHit[i] = r.Status, r.Stream, r.CacheHit
+		tags[i] = "{}"
+		if len(r.Tags) > 0 {
+			b, err := json.Marshal(r.Tags)
+			if err != nil {
+				return fmt.Errorf("append usage: %w", err)
+			}
+			tags[i] = string(b)
+		}
 	}
 	_, err := db.pool.Exec(ctx, `INSERT INTO usage_records
 	(id, time, request_id, tenant_id, key_id, alias, target, prompt_tokens, completion_tokens, cached_tokens,
-	 cost_nanodollars, latency_ns, attempts, status, stream, cache_hit)
+	 cost_nanodollars, latency_ns, attempts, status, stream, cache_hit, tags)
 	SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
 		$8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::integer[], $14::text[],
-		$15::boolean[], $16::boolean[])
+		$15::boolean[], $16::boolean[], $17::text[]::jsonb[])
 	ON CONFLICT (id) DO NOTHING`,
 		ids, times, requestIDs, tenants, keys, aliases, targets, prompt, completion, cached, cost, latency,
-		attempts, statuses, stream, cacheHit)
+		attempts, statuses, stream, cacheHit, tags)
 	if err != nil {
 		return fmt.Errorf("append usage: %w", err)
 	}
@@ -85,8 +95,14 @@ func (db *DB) Query(ctx context.Context, f usage.Filter) ([]usage.Row, error) {
 			where = append(where, c.cond+"$"+strconv.Itoa(len(args)))
 		}
 	}
+	expr := usageGroups[group]
+	if k, ok := group.TagKey(); ok {
+		// The tag's value, "" when the record has none; the key is bound.
+		args = append(args, k)
+		expr = "coalesce(tags->>$" + strconv.Itoa(len(args)) + ", '')"
+	}
 	// Groups sort by bytes, as in every backend, not by the locale.
-	q := "SELECT (" + usageGroups[group] + `) COLLATE "C" AS g, count(*), count(*) FILTER (WHERE status <> 'ok'),
+	q := "SELECT (" + expr + `) COLLATE "C" AS g, count(*), count(*) FILTER (WHERE status <> 'ok'),
 	sum(prompt_tokens)::bigint, sum(completion_tokens)::bigint, sum(cached_tokens)::bigint,
 	sum(cost_nanodollars)::bigint
 	FROM usage_records`

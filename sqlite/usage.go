@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -28,17 +29,21 @@ func (db *DB) Append(ctx context.Context, recs []usage.Record) error {
 	defer func() { _ = tx.Rollback() }()
 	stmt, err := tx.PrepareContext(ctx, `INSERT INTO usage_records
 	(id, time, request_id, tenant_id, key_id, alias, target, prompt_tokens, completion_tokens, cached_tokens,
-	 cost_nanodollars, latency_ns, attempts, status, stream, cache_hit)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	 cost_nanodollars, latency_ns, attempts, status, stream, cache_hit, tags)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (id) DO NOTHING`)
 	if err != nil {
 		return fmt.Errorf("append usage: %w", err)
 	}
 	defer stmt.Close()
 	for _, r := range recs {
+		tags, err := usageTags(r.Tags)
+		if err != nil {
+			return fmt.Errorf("append usage: %w", err)
+		}
 		if _, err := stmt.ExecContext(ctx, r.ID, formatTime(r.Time), r.RequestID, r.TenantID, r.KeyID, r.Alias,
 			r.Target, r.PromptTokens, r.CompletionTokens, r.CachedTokens, int64(r.Cost), int64(r.Latency),
-			r.Attempts, r.Status, r.Stream, r.CacheHit); err != nil {
+			r.Attempts, r.Status, r.Stream, r.CacheHit, tags); err != nil {
 			return fmt.Errorf("append usage: %w", err)
 		}
 	}
@@ -46,6 +51,15 @@ func (db *DB) Append(ctx context.Context, recs []usage.Record) error {
 		return fmt.Errorf("append usage: %w", err)
 	}
 	return nil
+}
+
+// usageTags is the tags column of a record: a JSON object.
+func usageTags(tags map[string]string) (string, error) {
+	if len(tags) == 0 {
+		return "{}", nil
+	}
+	b, err := json.Marshal(tags)
+	return string(b), err
 }
 
 // usageGroups maps a grouping to its SQL expression. Times are stored as
@@ -81,7 +95,14 @@ func (db *DB) Query(ctx context.Context, f usage.Filter) ([]usage.Row, error) {
 			args = append(args, c.v)
 		}
 	}
-	q := "SELECT " + usageGroups[group] + ` AS g, count(*), sum(status <> 'ok'),
+	expr := usageGroups[group]
+	if k, ok := group.TagKey(); ok {
+		// The tag's value, "" when the record has none; the key is bound,
+		// as a JSON path (tag names hold no quote: usage.ValidTagKey).
+		expr = "coalesce(json_extract(tags, ?), '')"
+		args = append([]any{`$."` + k + `"`}, args...)
+	}
+	q := "SELECT " + expr + ` AS g, count(*), sum(status <> 'ok'),
 	sum(prompt_tokens), sum(completion_tokens), sum(cached_tokens), sum(cost_nanodollars)
 	FROM usage_records`
 	if len(where) > 0 {

@@ -50,6 +50,9 @@ type Record struct {
 	// CacheHit is set when Bulwark answered from its own cache; no upstream
 	// was called and the request costs 0.
 	CacheHit bool `json:"cache_hit"`
+	// Tags are the request's key's tags over its tenant's (team, cost
+	// centre…), so that usage can be grouped by them; nil when none.
+	Tags map[string]string `json:"tags,omitempty"`
 }
 
 // NewID returns a fresh record ID: "usg_" and 24 hex digits (TimeOrderedID).
@@ -163,6 +166,18 @@ const (
 	GroupAlias  Group = "alias"  // Record.Alias
 )
 
+// tagGroup starts a grouping by one tag: "tag:team" groups by the value
+// of the tag team ("" for the records without it).
+const tagGroup = "tag:"
+
+// GroupTag is the grouping by the value of tag key.
+func GroupTag(key string) Group { return Group(tagGroup + key) }
+
+// TagKey returns the tag g groups by, and whether g is a tag grouping.
+func (g Group) TagKey() (string, bool) {
+	return strings.CutPrefix(string(g), tagGroup)
+}
+
 // ParseGroup parses a grouping as an admin API query names it; "" is
 // GroupDay.
 func ParseGroup(s string) (Group, error) {
@@ -172,7 +187,30 @@ func ParseGroup(s string) (Group, error) {
 	case GroupTenant, GroupKey, GroupAlias:
 		return g, nil
 	}
-	return "", fmt.Errorf("unknown usage grouping %q (want day, tenant, key or alias)", s)
+	if k, ok := Group(s).TagKey(); ok {
+		if !ValidTagKey(k) {
+			return "", fmt.Errorf("usage grouping %q: %q is not a tag name", s, k)
+		}
+		return Group(s), nil
+	}
+	return "", fmt.Errorf("unknown usage grouping %q (want day, tenant, key, alias or tag:NAME)", s)
+}
+
+// ValidTagKey reports whether k can name a tag: 1 to 64 letters, digits,
+// '.', '_', ':', '/' or '-', starting with a letter or digit.
+func ValidTagKey(k string) bool {
+	if k == "" || len(k) > 64 {
+		return false
+	}
+	for i, c := range []byte(k) {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case i > 0 && (c == '.' || c == '_' || c == ':' || c == '/' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // Filter selects the records Query aggregates. Empty fields match

@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/bulwark-ai/bulwark/api"
 	"github.com/bulwark-ai/bulwark/tenant"
+	"github.com/bulwark-ai/bulwark/usage"
 )
 
 // maxLimit bounds a limit a client may set, so that a typo is caught.
@@ -22,9 +22,6 @@ const (
 	maxTags     = 32
 	maxTagValue = 256
 )
-
-// tagKeyPattern is the form of a tag's key.
-var tagKeyPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$`)
 
 // Audited changes of attributes.
 const (
@@ -64,7 +61,7 @@ func (h *Handler) checkAttributes(a tenant.Attributes, tenantID string) error {
 		return api.BadRequest("tags", "tags holds %d tags; at most %d are allowed", len(a.Tags), maxTags)
 	}
 	for _, k := range slices.Sorted(maps.Keys(a.Tags)) {
-		if !tagKeyPattern.MatchString(k) {
+		if !usage.ValidTagKey(k) { // so that usage can be grouped by it
 			return api.BadRequest("tags", "tag %q is invalid: use 1 to 64 letters, digits, '.', '_', ':', '/' or '-', starting with a letter or digit", k)
 		}
 		if err := checkText("tags."+k, a.Tags[k], maxTagValue); err != nil {

@@ -99,6 +99,10 @@ func Aggregate(recs []usage.Record, f usage.Filter) []usage.Row {
 			g = r.KeyID
 		case usage.GroupAlias:
 			g = r.Alias
+		default:
+			if k, ok := group.TagKey(); ok {
+				g = r.Tags[k]
+			}
 		}
 		row := rows[g]
 		if row == nil {

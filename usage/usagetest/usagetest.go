@@ -73,6 +73,10 @@ func fixtures() []usage.Record {
 	recs[5].Status = "timeout"
 	recs[6].CacheHit = true
 	recs[6].Cost = 0
+	recs[0].Tags = map[string]string{"team": "support", "env": "prod"}
+	recs[1].Tags = map[string]string{"team": "support"}
+	recs[3].Tags = map[string]string{"team": "search", "cost/centre": "42"}
+	recs[5].Tags = map[string]string{"team": "support"}
 	return recs
 }
 
@@ -103,12 +107,19 @@ func check(t *testing.T, l usage.Ledger, f usage.Filter, want []usage.Record) {
 func testGroupings(t *testing.T, l usage.Ledger) {
 	recs := fixtures()
 	mustAppend(t, l, recs)
-	for _, g := range []usage.Group{"", usage.GroupDay, usage.GroupTenant, usage.GroupKey, usage.GroupAlias} {
+	for _, g := range []usage.Group{"", usage.GroupDay, usage.GroupTenant, usage.GroupKey, usage.GroupAlias,
+		usage.GroupTag("team"), usage.GroupTag("cost/centre"), usage.GroupTag("absent")} {
 		check(t, l, usage.Filter{GroupBy: g}, recs)
+	}
+	check(t, l, usage.Filter{Tenant: "a", GroupBy: usage.GroupTag("team")}, recs)
+	rows, _ := l.Query(t.Context(), usage.Filter{GroupBy: usage.GroupTag("team")})
+	if len(rows) != 3 || rows[0].Group != "" || rows[0].Requests != 4 || rows[1].Group != "search" ||
+		rows[2].Group != "support" || rows[2].Requests != 3 {
+		t.Errorf("Query(by tag team) = %+v; want 4 untagged, 1 search, 3 support", rows)
 	}
 	// Spot-check the reference itself, so that a wrong Aggregate cannot
 	// make every backend pass.
-	rows, _ := l.Query(t.Context(), usage.Filter{GroupBy: usage.GroupTenant})
+	rows, _ = l.Query(t.Context(), usage.Filter{GroupBy: usage.GroupTenant})
 	want := []usage.Row{
 		{Group: "a", Requests: 5, Errors: 1, PromptTokens: 1500, CompletionTokens: 150, CachedTokens: 15, Cost: 15_000_045},
 		{Group: "b", Requests: 3, Errors: 1, PromptTokens: 2100, CompletionTokens: 210, CachedTokens: 21, Cost: 14_000_042},

@@ -1,0 +1,4 @@
+-- The request's tags (its key's over its tenant's) on each usage record,
+-- as a JSON object, so that usage can be grouped by a tag.
+
+ALTER TABLE usage_records ADD COLUMN tags TEXT NOT NULL DEFAULT '{}';
