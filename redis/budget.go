@@ -101,6 +101,25 @@ func (b *Budgets) Ping(ctx context.Context) error {
 	return nil
 }
 
+// markerTTL is how long a reservation's marker, then its tombstone, lives
+// (milliseconds): past its lease and the time a late settle is still
+// honoured.
+func (b *Budgets) markerTTL() int64 { return (b.lease + usage.BudgetForget).Milliseconds() }
+
+// abandonTimeout bounds the cancel of a reserve whose caller gave up.
+const abandonTimeout = 500 * time.Millisecond
+
+// abandon cancels reservation id after its caller gave up waiting for the
+// reserve (its context ended): the reserve may have been applied, or may
+// still be, and would otherwise hold its cost until its lease ran out —
+// "budget exceeded" for a reservation nobody holds. Cancelling first
+// leaves a tombstone that a late reserve applies nothing for.
+func (b *Budgets) abandon(id string, keys []string) {
+	ctx, cancel := context.WithTimeout(context.Background(), abandonTimeout)
+	defer cancel()
+	_ = budgetSettleScript.Run(ctx, b.c, keys, id, -1, b.markerTTL()).Err()
+}
+
 func (b *Budgets) clock() time.Time {
 	if b.now == nil {
 		return time.Now()
@@ -155,7 +174,7 @@ func (b *Budgets) reserve(ctx context.Context, id string, scopes []usage.Budget,
 	now := b.clock()
 	keys := b.keys(id, scopes, now)
 	args := make([]any, 0, 5+3*len(scopes))
-	args = append(args, b.nowArg(), id, b.lease.Microseconds(), (b.lease + usage.BudgetForget).Milliseconds(), int64(cost))
+	args = append(args, b.nowArg(), id, b.lease.Microseconds(), b.markerTTL(), int64(cost))
 	for _, s := range scopes {
 		hard := 0
 		if s.Hard {
@@ -168,6 +187,9 @@ func (b *Budgets) reserve(ctx context.Context, id string, scopes []usage.Budget,
 	for range len(scopes) + 2 {
 		out, err := budgetReserveScript.Run(ctx, b.c, keys, args...).Slice()
 		if err != nil {
+			if ctx.Err() != nil {
+				b.abandon(id, keys)
+			}
 			return nil, usage.BudgetDecision{}, fmt.Errorf("redis budgets: reserve: %w", err)
 		}
 		if code, _ := out[0].(int64); code == 2 {
@@ -344,7 +366,7 @@ func (r *budgetReservation) settle(ctx context.Context, op string, actual int64)
 	if r.settled.Load() {
 		return nil
 	}
-	if err := budgetSettleScript.Run(ctx, r.b.c, r.keys, r.id, actual).Err(); err != nil {
+	if err := budgetSettleScript.Run(ctx, r.b.c, r.keys, r.id, actual, r.b.markerTTL()).Err(); err != nil {
 		return fmt.Errorf("redis budgets: %s %s: %w", op, r.id, err)
 	}
 	r.settled.Store(true)

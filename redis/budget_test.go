@@ -129,3 +129,34 @@ func TestBudgetFallbackRedisUnreachable(t *testing.T) {
 		t.Errorf("degraded %v, %d allowed; want degraded with 3 allowed", f.Degraded(), allowed)
 	}
 }
+
+// A reserve its caller gave up on (its context ended) is cancelled, and a
+// cancel that arrives before the reserve leaves a tombstone: the reserve,
+// arriving late, reserves nothing for nobody — no phantom "budget
+// exceeded" until its lease runs out.
+func TestBudgetsAbandonedReserveHoldsNothing(t *testing.T) {
+	c := newClient(t)
+	b := redis.NewBudgets(c, redis.BudgetsOptions{Prefix: testPrefix(t, c)})
+	s := []usage.Budget{{Kind: usage.BudgetKey, ID: "k", TenantID: "acme", Period: usage.PeriodDay, Amount: 100, Hard: true}}
+	if _, _, err := b.Reserve(t.Context(), s, 1); err != nil { // seeds the period
+		t.Fatal(err)
+	}
+	// The cancel first, then the reserve it was for.
+	redis.BudgetAbandonAs(b, "late", s)
+	if _, _, err := redis.BudgetReserveAs(b, t.Context(), "late", s, 60); err != nil {
+		t.Fatal(err)
+	}
+	// A caller that gives up: its reserve returns an error, and the same
+	// reserve, applied afterwards, holds nothing.
+	gone, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, _, err := redis.BudgetReserveAs(b, gone, "gave-up", s, 60); err == nil {
+		t.Fatal("a reserve with an ended context succeeded")
+	}
+	if _, _, err := redis.BudgetReserveAs(b, t.Context(), "gave-up", s, 60); err != nil {
+		t.Fatal(err)
+	}
+	if sp, err := b.Spending(t.Context(), s[0]); err != nil || sp.Reserved != 1 {
+		t.Errorf("Spending = %+v, %v; want only the first reservation (1) held", sp, err)
+	}
+}

@@ -1,7 +1,11 @@
 -- Settle a budget reservation once: release what it reserved in every
 -- budget and, for a commit, count what the request cost as spent. The
--- marker Reserve set is deleted; if it is already gone the reservation was
--- settled (or forgotten) and nothing is applied. A reservation whose lease
+-- marker Reserve set becomes a tombstone ("settled"), which a reserve of
+-- the same ID takes as a duplicate and applies nothing for. A marker that
+-- is a tombstone already, or is missing, means nothing to apply: settled,
+-- forgotten, or not applied yet — a reserve whose caller gave up waiting
+-- for it may still arrive, and the tombstone left then keeps it from
+-- reserving for nobody. A reservation whose lease
 -- ran out was released already; its commit still counts as spent. A
 -- period whose hash is gone (expired, or Redis lost it) is not recreated:
 -- the ledger holds the cost, and seeds the period again when it is next
@@ -10,9 +14,12 @@
 -- KEYS          as for budget_reserve.lua
 -- ARGV[1]       reservation ID
 -- ARGV[2]       the actual cost, or -1 for a cancel
+-- ARGV[3]       tombstone TTL in milliseconds
 --
--- Returns 1 if applied, 0 if already settled.
-if redis.call('DEL', KEYS[1]) == 0 then return 0 end
+-- Returns 1 if applied, 0 if there was nothing to apply.
+local marker = redis.call('GET', KEYS[1])
+redis.call('SET', KEYS[1], 'settled', 'PX', ARGV[3])
+if not marker or marker == 'settled' then return 0 end
 local id, actual = ARGV[1], ARGV[2]
 local n = (#KEYS - 1) / 2
 for i = 1, n do
