@@ -93,65 +93,9 @@ func decodeChatJSON(b []byte) (chatFields, error) {
 // ASCII or repeated; a value of a type encoding/json would reject or treat
 // specially); FuzzChatResponse checks that the two agree.
 func scanChat(b []byte) (f chatFields, ok bool) {
-	var buf [16]member
-	ms, err := scanObject(b, buf[:0])
-	if err != nil {
-		return f, false
-	}
-	var seen uint8
-	for i := range ms {
-		m := &ms[i]
-		k := b[m.keyStart+1 : m.keyEnd-1]
-		v := b[m.valStart:m.valEnd]
-		if !plainKey(k) || len(v) == 0 {
-			return f, false
-		}
-		var bit uint8
-		switch {
-		case bytes.EqualFold(k, keyModel):
-			bit = 1
-			switch {
-			case v[0] == '"':
-				s := v[1 : len(v)-1]
-				if !plainString(s) {
-					return f, false
-				}
-				f.model = string(s)
-			case !isNull(v):
-				return f, false
-			}
-		case bytes.EqualFold(k, keyChoices):
-			bit = 2
-			switch {
-			case v[0] == '[':
-				if !scanFinishReasons(v, &f) {
-					return f, false
-				}
-			case !isNull(v):
-				return f, false
-			}
-		case bytes.EqualFold(k, keyUsage):
-			bit = 4
-			switch {
-			case v[0] == '{':
-				if f.usage, ok = scanUsage(v); !ok {
-					return f, false
-				}
-			case !isNull(v):
-				return f, false
-			}
-		case bytes.EqualFold(k, keyError):
-			bit = 8
-			f.hasError = isPresent(v)
-		default:
-			continue
-		}
-		if seen&bit != 0 {
-			return f, false
-		}
-		seen |= bit
-	}
-	return f, true
+	top, ok := scanTop(b, "", func(v []byte) bool { return scanFinishReasons(v, &f) })
+	f.model, f.usage, f.hasError = top.model, top.usage, top.hasError
+	return f, ok
 }
 
 var (

@@ -54,16 +54,39 @@ func decodeChunkJSON(data []byte) (chunkFields, error) {
 // prevModel is the model of the stream's previous chunk: a chunk naming the
 // same model reuses the string instead of allocating it again.
 func scanChunk(data []byte, prevModel string) (f chunkFields, ok bool) {
+	top, ok := scanTop(data, prevModel, func(v []byte) bool { return scanChoices(v, &f) })
+	f.model, f.usage, f.hasError = top.model, top.usage, top.hasError
+	return f, ok
+}
+
+// topFields is what scanTop reads of a chat response's or chunk's top
+// level.
+type topFields struct {
+	model    string
+	usage    *wireUsage
+	hasError bool
+}
+
+// scanTop reads the top-level object b, which must be valid JSON, as
+// encoding/json reads model, usage and error into the wire structs, and
+// hands the choices array (when present and not null) to choices, which
+// reports whether it could read it. A model equal to prevModel reuses its
+// string. It reports ok false for a shape it leaves to encoding/json: a
+// key that is escaped, not ASCII or repeated (encoding/json matches keys
+// without regard to case and lets the last repeat win), or a value of a
+// type encoding/json would reject or treat specially. choices must not
+// keep the func: it runs on every chunk, and a kept closure would escape.
+func scanTop(b []byte, prevModel string, choices func(v []byte) bool) (f topFields, ok bool) {
 	var buf [16]member
-	ms, err := scanObject(data, buf[:0])
+	ms, err := scanObject(b, buf[:0])
 	if err != nil {
 		return f, false
 	}
 	var seen uint8
 	for i := range ms {
 		m := &ms[i]
-		k := data[m.keyStart+1 : m.keyEnd-1]
-		v := data[m.valStart:m.valEnd]
+		k := b[m.keyStart+1 : m.keyEnd-1]
+		v := b[m.valStart:m.valEnd]
 		if !plainKey(k) || len(v) == 0 {
 			return f, false
 		}
@@ -89,7 +112,7 @@ func scanChunk(data []byte, prevModel string) (f chunkFields, ok bool) {
 			bit = 2
 			switch {
 			case v[0] == '[':
-				if !scanChoices(v, &f) {
+				if !choices(v) {
 					return f, false
 				}
 			case !isNull(v):
@@ -99,11 +122,9 @@ func scanChunk(data []byte, prevModel string) (f chunkFields, ok bool) {
 			bit = 4
 			switch {
 			case v[0] == '{':
-				u := new(wireUsage)
-				if json.Unmarshal(v, u) != nil {
+				if f.usage, ok = scanUsage(v); !ok {
 					return f, false
 				}
-				f.usage = u
 			case !isNull(v):
 				return f, false
 			}
