@@ -169,67 +169,44 @@ func utcPtr(t *time.Time) *time.Time {
 
 // SetTenantLimits implements tenant.Store.
 func (m *Memory) SetTenantLimits(ctx context.Context, id string, l tenant.Limits) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	t, ok := m.tenants[id]
-	if !ok {
-		return tenant.ErrNotFound
-	}
-	t.Limits = l
-	m.tenants[id] = t
-	return nil
+	return update(ctx, m, tenantsOf, id, func(t *tenant.Tenant) { t.Limits = l })
 }
 
 // SetKeyLimits implements tenant.Store.
 func (m *Memory) SetKeyLimits(ctx context.Context, id string, l tenant.Limits) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	k, ok := m.keys[id]
-	if !ok {
-		return tenant.ErrNotFound
-	}
-	k.Limits = l
-	m.keys[id] = k
-	return nil
+	return update(ctx, m, keysOf, id, func(k *tenant.Key) { k.Limits = l })
 }
 
 // SetTenantAttributes implements tenant.Store.
 func (m *Memory) SetTenantAttributes(ctx context.Context, id string, a tenant.Attributes) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	t, ok := m.tenants[id]
-	if !ok {
-		return tenant.ErrNotFound
-	}
-	t.Attributes = a.Clone()
-	m.tenants[id] = t
-	return nil
+	return update(ctx, m, tenantsOf, id, func(t *tenant.Tenant) { t.Attributes = a.Clone() })
 }
 
 // SetKeyAttributes implements tenant.Store.
 func (m *Memory) SetKeyAttributes(ctx context.Context, id string, a tenant.Attributes) error {
+	return update(ctx, m, keysOf, id, func(k *tenant.Key) { k.Attributes = a.Clone() })
+}
+
+// update applies set to the entry id of the map of m that in selects,
+// under m's lock, or reports tenant.ErrNotFound.
+func update[V any](ctx context.Context, m *Memory, in func(*Memory) map[string]V, id string, set func(*V)) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	k, ok := m.keys[id]
+	entries := in(m)
+	v, ok := entries[id]
 	if !ok {
 		return tenant.ErrNotFound
 	}
-	k.Attributes = a.Clone()
-	m.keys[id] = k
+	set(&v)
+	entries[id] = v
 	return nil
 }
+
+func tenantsOf(m *Memory) map[string]tenant.Tenant { return m.tenants }
+func keysOf(m *Memory) map[string]tenant.Key       { return m.keys }
 
 // AppendAudit implements tenant.Auditor.
 func (m *Memory) AppendAudit(ctx context.Context, e tenant.AuditEntry) error {
