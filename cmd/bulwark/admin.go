@@ -278,27 +278,7 @@ func tenantsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintf(stdout, "created tenant %s (%s), limits: %s\n", t.ID, t.Name, t.Limits)
 		return nil
 	case "update":
-		attrs := attributeFlags(fs)
-		pos, err := parseArgs(fs, args[1:])
-		if err != nil {
-			return err
-		}
-		req := map[string]any{}
-		attrs(req)
-		if len(pos) != 1 || len(req) == 0 {
-			fmt.Fprint(stderr, tenantsUsage)
-			return errUsage
-		}
-		c, err := client()
-		if err != nil {
-			return err
-		}
-		var t tenantJSON
-		if err := c.call(ctx, "PATCH", "/admin/v1/tenants/"+url.PathEscape(pos[0]), req, &t); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "updated tenant %s: %s\n", t.ID, t.attributes())
-		return nil
+		return updateCmd(ctx, fs, client, args[1:], "/admin/v1/tenants/", "tenant", tenantsUsage, stdout, stderr)
 	case "budget":
 		return budgetCmd(ctx, fs, client, args[1:], "/admin/v1/tenants/", tenantsUsage, stdout, stderr)
 	case "list":
@@ -396,27 +376,7 @@ func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		return tw.Flush()
 	case "update":
-		attrs := attributeFlags(fs)
-		pos, err := parseArgs(fs, args[1:])
-		if err != nil {
-			return err
-		}
-		req := map[string]any{}
-		attrs(req)
-		if len(pos) != 1 || len(req) == 0 {
-			fmt.Fprint(stderr, keysUsage)
-			return errUsage
-		}
-		c, err := client()
-		if err != nil {
-			return err
-		}
-		var k keyJSON
-		if err := c.call(ctx, "PATCH", "/admin/v1/keys/"+url.PathEscape(pos[0]), req, &k); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "updated key %s: %s\n", k.ID, k.attributes())
-		return nil
+		return updateCmd(ctx, fs, client, args[1:], "/admin/v1/keys/", "key", keysUsage, stdout, stderr)
 	case "budget":
 		return budgetCmd(ctx, fs, client, args[1:], "/admin/v1/keys/", keysUsage, stdout, stderr)
 	case "rotate":
@@ -489,6 +449,35 @@ func (b budgetJSON) String() string {
 }
 
 // budgetCmd shows, sets or removes the budget of the tenant or key under
+// updateCmd is "tenants update" and "keys update": it PATCHes the
+// attributes given as flags to path+ID and prints what the object holds.
+func updateCmd(ctx context.Context, fs *flag.FlagSet, client func() (*adminClient, error), args []string, path, what, usage string, stdout, stderr io.Writer) error {
+	attrs := attributeFlags(fs)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	req := map[string]any{}
+	attrs(req)
+	if len(pos) != 1 || len(req) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errUsage
+	}
+	c, err := client()
+	if err != nil {
+		return err
+	}
+	var out struct {
+		ID string `json:"id"`
+		attributesJSON
+	}
+	if err := c.call(ctx, "PATCH", path+url.PathEscape(pos[0]), req, &out); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "updated %s %s: %s\n", what, out.ID, out.attributes())
+	return nil
+}
+
 // path (the admin API's "/admin/v1/tenants/" or "/admin/v1/keys/").
 func budgetCmd(ctx context.Context, fs *flag.FlagSet, client func() (*adminClient, error), args []string, path, usage string, stdout, stderr io.Writer) error {
 	usd := fs.Float64("usd", -1, "the budget in US dollars per period")
