@@ -209,15 +209,7 @@ func scanCount(v []byte) count {
 func scanFinishReasons(v []byte, f *chatFields) bool {
 	f.choices = true
 	f.finish = make([]string, 0, 2)
-	i := skipSpace(v, 1)
-	if i < len(v) && v[i] == ']' {
-		return true
-	}
-	for i < len(v) {
-		i = skipSpace(v, i)
-		start := i
-		i = skipValue(v, i)
-		e := v[start:i]
+	return scanArray(v, func(e []byte) bool {
 		reason := ""
 		switch {
 		case len(e) > 0 && e[0] == '{':
@@ -229,20 +221,8 @@ func scanFinishReasons(v []byte, f *chatFields) bool {
 			return false
 		}
 		f.finish = append(f.finish, reason)
-		i = skipSpace(v, i)
-		if i >= len(v) {
-			return false
-		}
-		switch v[i] {
-		case ',':
-			i++
-		case ']':
-			return true
-		default:
-			return false
-		}
-	}
-	return false
+		return true
+	})
 }
 
 // scanFinishReason returns the finish_reason of one choice object.

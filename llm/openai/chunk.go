@@ -156,15 +156,7 @@ var (
 
 // scanChoices reads the choices array v into f.
 func scanChoices(v []byte, f *chunkFields) bool {
-	i := skipSpace(v, 1)
-	if i < len(v) && v[i] == ']' {
-		return true
-	}
-	for i < len(v) {
-		i = skipSpace(v, i)
-		start := i
-		i = skipValue(v, i)
-		e := v[start:i]
+	return scanArray(v, func(e []byte) bool {
 		switch {
 		case len(e) > 0 && e[0] == '{':
 			if !scanChoice(e, f) {
@@ -174,6 +166,25 @@ func scanChoices(v []byte, f *chunkFields) bool {
 			return false
 		}
 		f.choices++
+		return true
+	})
+}
+
+// scanArray hands each element of the JSON array v (valid JSON) to elem,
+// in order, and reports false as soon as elem does. elem must not keep
+// the func: it runs for every chunk.
+func scanArray(v []byte, elem func(e []byte) bool) bool {
+	i := skipSpace(v, 1)
+	if i < len(v) && v[i] == ']' {
+		return true
+	}
+	for i < len(v) {
+		i = skipSpace(v, i)
+		start := i
+		i = skipValue(v, i)
+		if !elem(v[start:i]) {
+			return false
+		}
 		i = skipSpace(v, i)
 		if i >= len(v) {
 			return false
