@@ -89,10 +89,10 @@ func TestAccessLogCarriesTheGatewaysOutcome(t *testing.T) {
 			t.Errorf("%s = %v; want %v (line %v)", k, line[k], want, line)
 		}
 	}
-	latency, _ := line["latency_ms"].(float64)
+	latency, ok0 := line["latency_ms"].(float64)
 	upstream, ok1 := line["upstream_ms"].(float64)
 	overhead, ok2 := line["overhead_ms"].(float64)
-	if !ok1 || !ok2 || overhead < 0 || upstream < 0 || overhead > latency {
+	if !ok0 || !ok1 || !ok2 || latency <= 0 || overhead < 0 || upstream < 0 || overhead > latency {
 		t.Errorf("latency %v, upstream %v, overhead %v", line["latency_ms"], line["upstream_ms"], line["overhead_ms"])
 	}
 	if _, ok := line["error_type"]; ok {

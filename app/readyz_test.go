@@ -116,8 +116,12 @@ func TestReadyzReportsOpenBreakers(t *testing.T) {
 // upstreams fail.
 func TestHealthzStaysCheap(t *testing.T) {
 	ts := start(t, readyConfig)
-	ts.do(t, "PUT", "/admin/v1/providers/p/models/primary/faults", `{"error_rates":{"503":1}}`)
-	ts.do(t, "POST", "/v1/chat/completions", `{"model":"solo","messages":[{"role":"user","content":"hi"}]}`)
+	if resp, body := ts.do(t, "PUT", "/admin/v1/providers/p/models/primary/faults", `{"error_rates":{"503":1}}`); resp.StatusCode != 200 {
+		t.Fatalf("fault: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := ts.do(t, "POST", "/v1/chat/completions", `{"model":"solo","messages":[{"role":"user","content":"hi"}]}`); resp.StatusCode < 500 {
+		t.Fatalf("chat with its one upstream failing: %d %s; want a 5xx", resp.StatusCode, body)
+	}
 	resp, body := ts.do(t, "GET", "/healthz", "", "Authorization", "")
 	if resp.StatusCode != 200 || strings.TrimSpace(string(body)) != `{"status":"ok"}` {
 		t.Errorf("healthz = %d %s", resp.StatusCode, body)

@@ -197,6 +197,9 @@ func TestRequestLogClipsCapturedText(t *testing.T) {
 		}
 		for {
 			if _, err := s.Recv(); err != nil {
+				if !errors.Is(err, io.EOF) {
+					t.Fatalf("stream: %v", err)
+				}
 				break
 			}
 		}

@@ -1,11 +1,14 @@
 package usage
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestParseGroupTag(t *testing.T) {
 	for s, ok := range map[string]bool{
 		"tag:team": true, "tag:cost/centre": true, "tag:a.b_c:d-e": true,
-		"tag:": false, "tag:-x": false, `tag:te"am`: false, "tag:" + string(make([]byte, 65)): false, "tags:team": false,
+		"tag:": false, "tag:-x": false, `tag:te"am`: false, "tag:" + strings.Repeat("a", 64): true, "tag:" + strings.Repeat("a", 65): false, "tags:team": false,
 	} {
 		g, err := ParseGroup(s)
 		if (err == nil) != ok {
