@@ -1,8 +1,6 @@
 package app
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"sync"
@@ -17,20 +15,7 @@ import (
 // request's reservation over it; reserving every request's worst case
 // makes it exact here), and every refusal is a 429 budget_exceeded.
 func TestScaledThreeReplicasShareOneBudget(t *testing.T) {
-	pg, rd := scaledURLs(t)
-	pgURL := pgSchema(t, pg)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	prefix := "bulwark-test-" + hex.EncodeToString(b[:]) + ":"
-	cfg := pricedConfig + fmt.Sprintf(`
-store: {type: postgres, url: %q}
-limits: {backend: redis, redis_url: %q, prefix: %q, timeout: 5s}
-`, pgURL, rd, prefix)
-
-	var replicas []*testServer
-	for range 3 {
-		replicas = append(replicas, start(t, cfg))
-	}
+	replicas := scaledReplicas(t, pricedConfig, 3)
 	keyID, secret := createKey(t, replicas[0], `{"id":"acme"}`, `{"tenant_id":"acme","name":"app"}`)
 	// About 20k nanodollars a request: room for a few dozen.
 	const budget = 600_000

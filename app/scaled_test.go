@@ -92,27 +92,33 @@ func pgSchema(t *testing.T, pg string) string {
 	return u.String()
 }
 
+// scaledReplicas starts n replicas of base sharing a Postgres schema and
+// a Redis key prefix of the test's own. The test is of a healthy Redis: a
+// loaded machine running -race may take longer than the default limits
+// timeout for a call, which is the fallback path to local shares
+// (TestRedisUnreachableServesDegraded), hence 5s.
+func scaledReplicas(t *testing.T, base string, n int) []*testServer {
+	t.Helper()
+	pg, rd := scaledURLs(t)
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	prefix := "bulwark-test-" + hex.EncodeToString(b[:]) + ":"
+	cfg := base + fmt.Sprintf(`
+store: {type: postgres, url: %q}
+limits: {backend: redis, redis_url: %q, prefix: %q, timeout: 5s}
+`, pgSchema(t, pg), rd, prefix)
+	var replicas []*testServer
+	for range n {
+		replicas = append(replicas, start(t, cfg))
+	}
+	return replicas
+}
+
 // Issue 7 item 5: three gateway processes sharing Postgres and Redis, a key
 // limited to 60 requests a minute, 300 requests spread across them: at most
 // 61 accepted.
 func TestScaledThreeReplicasShareOneLimit(t *testing.T) {
-	pg, rd := scaledURLs(t)
-	pgURL := pgSchema(t, pg)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	prefix := "bulwark-test-" + hex.EncodeToString(b[:]) + ":"
-	// The test is of a healthy Redis: a loaded machine running -race may
-	// take longer than the default 100 ms for a call, which is the
-	// fallback path to local shares (TestRedisUnreachableServesDegraded).
-	cfg := fastConfig + fmt.Sprintf(`
-store: {type: postgres, url: %q}
-limits: {backend: redis, redis_url: %q, prefix: %q, timeout: 5s}
-`, pgURL, rd, prefix)
-
-	var replicas []*testServer
-	for range 3 {
-		replicas = append(replicas, start(t, cfg))
-	}
+	replicas := scaledReplicas(t, fastConfig, 3)
 	// The key is created on one replica; the others hear of it through
 	// Postgres notifications.
 	keyID, secret := createKey(t, replicas[0], `{"id":"acme"}`,
