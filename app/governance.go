@@ -161,10 +161,14 @@ func (b *background) stop() {
 	b.wg.Wait()
 }
 
-// newUsageWriter returns the usage writer over db, spilling under the data
-// directory, started.
+// newUsageWriter returns the usage writer over db, logging under the data
+// directory (store.usage_log says whether each record is synced), started.
 func newUsageWriter(db store, cfg *config.Config, log *slog.Logger) (*usage.Writer, error) {
-	w, err := usage.NewWriter(db, usage.WriterOptions{Dir: filepath.Join(cfg.DataDir, "usage-spill"), Logger: log})
+	w, err := usage.NewWriter(db, usage.WriterOptions{
+		Dir:    filepath.Join(cfg.DataDir, "usage-spill"),
+		NoSync: cfg.Store.UsageLog == config.UsageLogWrite,
+		Logger: log,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("usage writer: %w", err)
 	}

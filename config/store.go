@@ -14,6 +14,20 @@ const (
 
 var storeTypes = []string{StoreSQLite, StorePostgres}
 
+// Usage log modes: how far a request's usage record has gone when its
+// answer completes.
+const (
+	// UsageLogFsync: on the data directory's disk (an fsync, shared by
+	// concurrent requests): it survives a crash of the process or the
+	// machine. The default.
+	UsageLogFsync = "fsync"
+	// UsageLogWrite: in the operating system's cache: it survives a crash
+	// of the process, not of the machine, and costs no fsync.
+	UsageLogWrite = "write"
+)
+
+var usageLogModes = []string{UsageLogFsync, UsageLogWrite}
+
 // Store selects where tenants, keys and the usage ledger live. The zero
 // value is the embedded SQLite database in the data directory.
 type Store struct {
@@ -24,6 +38,12 @@ type Store struct {
 	// password as ${ENV_VAR}; the URL never appears in logs or errors.
 	// Ignored for sqlite.
 	URL string `yaml:"url" json:"-"`
+	// UsageLog is where a request's usage record is when its answer
+	// completes: fsync (default) or write. Every record goes to a local
+	// log in the data directory first and is shipped to the store from
+	// there, so that an answered request is billed whatever happens to
+	// the process next.
+	UsageLog string `yaml:"usage_log" json:"usage_log,omitempty"`
 }
 
 // Price is what one model costs, in US dollars per million tokens.
@@ -69,6 +89,7 @@ type Limits struct {
 func (v *validator) store(c *Config) {
 	s := c.Store
 	v.oneOf("store.type", s.Type, storeTypes)
+	v.oneOf("store.usage_log", s.UsageLog, usageLogModes)
 	if s.Type == StorePostgres && s.URL == "" {
 		v.add("store.url", "is required for store type postgres (write it as ${BULWARK_POSTGRES_URL})")
 	}

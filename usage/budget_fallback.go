@@ -134,6 +134,19 @@ func (f *BudgetFallback) ping(ctx context.Context) error {
 	return r.Cancel(ctx)
 }
 
+// Probe checks that the shared backend answers within ctx, for the
+// readiness check. When it does not, the BudgetFallback serves from local
+// counters from then on, as after a failed Reserve, until its own probes
+// find the shared backend again; a probe cut short by canceling ctx
+// changes nothing.
+func (f *BudgetFallback) Probe(ctx context.Context) error {
+	err := f.ping(ctx)
+	if err != nil && !errors.Is(ctx.Err(), context.Canceled) {
+		f.degrade(err)
+	}
+	return err
+}
+
 // Close stops probing and waits for the probe goroutine to end. The
 // BudgetFallback keeps serving (from whichever backend it was using) after
 // Close.

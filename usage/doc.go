@@ -73,12 +73,16 @@
 // # Invariants
 //
 //   - A Ledger's Query with Filter.Tenant set sees only that tenant's rows.
-//   - Writer.Add never blocks on the ledger: when its buffer is full, or the
-//     ledger fails, records go to JSON-lines spill files in a directory the
-//     Writer owns, and are replayed when the ledger accepts appends again.
-//   - Nothing accepted by Add is lost across Close: Close flushes, and what
-//     the ledger does not take is spilled and replayed by the next Writer
-//     over the same directory.
+//   - Writer.Add never blocks on the ledger, and returns only once its
+//     record is in the Writer's local log (a JSON-lines write-ahead log in
+//     a directory the Writer owns; synced unless NoSync): the gateway adds
+//     a request's record before its answer completes, so an answered
+//     request is billed whatever happens to the process next. Records the
+//     ledger does not take from memory (it fails, or the queue is full)
+//     are replayed from the log when it accepts appends again.
+//   - Nothing accepted by Add is lost across Close or a crash: segments
+//     the ledger does not hold all of are replayed by the next Writer over
+//     the same directory, idempotently.
 //
 // This package imports only the standard library, llm (for llm.Usage) and
 // resilience (Outage, for BudgetFallback).

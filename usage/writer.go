@@ -13,17 +13,25 @@ import (
 
 // WriterOptions configure a Writer. Zero fields take the defaults shown.
 type WriterOptions struct {
-	// Dir is the spill directory; required. The Writer owns it until Close:
-	// give each Writer, and each replica, its own (for instance a
-	// directory under the data directory).
+	// Dir is the directory of the Writer's log; required. The Writer owns
+	// it until Close: give each Writer, and each replica, its own (for
+	// instance a directory under the data directory).
 	Dir string
+	// NoSync, when set, leaves each record in the operating system's
+	// cache when Add returns instead of on stable storage: it survives the
+	// process being killed, not the machine losing power. By default Add
+	// returns once an fsync covers its record; concurrent Adds share one
+	// fsync (a group commit).
+	NoSync bool
 	// BatchSize records are appended at once (256); a full batch is
 	// flushed at once.
 	BatchSize int
 	// FlushInterval bounds how long a record waits in a partial batch (1s).
-	// Replay of spilled records is tried at the same pace.
+	// The log's segment is sealed, and replay of dirty segments tried, at
+	// the same pace.
 	FlushInterval time.Duration
-	// Buffer is how many records Add can queue before it spills (8192).
+	// Buffer is how many records can wait in memory for the ledger (8192);
+	// beyond it they wait in the log only, and are replayed from there.
 	Buffer int
 	// AppendTimeout bounds one Append (10s).
 	AppendTimeout time.Duration
@@ -60,29 +68,36 @@ func (o *WriterOptions) defaults() {
 	}
 }
 
-// Writer moves records from the request path into a Ledger in batches.
-// Add queues a record and returns at once; one goroutine, started by Start
-// and stopped by Close, appends full batches at once and partial ones every
-// FlushInterval. When the queue is full, or an Append fails, records are
-// written to spill files in Dir instead, and replayed into the ledger once
-// it accepts appends again (appends are idempotent by Record.ID, so a
-// replay interrupted by a crash counts nothing twice). Spill files are
-// written without fsync on the request path and synced when sealed: they
-// survive the process, not necessarily the machine.
+// Writer moves records from the request path into a Ledger, durably.
 //
-// A Writer is safe for concurrent use. Lock order: mu, then spill.mu.
+// Add writes the record to a write-ahead log in Dir (wal.go) and, unless
+// NoSync, waits for an fsync shared with the concurrent Adds (a group
+// commit), then queues it in memory and returns: a record Add returned for
+// is in the ledger eventually, whatever happens to the process after —
+// the gateway adds a request's record before its answer's last byte is
+// written. One goroutine, started by Start and stopped by Close, appends
+// queued records to the ledger in batches, full ones at once and partial
+// ones every FlushInterval, and removes each log segment once the ledger
+// holds all of it. When an append fails, or the queue is full, the records
+// wait in the log instead and are replayed from it once the ledger accepts
+// appends again; segments an earlier process left are replayed at start.
+// Appends are idempotent by Record.ID, so a replay interrupted by a crash,
+// or one of records that also reached the ledger from memory, counts
+// nothing twice.
+//
+// A Writer is safe for concurrent use. Lock order: mu, then the log's.
 type Writer struct {
 	ledger Ledger
 	opts   WriterOptions
-	spill  *spill
-	log    *slog.Logger
+	log    *wal
+	logger *slog.Logger
 
-	// mu guards closed against Add: Add holds it shared while it queues or
-	// spills, Close exclusively while it sets closed, so that nothing is
+	// mu guards closed against Add: Add holds it shared while it logs and
+	// queues, Close exclusively while it sets closed, so that nothing is
 	// queued after the goroutine's final drain.
 	mu     sync.RWMutex
 	closed bool
-	queue  chan Record
+	queue  chan queued
 
 	startOnce sync.Once
 	stop      chan struct{}
@@ -95,35 +110,48 @@ type Writer struct {
 	cursorOff int64
 	cursorOK  bool
 
-	written, replayed, spilled, dropped atomic.Uint64
-	lastErr                             atomic.Pointer[errBox]
+	logged, written, replayed, spilled, dropped atomic.Uint64
+	lastErr                                     atomic.Pointer[errBox]
+	lastLogErr                                  atomic.Pointer[errBox]
+}
+
+// queued is a record on its way to the ledger and the log segment that
+// holds it.
+type queued struct {
+	rec Record
+	seg uint64
 }
 
 type errBox struct{ err error }
 
 // WriterStats are a Writer's counters since NewWriter.
 type WriterStats struct {
-	// Written counts records appended to the ledger from the queue,
-	// Replayed those appended from spill files.
+	// Logged counts records written to the log by Add.
+	Logged uint64
+	// Written counts records appended to the ledger from memory, Replayed
+	// those appended from the log.
 	Written, Replayed uint64
-	// Spilled counts records written to spill files.
+	// Spilled counts records that did not reach the ledger from memory (an
+	// append failed, or the queue was full) and wait in the log for replay.
 	Spilled uint64
 	// Dropped counts records lost: invalid ones, ones added after Close,
-	// ones that could not be spilled, and torn lines in spill files.
+	// ones the log could not take while the queue was full, and torn lines
+	// in the log.
 	Dropped uint64
-	// Backlog is set while spill files wait for replay.
+	// Backlog is set while log segments wait for replay.
 	Backlog bool
-	// Err is the last failure to append or spill; nil once the ledger takes
-	// an append again.
-	Err error
+	// Err is the last failure to append; nil once the ledger takes an
+	// append again. LogErr is the last failure to write the log; nil once
+	// a write succeeds.
+	Err, LogErr error
 }
 
-// NewWriter returns a Writer into l that spills to opts.Dir. It takes
+// NewWriter returns a Writer into l that logs to opts.Dir. It takes
 // ownership of the directory until Close; records a previous Writer left
 // there are replayed once the Writer is started.
 func NewWriter(l Ledger, opts WriterOptions) (*Writer, error) {
 	opts.defaults()
-	sp, err := openSpill(opts.Dir)
+	lg, err := openWAL(opts.Dir, !opts.NoSync)
 	if err != nil {
 		return nil, err
 	}
@@ -131,9 +159,9 @@ func NewWriter(l Ledger, opts WriterOptions) (*Writer, error) {
 	return &Writer{
 		ledger: l,
 		opts:   opts,
-		spill:  sp,
-		log:    opts.Logger,
-		queue:  make(chan Record, opts.Buffer),
+		log:    lg,
+		logger: opts.Logger,
+		queue:  make(chan queued, opts.Buffer),
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 		ctx:    ctx,
@@ -146,8 +174,8 @@ func (w *Writer) Start() {
 	w.startOnce.Do(func() { go w.run() })
 }
 
-// Add records r. It never waits for the ledger: r is queued, or spilled to
-// disk if the queue is full. A missing ID, Time or Status is filled in and
+// Add records r and returns once r is in the log (see Writer); it never
+// waits for the ledger. A missing ID, Time or Status is filled in and
 // text fields are made valid UTF-8; a record that is still invalid (no
 // tenant, negative counts) is dropped and logged. A record added after
 // Close is dropped: stop the request path before closing the Writer.
@@ -163,22 +191,45 @@ func (w *Writer) Add(r Record) {
 		w.drop(1, fmt.Errorf("usage record %s added after the writer closed", r.ID))
 		return
 	}
+	seg, err := w.log.append(r)
+	w.noteLog(err)
+	if seg != notLogged {
+		w.logged.Add(1)
+	}
 	select {
-	case w.queue <- r:
+	case w.queue <- queued{rec: r, seg: seg}:
 		return
 	default:
 	}
-	if err := w.spill.write([]Record{r}); err != nil {
-		w.drop(1, err)
+	if seg == notLogged {
+		w.drop(1, errors.Join(errors.New("usage queue full"), err))
 		return
 	}
+	w.log.dirty(seg)
 	w.spilled.Add(1)
 }
 
-// Close stops the goroutine after flushing what is queued: what the ledger
-// does not take is spilled. If ctx ends first, the append in progress is
-// abandoned and its records spilled. Close then releases the spill
-// directory. It returns an error if records were lost while closing.
+// noteLog tracks the health of the log; its failures are logged once per
+// outage, as the ledger's are.
+func (w *Writer) noteLog(err error) {
+	if err != nil {
+		if prev := w.lastLogErr.Swap(&errBox{err}); prev == nil {
+			w.logger.Error("usage log unwritable; records wait in memory only", "dir", w.log.dir, "err", err)
+		}
+		return
+	}
+	if w.lastLogErr.Load() != nil {
+		if prev := w.lastLogErr.Swap(nil); prev != nil {
+			w.logger.Info("usage log writable again", "dir", w.log.dir)
+		}
+	}
+}
+
+// Close stops the goroutine after flushing what is queued. If ctx ends
+// first, the append in progress is abandoned; what the ledger has not
+// taken stays in the log for the next Writer over the directory. Close
+// then releases the directory. It returns an error if records were lost
+// while closing.
 func (w *Writer) Close(ctx context.Context) error {
 	w.mu.Lock()
 	if w.closed {
@@ -198,7 +249,7 @@ func (w *Writer) Close(ctx context.Context) error {
 		<-w.done
 	}
 	w.cancel()
-	err := w.spill.close()
+	err := w.log.close()
 	if n := w.dropped.Load() - droppedBefore; n > 0 {
 		err = errors.Join(err, fmt.Errorf("close usage writer: %d records lost", n))
 	}
@@ -208,40 +259,47 @@ func (w *Writer) Close(ctx context.Context) error {
 // Stats returns the Writer's counters.
 func (w *Writer) Stats() WriterStats {
 	s := WriterStats{
+		Logged:   w.logged.Load(),
 		Written:  w.written.Load(),
 		Replayed: w.replayed.Load(),
 		Spilled:  w.spilled.Load(),
 		Dropped:  w.dropped.Load(),
-		Backlog:  w.spill.pending.Load(),
+		Backlog:  w.log.pending.Load(),
 	}
 	if b := w.lastErr.Load(); b != nil {
 		s.Err = b.err
+	}
+	if b := w.lastLogErr.Load(); b != nil {
+		s.LogErr = b.err
 	}
 	return s
 }
 
 func (w *Writer) drop(n int, err error) {
 	w.dropped.Add(uint64(n))
-	w.log.Error("usage records dropped", "records", n, "err", err)
+	w.logger.Error("usage records dropped", "records", n, "err", err)
 }
 
 func (w *Writer) run() {
 	defer close(w.done)
 	tick := time.NewTicker(w.opts.FlushInterval)
 	defer tick.Stop()
-	batch := make([]Record, 0, w.opts.BatchSize)
+	batch := make([]queued, 0, w.opts.BatchSize)
 	for {
 		select {
-		case r := <-w.queue:
-			batch = append(batch, r)
+		case q := <-w.queue:
+			batch = append(batch, q)
 			if len(batch) >= w.opts.BatchSize {
 				batch = w.flush(batch)
 			}
 		case <-tick.C:
 			healthy := true
 			if len(batch) > 0 {
-				healthy = w.appendOrSpill(batch)
+				healthy = w.ship(batch)
 				batch = batch[:0]
+			}
+			if _, err := w.log.seal(); err != nil {
+				w.logger.Warn("seal usage log segment", "err", err)
 			}
 			if healthy {
 				w.replay()
@@ -249,8 +307,8 @@ func (w *Writer) run() {
 		case <-w.stop:
 			for {
 				select {
-				case r := <-w.queue:
-					batch = append(batch, r)
+				case q := <-w.queue:
+					batch = append(batch, q)
 					if len(batch) >= w.opts.BatchSize {
 						batch = w.flush(batch)
 					}
@@ -265,28 +323,56 @@ func (w *Writer) run() {
 	}
 }
 
-// flush appends batch or spills it, and returns it emptied for reuse.
-func (w *Writer) flush(batch []Record) []Record {
+// flush ships batch and returns it emptied for reuse.
+func (w *Writer) flush(batch []queued) []queued {
 	if len(batch) > 0 {
-		w.appendOrSpill(batch)
+		w.ship(batch)
 	}
 	return batch[:0]
 }
 
-// appendOrSpill appends batch to the ledger, or spills it if the ledger
-// fails, and reports whether the ledger took it.
-func (w *Writer) appendOrSpill(batch []Record) bool {
-	err := w.append(batch)
+// ship appends batch to the ledger and tells the log which of its
+// segments' records the ledger now holds, or, if the ledger fails, which
+// segments must be replayed. It reports whether the ledger took the batch.
+func (w *Writer) ship(batch []queued) bool {
+	recs := make([]Record, len(batch))
+	for i, q := range batch {
+		recs[i] = q.rec
+	}
+	err := w.append(recs)
 	if err == nil {
 		w.written.Add(uint64(len(batch)))
+		forSegments(batch, w.log.shipped)
 		return true
 	}
-	if serr := w.spill.write(batch); serr != nil {
-		w.drop(len(batch), errors.Join(err, serr))
-		return false
+	var unlogged []Record
+	for _, q := range batch {
+		if q.seg == notLogged {
+			unlogged = append(unlogged, q.rec)
+		}
 	}
-	w.spilled.Add(uint64(len(batch)))
+	// Records the log could not take at Add get another chance at it.
+	if len(unlogged) > 0 {
+		if _, lerr := w.log.append(unlogged...); lerr != nil {
+			w.drop(len(unlogged), errors.Join(err, lerr))
+		}
+	}
+	forSegments(batch, func(seg uint64, _ int) { w.log.dirty(seg) })
+	w.spilled.Add(uint64(len(batch) - len(unlogged)))
 	return false
+}
+
+// forSegments calls f once per run of consecutive records of one segment,
+// with the run's length.
+func forSegments(batch []queued, f func(seg uint64, n int)) {
+	for i := 0; i < len(batch); {
+		j := i + 1
+		for j < len(batch) && batch[j].seg == batch[i].seg {
+			j++
+		}
+		f(batch[i].seg, j-i)
+		i = j
+	}
 }
 
 // append calls the ledger with a timeout and tracks its health.
@@ -297,36 +383,37 @@ func (w *Writer) append(recs []Record) error {
 	if err != nil {
 		err = fmt.Errorf("append usage: %w", err)
 		if prev := w.lastErr.Swap(&errBox{err}); prev == nil {
-			w.log.Warn("usage ledger unavailable; spilling records to disk", "dir", w.spill.dir, "err", err)
+			w.logger.Warn("usage ledger unavailable; records wait in the local log", "dir", w.log.dir, "err", err)
 		}
 		return err
 	}
 	if prev := w.lastErr.Swap(nil); prev != nil {
-		w.log.Info("usage ledger available again; replaying spilled records", "dir", w.spill.dir)
+		w.logger.Info("usage ledger available again; replaying the local log", "dir", w.log.dir)
 	}
 	return nil
 }
 
-// replay appends up to ReplayBatches batches of spilled records, oldest
-// first, removing each file once all of it is in the ledger. It stops at
-// the first failure; the cursor then stays at the failed batch.
+// replay appends up to ReplayBatches batches of records from the log's
+// replayable segments, oldest first, removing each segment once all of it
+// is in the ledger. It stops at the first failure; the cursor then stays
+// at the failed batch.
 func (w *Writer) replay() {
-	if !w.spill.pending.Swap(false) {
+	if !w.log.pending.Swap(false) {
 		return
 	}
 	more := true
 	defer func() {
 		if more {
-			w.spill.pending.Store(true)
+			w.log.pending.Store(true)
 		}
 	}()
-	bound, err := w.spill.seal()
+	bound, err := w.log.seal()
 	if err != nil {
-		w.log.Warn("seal usage spill file", "err", err)
+		w.logger.Warn("seal usage log segment", "err", err)
 	}
-	seqs, err := w.spill.files(bound)
+	seqs, err := w.log.replayable(bound)
 	if err != nil {
-		w.log.Warn("replay usage spill", "err", err)
+		w.logger.Warn("replay usage log", "err", err)
 		return
 	}
 	budget := w.opts.ReplayBatches
@@ -345,8 +432,8 @@ func (w *Writer) replay() {
 		if !done {
 			return // budget spent
 		}
-		if err := w.spill.remove(seq); err != nil {
-			w.log.Warn("remove replayed usage spill file", "err", err)
+		if err := w.log.replayed(seq); err != nil {
+			w.logger.Warn("remove replayed usage log segment", "err", err)
 			return
 		}
 		w.cursorOK = false
@@ -357,16 +444,16 @@ func (w *Writer) replay() {
 // replayFile replays one file from off while budget lasts and reports
 // whether it reached the end.
 func (w *Writer) replayFile(seq uint64, off int64, budget *int) (bool, error) {
-	r, err := w.spill.openReader(seq, off)
+	r, err := w.log.openReader(seq, off)
 	if err != nil {
-		w.log.Warn("open usage spill file", "err", err)
+		w.logger.Warn("open usage log segment", "err", err)
 		return false, err
 	}
 	defer r.f.Close()
 	for *budget > 0 {
 		recs, next, bad, rerr := r.next(w.opts.BatchSize)
 		if rerr != nil && !errors.Is(rerr, io.EOF) {
-			w.log.Warn("read usage spill file", "err", rerr)
+			w.logger.Warn("read usage log segment", "err", rerr)
 			return false, rerr
 		}
 		if len(recs) > 0 {
@@ -377,7 +464,7 @@ func (w *Writer) replayFile(seq uint64, off int64, budget *int) (bool, error) {
 			*budget--
 		}
 		if bad > 0 {
-			w.drop(bad, fmt.Errorf("%d unreadable lines in usage spill file %s", bad, spillName(seq)))
+			w.drop(bad, fmt.Errorf("%d unreadable lines in usage log segment %s", bad, segName(seq)))
 		}
 		w.cursorSeq, w.cursorOff, w.cursorOK = seq, next, true
 		if errors.Is(rerr, io.EOF) {

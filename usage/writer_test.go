@@ -471,3 +471,152 @@ func TestWriterLeavesNoGoroutine(t *testing.T) {
 func TestMemoryLedger(t *testing.T) {
 	usagetest.Run(t, func(t *testing.T) usage.Ledger { return usagetest.NewMemory() })
 }
+
+// Every record Add returned for is in the ledger after a crash at any
+// moment, once the next Writer over the directory replayed the log; none
+// is counted twice, including those the ledger already held.
+func TestWriterLosesNothingAcrossACrash(t *testing.T) {
+	for _, noSync := range []bool{false, true} {
+		t.Run(fmt.Sprintf("NoSync=%v", noSync), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				dir := t.TempDir()
+				l := newLedger()
+				before := &ledger{Memory: l.Memory} // the crashed process's view of the store
+				w := newWriter(t, before, usage.WriterOptions{Dir: dir, NoSync: noSync, BatchSize: 10, FlushInterval: time.Second})
+				w.Start()
+				addN(w, 0, 25) // two batches shipped, five waiting in memory
+				time.Sleep(time.Second)
+				synctest.Wait() // shipped, sealed, removed
+				if f := spillFiles(t, dir); len(f) != 0 {
+					t.Fatalf("log segments left after the ledger took everything: %v", f)
+				}
+				addN(w, 25, 17) // one batch shipped, seven in memory only
+				synctest.Wait()
+				if l.Len() != 35 {
+					t.Fatalf("ledger holds %d before the crash; want 35", l.Len())
+				}
+				usage.Crash(w)
+				if n := logLines(t, dir); n != 17 {
+					t.Fatalf("the log holds %d records at the crash; want the 17 added since the last seal", n)
+				}
+				before.down.Store(true)
+				if err := w.Close(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+				if n := logLines(t, dir); n != 17 {
+					t.Fatalf("stopping the crashed Writer changed the log to %d records", n)
+				}
+
+				w2 := newWriter(t, l, usage.WriterOptions{Dir: dir, BatchSize: 10, FlushInterval: time.Second})
+				if !w2.Stats().Backlog {
+					t.Error("the log a crashed Writer left is not a backlog")
+				}
+				w2.Start()
+				time.Sleep(time.Second)
+				synctest.Wait()
+				if err := w2.Close(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+				checkAll(t, l, 42)
+				if f := spillFiles(t, dir); len(f) != 0 {
+					t.Errorf("log segments left after replay: %v", f)
+				}
+			})
+		})
+	}
+}
+
+// A Writer whose goroutine never ran (the process died before any
+// flush) still leaves every record in its log.
+func TestWriterLogsBeforeAddReturns(t *testing.T) {
+	dir := t.TempDir()
+	l := newLedger()
+	w := newWriter(t, l, usage.WriterOptions{Dir: dir})
+	addN(w, 0, 5)
+	if s := w.Stats(); s.Logged != 5 {
+		t.Fatalf("Stats = %+v; want 5 logged", s)
+	}
+	usage.Crash(w)
+	if n := logLines(t, dir); n != 5 {
+		t.Fatalf("the log holds %d records after a crash; want 5", n)
+	}
+	if l.Len() != 0 {
+		t.Fatalf("the ledger holds %d; the Writer never ran", l.Len())
+	}
+	l.down.Store(true)
+	if err := w.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// logLines counts the records in dir's log segments.
+func logLines(t *testing.T, dir string) int {
+	t.Helper()
+	var lines int
+	for _, name := range spillFiles(t, dir) {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines += strings.Count(string(b), "\n")
+	}
+	return lines
+}
+
+// BenchmarkWriterAdd is the cost of the log on the request path: Add with
+// an fsync per group commit (the default) and without, from as many
+// goroutines as -cpu says times 16 (a loaded gateway's concurrent
+// requests), into a ledger that takes everything at once.
+func BenchmarkWriterAdd(b *testing.B) {
+	for _, noSync := range []bool{false, true} {
+		b.Run(fmt.Sprintf("NoSync=%v", noSync), func(b *testing.B) {
+			w, err := usage.NewWriter(usagetest.NewMemory(), usage.WriterOptions{Dir: b.TempDir(), NoSync: noSync, Logger: quiet})
+			if err != nil {
+				b.Fatal(err)
+			}
+			w.Start()
+			var n atomic.Int64
+			b.SetParallelism(16)
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					r := record(0)
+					r.ID = fmt.Sprintf("rec-%d", n.Add(1))
+					w.Add(r)
+				}
+			})
+			b.StopTimer()
+			if err := w.Close(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}
+
+// BenchmarkWriterAddSerial is the latency one request's Add adds when no
+// other request shares its group commit: one write and, by default, one
+// fsync.
+func BenchmarkWriterAddSerial(b *testing.B) {
+	for _, noSync := range []bool{false, true} {
+		b.Run(fmt.Sprintf("NoSync=%v", noSync), func(b *testing.B) {
+			w, err := usage.NewWriter(usagetest.NewMemory(), usage.WriterOptions{Dir: b.TempDir(), NoSync: noSync, Logger: quiet})
+			if err != nil {
+				b.Fatal(err)
+			}
+			w.Start()
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				r := record(0)
+				i++
+				r.ID = fmt.Sprintf("rec-%d", i)
+				w.Add(r)
+			}
+			b.StopTimer()
+			if err := w.Close(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}
