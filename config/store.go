@@ -79,7 +79,9 @@ type Limits struct {
 	Prefix string `yaml:"prefix" json:"prefix,omitempty"`
 	// FallbackShare is the share of each limit a replica enforces on its
 	// own while Redis is unreachable, above 0 and at most 1 (default: one
-	// third, right for three replicas).
+	// third, right for three replicas). It is taken to the nearest
+	// millionth and each local limit rounded up in integers: 0.34 of 600
+	// requests a minute is 204.
 	FallbackShare float64 `yaml:"fallback_share" json:"fallback_share,omitempty"`
 	// Timeout bounds each call to Redis for a limit (default 100ms) or a
 	// budget (default 1s); past it the replica enforces its local share.

@@ -2,8 +2,12 @@ package limit
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
+	"fmt"
 	"math"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bulwark-ai/bulwark/resilience"
@@ -13,10 +17,15 @@ import (
 type FallbackOptions struct {
 	// Share is the part of each global limit one replica enforces locally
 	// while the shared limiter is unreachable, typically 1/replicas; 0
-	// means 1. A limit that is not zero stays at least 1.
+	// means 1. It is taken to the nearest millionth, and a local limit is
+	// the global one times that, rounded up (ShareOf): 0.34 of 600 is 204.
+	// A limit that is not zero stays at least 1.
 	Share float64
 	// Timeout bounds each call to the shared limiter; 0 means 100ms.
 	Timeout time.Duration
+	// ReconcileTimeout bounds each reconciliation with the shared limiter
+	// when an outage ends; 0 means 1s.
+	ReconcileTimeout time.Duration
 	// ProbeMin and ProbeMax bound the backoff between probes of the shared
 	// limiter while degraded; 0 means 250ms and 5s.
 	ProbeMin, ProbeMax time.Duration
@@ -47,12 +56,58 @@ type Pinger interface {
 // in the shared limiter when it became unreachable are reclaimed there by
 // their lease.
 //
+// # What was admitted meanwhile
+//
+// A Fallback remembers, for the last window, what its replica admitted in
+// each scope and slot — requests, and tokens as committed — and whether the
+// shared limiter knows it. Two things follow.
+//
+// Mirroring: each outage starts a fresh local limiter whose windows hold
+// what this replica admitted in the last minute, through the shared limiter
+// too. While degraded, a replica therefore admits in any one-minute
+// interval at most its local share counting its own admissions just before
+// the outage (or nothing more, if those already exceed the share). A
+// replica that served its share through Redis when Redis became
+// unreachable does not admit a second share on top.
+//
+// Reconciliation: if the shared limiter is a Reconciler, when a probe
+// answers and before the Fallback serves from the shared limiter again, it
+// pushes what it admitted locally into the slots it was admitted in, and
+// asks the shared limiter to hold at least what this replica admitted
+// through it in the last window (a Redis restarted empty lost it). If the
+// push fails the outage goes on and the next probe tries again; a push
+// that was applied but whose answer was lost is not applied twice.
+// Admissions made locally while the push ran, and tokens committed later
+// by local reservations, are pushed by the next Reserve.
+//
+// The bound this gives: for a scope, admissions in any one-minute interval
+// stay within its limit plus the local share of each replica that served
+// it locally in that interval and had not reconciled yet — with one
+// replica cut off at a time, the limit plus one share, whether Redis kept
+// its counts or restarted empty. Two limits of that bound: admissions a
+// replica made through Redis before Redis restarted empty are restored
+// only by that replica's own reconciliation, so other replicas reaching
+// the empty Redis before it does are not held back by them; and use given
+// back (a cancel, a commit below the estimate) after it was pushed stays
+// counted in the shared limiter until it leaves the window.
+//
 // A Fallback is safe for concurrent use. Close stops its probe goroutine.
 type Fallback struct {
 	shared Limiter
-	local  *Memory
+	rec    Reconciler // nil if shared is not one
+	local  atomic.Pointer[Memory]
 	o      FallbackOptions
+	ppm    int64 // the share in parts per million
+	now    func() time.Time
 	outage *resilience.Outage
+	own    *own
+	// dirty reports that local use waits to be reconciled.
+	dirty atomic.Bool
+
+	pushMu sync.Mutex // held during a push; guards unpushed
+	// unpushed is local use taken from own whose push failed: it is
+	// pushed again, under the same id, before anything else.
+	unpushed *pending
 }
 
 var _ Limiter = (*Fallback)(nil)
@@ -65,13 +120,19 @@ func NewFallback(shared Limiter, o FallbackOptions) *Fallback {
 	if o.Timeout <= 0 {
 		o.Timeout = 100 * time.Millisecond
 	}
-	f := &Fallback{
-		shared: shared,
-		local:  NewMemory(MemoryOptions{Now: o.Now, Lease: o.Lease}),
-		o:      o,
+	if o.ReconcileTimeout <= 0 {
+		o.ReconcileTimeout = time.Second
 	}
+	f := &Fallback{shared: shared, o: o, ppm: SharePPM(o.Share), now: o.Now}
+	if f.now == nil {
+		f.now = time.Now
+	}
+	f.rec, _ = shared.(Reconciler)
+	f.own = newOwn(f.dirty.Store)
+	f.local.Store(NewMemory(MemoryOptions{Now: o.Now, Lease: o.Lease}))
 	f.outage = resilience.NewOutage(f.ping, resilience.OutageOptions{
 		Timeout: o.Timeout, ProbeMin: o.ProbeMin, ProbeMax: o.ProbeMax, OnChange: o.OnChange,
+		Recover: f.recover,
 	})
 	return f
 }
@@ -86,9 +147,7 @@ func (f *Fallback) Reserve(ctx context.Context, scopes []Scope, tokens int) (Res
 		return nil, Decision{}, err
 	}
 	if !f.outage.Degraded() {
-		cctx, cancel := context.WithTimeout(ctx, f.o.Timeout)
-		r, d, err := f.shared.Reserve(cctx, scopes, tokens)
-		cancel()
+		r, d, err := f.reserveShared(ctx, scopes, tokens)
 		switch {
 		case err == nil:
 			return r, d, nil
@@ -97,33 +156,128 @@ func (f *Fallback) Reserve(ctx context.Context, scopes []Scope, tokens int) (Res
 		case errors.Is(err, ErrInvalid):
 			return nil, Decision{}, err
 		}
-		f.outage.Begin(err, nil)
+		f.outage.Begin(err, f.prepare)
 	}
-	return f.local.Reserve(ctx, f.scale(scopes), tokens)
+	scaled := f.scale(scopes)
+	r, d, err := f.local.Load().Reserve(ctx, scaled, tokens)
+	if r == nil {
+		return r, d, err
+	}
+	k, _ := slotOf(f.now())
+	f.own.admitted(scaled, k, tokens, true)
+	return &fallbackReservation{Reservation: r, f: f, scopes: scaled, tokens: tokens, slot: k, local: true}, d, nil
+}
+
+// reserveShared pushes local use left from an outage, then reserves in
+// the shared limiter, each call within the Timeout.
+func (f *Fallback) reserveShared(ctx context.Context, scopes []Scope, tokens int) (Reservation, Decision, error) {
+	if f.dirty.Load() && f.rec != nil {
+		cctx, cancel := context.WithTimeout(ctx, f.o.Timeout)
+		err := f.push(cctx, false)
+		cancel()
+		if err != nil {
+			return nil, Decision{}, err
+		}
+	}
+	cctx, cancel := context.WithTimeout(ctx, f.o.Timeout)
+	r, d, err := f.shared.Reserve(cctx, scopes, tokens)
+	cancel()
+	if r == nil {
+		return r, d, err
+	}
+	k, _ := slotOf(f.now())
+	f.own.admitted(scopes, k, tokens, false)
+	return &fallbackReservation{Reservation: r, f: f, scopes: append([]Scope(nil), scopes...), tokens: tokens, slot: k}, d, nil
+}
+
+// prepare readies the local limiter of an outage about to begin: a fresh
+// one, whose windows hold what this replica admitted in the last window.
+func (f *Fallback) prepare() {
+	m := NewMemory(MemoryOptions{Now: f.o.Now, Lease: f.o.Lease})
+	k, _ := slotOf(f.now())
+	f.own.seed(m, k)
+	f.local.Store(m)
+}
+
+// recover reconciles at the end of an outage (resilience.Outage's
+// Recover): the outage ends only if it succeeds.
+func (f *Fallback) recover(ctx context.Context) error {
+	if f.rec == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, f.o.ReconcileTimeout)
+	defer cancel()
+	return f.push(ctx, true)
+}
+
+// push reconciles the local use not yet pushed and, with shared, the
+// floor of what this replica admitted through the shared limiter, in one
+// Reconcile call. Local use recorded while it runs is pushed by a second
+// call; what is recorded during that one waits for the next push.
+func (f *Fallback) push(ctx context.Context, shared bool) error {
+	f.pushMu.Lock()
+	defer f.pushMu.Unlock()
+	for range 2 {
+		k, _ := slotOf(f.now())
+		p := f.unpushed
+		if p == nil {
+			p = f.own.takeLocal(k)
+			if len(p.scopes) == 0 && !shared {
+				return nil
+			}
+			p.id = rand.Text()
+			f.unpushed = p
+		}
+		if use := f.own.use(p, k, shared); len(use) > 0 {
+			if err := f.rec.Reconcile(ctx, p.id, use); err != nil {
+				return fmt.Errorf("reconcile local limits: %w", err)
+			}
+		}
+		f.own.reconciled(p)
+		f.unpushed = nil
+		if !f.dirty.Load() {
+			return nil
+		}
+		shared = false // pushed once; what is left is local use made meanwhile
+	}
+	return nil
 }
 
 // scale returns scopes with every limit cut to the local share.
 func (f *Fallback) scale(scopes []Scope) []Scope {
-	if f.o.Share == 1 {
+	if f.ppm == 1e6 {
 		return scopes
 	}
 	out := make([]Scope, len(scopes))
 	for i, s := range scopes {
 		s.Limits = Limits{
-			RequestsPerMinute: share(s.Limits.RequestsPerMinute, f.o.Share),
-			TokensPerMinute:   share(s.Limits.TokensPerMinute, f.o.Share),
-			Concurrent:        share(s.Limits.Concurrent, f.o.Share),
+			RequestsPerMinute: f.share(s.Limits.RequestsPerMinute),
+			TokensPerMinute:   f.share(s.Limits.TokensPerMinute),
+			Concurrent:        f.share(s.Limits.Concurrent),
 		}
 		out[i] = s
 	}
 	return out
 }
 
-func share(limit int, s float64) int {
-	if limit == 0 {
+func (f *Fallback) share(limit int) int { return ShareOf(limit, f.ppm) }
+
+// SharePPM returns share (above 0, at most 1; anything else means 1) in
+// parts per million, rounded to the nearest.
+func SharePPM(share float64) int64 {
+	if !(share > 0 && share <= 1) {
+		return 1e6
+	}
+	return max(int64(math.Round(share*1e6)), 1)
+}
+
+// ShareOf returns ppm parts per million of limit rounded up, in integers so
+// that 0.34 of 600 is 204, not 205: at least 1 if limit is not zero.
+func ShareOf(limit int, ppm int64) int {
+	if limit <= 0 {
 		return 0
 	}
-	return max(int(math.Ceil(float64(limit)*s)), 1)
+	return int(max((int64(limit)*ppm+999_999)/1_000_000, 1))
 }
 
 func (f *Fallback) ping(ctx context.Context) error {
@@ -137,6 +291,55 @@ func (f *Fallback) ping(ctx context.Context) error {
 	return r.Cancel(ctx)
 }
 
+// Probe checks that the shared limiter answers within ctx, for the
+// readiness check. When it does not, the Fallback serves locally from
+// then on, as after a failed Reserve, until its own probes find the
+// shared limiter again; a probe cut short by canceling ctx changes
+// nothing.
+func (f *Fallback) Probe(ctx context.Context) error {
+	err := f.ping(ctx)
+	if err != nil && !errors.Is(ctx.Err(), context.Canceled) {
+		f.outage.Begin(err, f.prepare)
+	}
+	return err
+}
+
 // Close stops probing and waits for the probe goroutine to end. The
 // Fallback keeps serving (from whichever limiter it was using) after Close.
 func (f *Fallback) Close() error { return f.outage.Close() }
+
+// fallbackReservation is a reservation of the shared or the local limiter
+// that records its settlement in own.
+type fallbackReservation struct {
+	Reservation
+	f       *Fallback
+	scopes  []Scope
+	tokens  int
+	slot    int64 // the local slot it was recorded in
+	local   bool
+	settled atomic.Bool
+}
+
+func (r *fallbackReservation) Commit(ctx context.Context, tokens int) error {
+	if err := r.Reservation.Commit(ctx, tokens); err != nil {
+		return err
+	}
+	r.record(0, tokens-r.tokens)
+	return nil
+}
+
+func (r *fallbackReservation) Cancel(ctx context.Context) error {
+	if err := r.Reservation.Cancel(ctx); err != nil {
+		return err
+	}
+	r.record(-1, -r.tokens)
+	return nil
+}
+
+func (r *fallbackReservation) record(requests, tokens int) {
+	if r.settled.Swap(true) {
+		return
+	}
+	k, _ := slotOf(r.f.now())
+	r.f.own.settled(r.scopes, r.slot, k, requests, tokens, r.local)
+}

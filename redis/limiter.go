@@ -20,9 +20,12 @@ var (
 	reserveSrc string
 	//go:embed scripts/settle.lua
 	settleSrc string
+	//go:embed scripts/reconcile.lua
+	reconcileSrc string
 
-	reserveScript = goredis.NewScript(reserveSrc)
-	settleScript  = goredis.NewScript(settleSrc)
+	reserveScript   = goredis.NewScript(reserveSrc)
+	settleScript    = goredis.NewScript(settleSrc)
+	reconcileScript = goredis.NewScript(reconcileSrc)
 )
 
 // LimiterOptions configure a Limiter. The zero value is valid.
@@ -53,8 +56,9 @@ type Limiter struct {
 }
 
 var (
-	_ limit.Limiter = (*Limiter)(nil)
-	_ limit.Pinger  = (*Limiter)(nil)
+	_ limit.Limiter    = (*Limiter)(nil)
+	_ limit.Pinger     = (*Limiter)(nil)
+	_ limit.Reconciler = (*Limiter)(nil)
 )
 
 // NewLimiter returns a Limiter over c. The client should be made with
@@ -107,6 +111,35 @@ func (l *Limiter) keys(id string, scopes []limit.Scope) []string {
 		keys = append(keys, base+":r", base+":t", base+":c")
 	}
 	return keys
+}
+
+// Reconcile implements limit.Reconciler with one script over every scope
+// of use: local use is added to the slot its age names on Redis's clock,
+// so replicas' clock skew does not matter; shared use is a floor per
+// window. A marker kept for two Periods (past which every slot of a retry
+// has left the window) makes a retry of an applied id apply nothing.
+func (l *Limiter) Reconcile(ctx context.Context, id string, use []limit.Use) error {
+	keys := make([]string, 0, 1+2*len(use))
+	keys = append(keys, l.prefix+"reconcile:"+id)
+	args := []any{l.nowArg(), granularity, limit.WindowSlots, (2 * limit.Period).Milliseconds()}
+	for _, u := range use {
+		if u.Scope.Kind == "" || u.Scope.ID == "" {
+			return fmt.Errorf("redis limiter: reconcile: %w: scope without a kind or ID", limit.ErrInvalid)
+		}
+		base := l.prefix + "limit:" + u.Scope.Kind + ":" + u.Scope.ID
+		keys = append(keys, base+":r", base+":t")
+		args = append(args, len(u.Slots))
+		for _, s := range u.Slots {
+			if s.Age < 0 || s.Age >= limit.WindowSlots || s.Local.Requests < 0 || s.Local.Tokens < 0 || s.Shared.Requests < 0 || s.Shared.Tokens < 0 {
+				return fmt.Errorf("redis limiter: reconcile: %w: slot %+v of %s", limit.ErrInvalid, s, u.Scope)
+			}
+			args = append(args, s.Age, s.Local.Requests, s.Local.Tokens, s.Shared.Requests, s.Shared.Tokens)
+		}
+	}
+	if err := reconcileScript.Run(ctx, l.c, keys, args...).Err(); err != nil {
+		return fmt.Errorf("redis limiter: reconcile: %w", err)
+	}
+	return nil
 }
 
 func appendLimits(args []any, scopes []limit.Scope) []any {

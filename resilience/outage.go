@@ -18,6 +18,12 @@ type OutageOptions struct {
 	// that began it) and when it ends (with nil), for logs and metrics. It
 	// must not block.
 	OnChange func(degraded bool, err error)
+	// Recover, if set, runs after a probe answers and before the outage
+	// ends, while Degraded still reports true: a caller hands back there
+	// what it did locally meanwhile (a Fallback pushes what it admitted).
+	// If it fails, the outage goes on and the next probe tries again. Its
+	// context ends on Close; Recover bounds its own calls.
+	Recover func(ctx context.Context) error
 }
 
 // Outage is the state of a shared backend (Redis, for limits and budgets)
@@ -34,6 +40,8 @@ type Outage struct {
 	mu      sync.Mutex // guards closed, beginning and ending an outage
 	closed  bool
 	stop    chan struct{}
+	stopped context.Context // ends on Close: the context of Recover
+	cancel  context.CancelFunc
 	probing sync.WaitGroup
 }
 
@@ -48,7 +56,8 @@ func NewOutage(ping func(context.Context) error, o OutageOptions) *Outage {
 	if o.ProbeMax < o.ProbeMin {
 		o.ProbeMax = max(5*time.Second, o.ProbeMin)
 	}
-	return &Outage{ping: ping, o: o, stop: make(chan struct{})}
+	stopped, cancel := context.WithCancel(context.Background())
+	return &Outage{ping: ping, o: o, stop: make(chan struct{}), stopped: stopped, cancel: cancel}
 }
 
 // Degraded reports whether an outage is under way.
@@ -75,8 +84,8 @@ func (u *Outage) Begin(err error, prepare func()) {
 	go u.probe()
 }
 
-// probe waits with backoff until ping answers, then ends the outage. It
-// stops on Close.
+// probe waits with backoff until ping answers and Recover (if any)
+// succeeds, then ends the outage. It stops on Close.
 func (u *Outage) probe() {
 	defer u.probing.Done()
 	wait := u.o.ProbeMin
@@ -91,6 +100,9 @@ func (u *Outage) probe() {
 		ctx, cancel := context.WithTimeout(context.Background(), u.o.Timeout)
 		err := u.ping(ctx)
 		cancel()
+		if err == nil && u.o.Recover != nil {
+			err = u.o.Recover(u.stopped)
+		}
 		if err == nil {
 			u.mu.Lock()
 			u.degraded.Store(false)
@@ -111,6 +123,7 @@ func (u *Outage) Close() error {
 	if !u.closed {
 		u.closed = true
 		close(u.stop)
+		u.cancel()
 	}
 	u.mu.Unlock()
 	u.probing.Wait()

@@ -78,3 +78,71 @@ func TestOutageBeginsOnceProbesAndEnds(t *testing.T) {
 		}
 	})
 }
+
+// Recover runs while still degraded once a probe answers; while it fails
+// the outage goes on, and the next probe runs it again.
+func TestOutageRecover(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var u *Outage
+		var mu sync.Mutex
+		fail := true
+		var runs []time.Duration
+		start := time.Now()
+		u = NewOutage(func(context.Context) error { return nil }, OutageOptions{
+			ProbeMin: 100 * time.Millisecond, ProbeMax: 400 * time.Millisecond,
+			Recover: func(context.Context) error {
+				mu.Lock()
+				defer mu.Unlock()
+				if !u.Degraded() {
+					t.Error("Recover ran after the outage ended")
+				}
+				runs = append(runs, time.Since(start))
+				if fail {
+					return errors.New("push refused")
+				}
+				return nil
+			}})
+		defer u.Close()
+		u.Begin(errors.New("timeout"), nil)
+		time.Sleep(350 * time.Millisecond)
+		synctest.Wait()
+		if !u.Degraded() {
+			t.Fatal("the outage ended though Recover failed")
+		}
+		mu.Lock()
+		fail = false
+		mu.Unlock()
+		time.Sleep(400 * time.Millisecond)
+		synctest.Wait()
+		if u.Degraded() {
+			t.Fatal("still degraded after Recover succeeded")
+		}
+		want := []time.Duration{100 * time.Millisecond, 300 * time.Millisecond, 700 * time.Millisecond}
+		if len(runs) != len(want) {
+			t.Fatalf("Recover ran at %v; want %v", runs, want)
+		}
+		for i := range want {
+			if runs[i] != want[i] {
+				t.Errorf("Recover run %d at %v; want %v", i, runs[i], want[i])
+			}
+		}
+	})
+}
+
+// Close ends the context of a Recover that is still running.
+func TestOutageCloseCancelsRecover(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		u := NewOutage(func(context.Context) error { return nil }, OutageOptions{
+			ProbeMin: 10 * time.Millisecond,
+			Recover: func(ctx context.Context) error {
+				<-ctx.Done()
+				return ctx.Err()
+			}})
+		u.Begin(errors.New("timeout"), nil)
+		time.Sleep(20 * time.Millisecond)
+		u.Close()
+		if !u.Degraded() {
+			t.Error("a cancelled Recover ended the outage")
+		}
+	})
+}

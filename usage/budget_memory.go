@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"math"
+	"math/bits"
 	"strconv"
 	"sync"
 	"time"
@@ -26,7 +27,8 @@ type MemoryBudgetsOptions struct {
 	// Share is the part of each budget's headroom at seeding (amount less
 	// the seeded spending) this process enforces, above 0 and at most 1;
 	// 0 means 1. BudgetFallback sets it to share a budget among replicas
-	// while they cannot reach the shared counters.
+	// while they cannot reach the shared counters. It is taken to the
+	// nearest millionth and applied in integers, rounding up (ShareOf).
 	Share float64
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -145,7 +147,26 @@ func (m *MemoryBudgets) limit(b Budget, st *budgetState) Nanodollars {
 	if m.o.Share == 1 || b.Amount <= st.seed {
 		return b.Amount
 	}
-	return st.seed + Nanodollars(math.Ceil(float64(b.Amount-st.seed)*m.o.Share))
+	return st.seed + ShareOf(b.Amount-st.seed, m.o.Share)
+}
+
+// ShareOf returns share (above 0, at most 1; anything else means 1) of
+// amount, rounded up, in integer arithmetic: the share is taken to the
+// nearest millionth first, so that 0.34 of 600 is 204 and no amount loses
+// or gains a nanodollar to floating point. A positive amount's share is at
+// least 1.
+func ShareOf(amount Nanodollars, share float64) Nanodollars {
+	if amount <= 0 {
+		return 0
+	}
+	ppm := uint64(1e6)
+	if share > 0 && share < 1 {
+		ppm = max(uint64(math.Round(share*1e6)), 1)
+	}
+	hi, lo := bits.Mul64(uint64(amount), ppm)
+	lo, carry := bits.Add64(lo, 1e6-1, 0)
+	q, _ := bits.Div64(hi+carry, lo, 1e6) // hi+carry < 1e6: ppm is at most 1e6
+	return max(Nanodollars(q), 1)
 }
 
 // expire releases the leases of st that ran out.

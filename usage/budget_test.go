@@ -3,6 +3,7 @@ package usage_test
 import (
 	"context"
 	"errors"
+	"math"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -205,4 +206,30 @@ func TestBudgetFallbackReseedsEachOutage(t *testing.T) {
 			t.Error("second outage admitted 200 over 900 spent of 1000: its local counters forgot the spending in between")
 		}
 	})
+}
+
+// A budget's share is computed in integers: no nanodollar is lost or
+// gained to floating point, whatever the amount.
+func TestShareOf(t *testing.T) {
+	for _, c := range []struct {
+		amount usage.Nanodollars
+		share  float64
+		want   usage.Nanodollars
+	}{
+		{600, 0.34, 204}, // 600*0.34 is 204.00000000000003 in floating point
+		{600, 1.0 / 3, 200},
+		{30, 0.1, 3},
+		{7, 1.0 / 3, 3},
+		{1, 1e-9, 1},
+		{0, 0.5, 0},
+		{600, 1, 600},
+		{600, 0, 600},
+		{math.MaxInt64, 1, math.MaxInt64},
+		{math.MaxInt64, 0.5, math.MaxInt64/2 + 1},
+		{9_007_199_254_740_993, 0.5, 4_503_599_627_370_497}, // 2^53+1: float64 loses the last unit
+	} {
+		if got := usage.ShareOf(c.amount, c.share); got != c.want {
+			t.Errorf("ShareOf(%d, %v) = %d; want %d", c.amount, c.share, got, c.want)
+		}
+	}
 }
