@@ -166,7 +166,7 @@ func (b *background) stop() {
 func newUsageWriter(db store, cfg *config.Config, log *slog.Logger) (*usage.Writer, error) {
 	w, err := usage.NewWriter(db, usage.WriterOptions{
 		Dir:    filepath.Join(cfg.DataDir, "usage-spill"),
-		NoSync: cfg.Store.UsageLog == config.UsageLogWrite,
+		Sync:   cfg.Store.UsageLog == config.UsageLogFsync,
 		Logger: log,
 	})
 	if err != nil {

@@ -17,16 +17,17 @@ var storeTypes = []string{StoreSQLite, StorePostgres}
 // Usage log modes: how far a request's usage record has gone when its
 // answer completes.
 const (
-	// UsageLogFsync: on the data directory's disk (an fsync, shared by
-	// concurrent requests): it survives a crash of the process or the
-	// machine. The default.
-	UsageLogFsync = "fsync"
-	// UsageLogWrite: in the operating system's cache: it survives a crash
-	// of the process, not of the machine, and costs no fsync.
+	// UsageLogWrite: written to the operating system, which keeps it if
+	// the process is killed at any moment; on disk within a second. The
+	// default.
 	UsageLogWrite = "write"
+	// UsageLogFsync: on the data directory's disk (an fsync, shared by
+	// concurrent requests): it survives the machine losing power too, for
+	// about 1 ms per request.
+	UsageLogFsync = "fsync"
 )
 
-var usageLogModes = []string{UsageLogFsync, UsageLogWrite}
+var usageLogModes = []string{UsageLogWrite, UsageLogFsync}
 
 // Store selects where tenants, keys and the usage ledger live. The zero
 // value is the embedded SQLite database in the data directory.
@@ -39,7 +40,7 @@ type Store struct {
 	// Ignored for sqlite.
 	URL string `yaml:"url" json:"-"`
 	// UsageLog is where a request's usage record is when its answer
-	// completes: fsync (default) or write. Every record goes to a local
+	// completes: write (default) or fsync. Every record goes to a local
 	// log in the data directory first and is shipped to the store from
 	// there, so that an answered request is billed whatever happens to
 	// the process next.

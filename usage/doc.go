@@ -75,7 +75,8 @@
 //   - A Ledger's Query with Filter.Tenant set sees only that tenant's rows.
 //   - Writer.Add never blocks on the ledger, and returns only once its
 //     record is in the Writer's local log (a JSON-lines write-ahead log in
-//     a directory the Writer owns; synced unless NoSync): the gateway adds
+//     a directory the Writer owns; synced at once with Sync, else within a
+//     flush interval): the gateway adds
 //     a request's record before its answer completes, so an answered
 //     request is billed whatever happens to the process next. Records the
 //     ledger does not take from memory (it fails, or the queue is full)

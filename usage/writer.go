@@ -17,12 +17,13 @@ type WriterOptions struct {
 	// it until Close: give each Writer, and each replica, its own (for
 	// instance a directory under the data directory).
 	Dir string
-	// NoSync, when set, leaves each record in the operating system's
-	// cache when Add returns instead of on stable storage: it survives the
-	// process being killed, not the machine losing power. By default Add
-	// returns once an fsync covers its record; concurrent Adds share one
-	// fsync (a group commit).
-	NoSync bool
+	// Sync makes Add return only once an fsync covers its record, shared
+	// by concurrent Adds (a group commit): the record then survives the
+	// machine losing power, for about 1 ms per Add on a common disk. By
+	// default Add returns once the record is written to the operating
+	// system: it survives the process being killed at any moment, and
+	// reaches the disk when the segment is sealed, within FlushInterval.
+	Sync bool
 	// BatchSize records are appended at once (256); a full batch is
 	// flushed at once.
 	BatchSize int
@@ -70,8 +71,8 @@ func (o *WriterOptions) defaults() {
 
 // Writer moves records from the request path into a Ledger, durably.
 //
-// Add writes the record to a write-ahead log in Dir (wal.go) and, unless
-// NoSync, waits for an fsync shared with the concurrent Adds (a group
+// Add writes the record to a write-ahead log in Dir (wal.go) and, with
+// Sync, waits for an fsync shared with the concurrent Adds (a group
 // commit), then queues it in memory and returns: a record Add returned for
 // is in the ledger eventually, whatever happens to the process after —
 // the gateway adds a request's record before its answer's last byte is
@@ -151,7 +152,7 @@ type WriterStats struct {
 // there are replayed once the Writer is started.
 func NewWriter(l Ledger, opts WriterOptions) (*Writer, error) {
 	opts.defaults()
-	lg, err := openWAL(opts.Dir, !opts.NoSync)
+	lg, err := openWAL(opts.Dir, opts.Sync)
 	if err != nil {
 		return nil, err
 	}

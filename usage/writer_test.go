@@ -476,13 +476,13 @@ func TestMemoryLedger(t *testing.T) {
 // moment, once the next Writer over the directory replayed the log; none
 // is counted twice, including those the ledger already held.
 func TestWriterLosesNothingAcrossACrash(t *testing.T) {
-	for _, noSync := range []bool{false, true} {
-		t.Run(fmt.Sprintf("NoSync=%v", noSync), func(t *testing.T) {
+	for _, sync := range []bool{false, true} {
+		t.Run(fmt.Sprintf("Sync=%v", sync), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				dir := t.TempDir()
 				l := newLedger()
 				before := &ledger{Memory: l.Memory} // the crashed process's view of the store
-				w := newWriter(t, before, usage.WriterOptions{Dir: dir, NoSync: noSync, BatchSize: 10, FlushInterval: time.Second})
+				w := newWriter(t, before, usage.WriterOptions{Dir: dir, Sync: sync, BatchSize: 10, FlushInterval: time.Second})
 				w.Start()
 				addN(w, 0, 25) // two batches shipped, five waiting in memory
 				time.Sleep(time.Second)
@@ -563,14 +563,14 @@ func logLines(t *testing.T, dir string) int {
 	return lines
 }
 
-// BenchmarkWriterAdd is the cost of the log on the request path: Add with
-// an fsync per group commit (the default) and without, from as many
+// BenchmarkWriterAdd is the cost of the log on the request path: Add
+// without an fsync (the default) and with one per group commit, from as many
 // goroutines as -cpu says times 16 (a loaded gateway's concurrent
 // requests), into a ledger that takes everything at once.
 func BenchmarkWriterAdd(b *testing.B) {
-	for _, noSync := range []bool{false, true} {
-		b.Run(fmt.Sprintf("NoSync=%v", noSync), func(b *testing.B) {
-			w, err := usage.NewWriter(usagetest.NewMemory(), usage.WriterOptions{Dir: b.TempDir(), NoSync: noSync, Logger: quiet})
+	for _, sync := range []bool{false, true} {
+		b.Run(fmt.Sprintf("Sync=%v", sync), func(b *testing.B) {
+			w, err := usage.NewWriter(usagetest.NewMemory(), usage.WriterOptions{Dir: b.TempDir(), Sync: sync, Logger: quiet})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -595,12 +595,12 @@ func BenchmarkWriterAdd(b *testing.B) {
 }
 
 // BenchmarkWriterAddSerial is the latency one request's Add adds when no
-// other request shares its group commit: one write and, by default, one
+// other request shares its group commit: one write and, with Sync, one
 // fsync.
 func BenchmarkWriterAddSerial(b *testing.B) {
-	for _, noSync := range []bool{false, true} {
-		b.Run(fmt.Sprintf("NoSync=%v", noSync), func(b *testing.B) {
-			w, err := usage.NewWriter(usagetest.NewMemory(), usage.WriterOptions{Dir: b.TempDir(), NoSync: noSync, Logger: quiet})
+	for _, sync := range []bool{false, true} {
+		b.Run(fmt.Sprintf("Sync=%v", sync), func(b *testing.B) {
+			w, err := usage.NewWriter(usagetest.NewMemory(), usage.WriterOptions{Dir: b.TempDir(), Sync: sync, Logger: quiet})
 			if err != nil {
 				b.Fatal(err)
 			}
