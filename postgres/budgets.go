@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
@@ -15,8 +14,11 @@ import (
 // notified when the transaction commits, since a key set carries its
 // budgets.
 func (db *DB) SetBudget(ctx context.Context, b usage.Budget) error {
+	if err := db.open(ctx); err != nil {
+		return err
+	}
 	if err := b.Validate(); err != nil {
-		return fmt.Errorf("set budget: %w", err)
+		return opError("set budget", err)
 	}
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO budgets
@@ -29,7 +31,7 @@ func (db *DB) SetBudget(ctx context.Context, b usage.Budget) error {
 		return db.notifyKeys(ctx, tx, b.ID)
 	})
 	if err != nil {
-		return fmt.Errorf("set budget: %w", err)
+		return opError("set budget", err)
 	}
 	return nil
 }
@@ -38,13 +40,16 @@ const budgetColumns = "scope_kind, scope_id, tenant_id, period, amount_nanodolla
 
 // Budget returns the budget of the scope kind/id, or usage.ErrNoBudget.
 func (db *DB) Budget(ctx context.Context, kind, id string) (usage.Budget, error) {
+	if err := db.open(ctx); err != nil {
+		return usage.Budget{}, err
+	}
 	rows, err := db.pool.Query(ctx, "SELECT "+budgetColumns+" FROM budgets WHERE scope_kind = $1 AND scope_id = $2", kind, id)
 	if err != nil {
-		return usage.Budget{}, fmt.Errorf("get budget: %w", err)
+		return usage.Budget{}, opError("get budget", err)
 	}
 	bs, err := collectBudgets(rows)
 	if err != nil {
-		return usage.Budget{}, fmt.Errorf("get budget: %w", err)
+		return usage.Budget{}, opError("get budget", err)
 	}
 	if len(bs) == 0 {
 		return usage.Budget{}, usage.ErrNoBudget
@@ -54,13 +59,16 @@ func (db *DB) Budget(ctx context.Context, kind, id string) (usage.Budget, error)
 
 // Budgets lists every budget, ordered by scope kind and id.
 func (db *DB) Budgets(ctx context.Context) ([]usage.Budget, error) {
+	if err := db.open(ctx); err != nil {
+		return nil, err
+	}
 	rows, err := db.pool.Query(ctx, "SELECT "+budgetColumns+` FROM budgets ORDER BY scope_kind, scope_id COLLATE "C"`)
 	if err != nil {
-		return nil, fmt.Errorf("list budgets: %w", err)
+		return nil, opError("list budgets", err)
 	}
 	bs, err := collectBudgets(rows)
 	if err != nil {
-		return nil, fmt.Errorf("list budgets: %w", err)
+		return nil, opError("list budgets", err)
 	}
 	return bs, nil
 }
@@ -68,6 +76,9 @@ func (db *DB) Budgets(ctx context.Context) ([]usage.Budget, error) {
 // DeleteBudget removes the budget of the scope kind/id, or fails with
 // usage.ErrNoBudget if it has none. Key listeners are notified.
 func (db *DB) DeleteBudget(ctx context.Context, kind, id string) error {
+	if err := db.open(ctx); err != nil {
+		return err
+	}
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, "DELETE FROM budgets WHERE scope_kind = $1 AND scope_id = $2", kind, id)
 		if err != nil {
@@ -82,7 +93,7 @@ func (db *DB) DeleteBudget(ctx context.Context, kind, id string) error {
 		return err
 	}
 	if err != nil {
-		return fmt.Errorf("delete budget: %w", err)
+		return opError("delete budget", err)
 	}
 	return nil
 }

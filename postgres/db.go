@@ -6,6 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -16,31 +19,113 @@ import (
 // use.
 type DB struct {
 	pool *pgxpool.Pool
+	// name is the database without its credentials, for errors.
+	name string
+
+	// initSem is held by the one caller running init; ready is set once
+	// init succeeded, after which schema and keysChannel are read-only.
+	initSem chan struct{}
+	ready   atomic.Bool
+	// lastTry and lastErr are the time and error of the last failed init,
+	// guarded by initSem: callers within initRetry of it get lastErr
+	// without dialling again.
+	lastTry time.Time
+	lastErr error
+
 	// schema is where the tables live: the first schema of the search_path.
 	schema string
 	// keysChannel is the NOTIFY channel for key changes in schema.
 	keysChannel string
 }
 
+// Timings of Open and of the connection made later when the server was
+// unreachable at Open.
+const (
+	// openTimeout bounds the first attempt to connect and migrate in Open.
+	openTimeout = 10 * time.Second
+	// initRetry is how long a failed attempt answers for: while the server
+	// is unreachable, at most one call a second dials it.
+	initRetry = time.Second
+)
+
 // Open connects to the database at url (a postgres:// URL or a key=value
 // connection string; pool settings such as pool_max_conns go in it too),
 // checks that it answers, and applies any pending migrations.
+//
+// A connection string that does not parse, a server that refuses the
+// credentials or the database, and a schema Open cannot migrate are
+// errors. A server that cannot be reached (refused or timed out
+// connections, a server starting up or out of connections) is not: Open
+// returns the DB, every method fails with the connection error, and the
+// first call that reaches the server connects and migrates, so that a
+// replica can start while Postgres is down (Ping tells whether it is up).
 func Open(ctx context.Context, url string) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		// The error of ParseConfig may quote the URL, password included.
 		return nil, errors.New("open postgres: invalid connection string")
 	}
+	// NewWithConfig does not dial.
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("open postgres: %w", err)
+		return nil, opError("open postgres", err)
 	}
-	db := &DB{pool: pool}
-	if err := db.init(ctx); err != nil {
+	db := &DB{pool: pool, name: redact(&cfg.ConnConfig.Config), initSem: make(chan struct{}, 1)}
+	octx, cancel := context.WithTimeout(ctx, openTimeout)
+	defer cancel()
+	if err := db.open(octx); err != nil && (ctx.Err() != nil || !unreachable(err)) {
 		pool.Close()
-		return nil, fmt.Errorf("open postgres %s: %w", redact(&cfg.ConnConfig.Config), err)
+		return nil, err
 	}
 	return db, nil
+}
+
+// open connects and migrates unless that was done; see Open. Every method
+// calls it first.
+func (db *DB) open(ctx context.Context) error {
+	if db.ready.Load() {
+		return nil
+	}
+	select {
+	case db.initSem <- struct{}{}:
+	case <-ctx.Done():
+		return opError("open postgres "+db.name, ctx.Err())
+	}
+	defer func() { <-db.initSem }()
+	if db.ready.Load() {
+		return nil
+	}
+	if db.lastErr != nil && time.Since(db.lastTry) < initRetry {
+		return db.lastErr
+	}
+	if err := db.init(ctx); err != nil {
+		db.lastTry, db.lastErr = time.Now(), opError("open postgres "+db.name, err)
+		return db.lastErr
+	}
+	db.lastErr = nil
+	db.ready.Store(true)
+	return nil
+}
+
+// unreachable reports whether err says the server could not be reached
+// or cannot take connections for now, as opposed to refusing what it was
+// asked (credentials, database, schema).
+func unreachable(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		// 08: connection exception; 53: insufficient resources (too many
+		// connections); 57: operator intervention (shutting down,
+		// starting up).
+		switch pe.Code[:min(2, len(pe.Code))] {
+		case "08", "53", "57":
+			return true
+		}
+		return false
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	return errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 // redact names a database without its credentials.
@@ -79,9 +164,12 @@ func (db *DB) Close() error {
 
 // Ping reports whether the database answers a query.
 func (db *DB) Ping(ctx context.Context) error {
+	if err := db.open(ctx); err != nil {
+		return opError("ping postgres", err)
+	}
 	var one int
 	if err := db.pool.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
-		return fmt.Errorf("ping postgres: %w", err)
+		return opError("ping postgres", err)
 	}
 	return nil
 }

@@ -14,6 +14,13 @@
 // so one database can hold several deployments (and tests run in parallel,
 // one schema each).
 //
+// Open fails on a connection string, credentials, database or schema it
+// cannot use, but not on a server it cannot reach: the DB then connects
+// and migrates at the first call that reaches the server (at most one
+// attempt a second), every call failing with the connection error until
+// then, so that a replica starts, and its usage spill replays, while
+// Postgres is down.
+//
 // Key changes are broadcast with NOTIFY in the transaction that makes
 // them, on a channel named for the schema; ListenKeys turns them into a
 // callback (a Keyring reload) on every replica, reconnecting on failure.

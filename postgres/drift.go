@@ -14,16 +14,19 @@ var _ drift.BaselineStore = (*DB)(nil)
 
 // LoadBaselines implements drift.BaselineStore.
 func (db *DB) LoadBaselines(ctx context.Context) (map[string]drift.Snapshot, error) {
+	if err := db.open(ctx); err != nil {
+		return nil, err
+	}
 	rows, err := db.pool.Query(ctx, "SELECT alias, snapshot::text FROM drift_baselines")
 	if err != nil {
-		return nil, fmt.Errorf("load drift baselines: %w", err)
+		return nil, opError("load drift baselines", err)
 	}
 	defer rows.Close()
 	out := map[string]drift.Snapshot{}
 	for rows.Next() {
 		var alias, raw string
 		if err := rows.Scan(&alias, &raw); err != nil {
-			return nil, fmt.Errorf("load drift baselines: %w", err)
+			return nil, opError("load drift baselines", err)
 		}
 		var b drift.Snapshot
 		if err := json.Unmarshal([]byte(raw), &b); err != nil {
@@ -32,13 +35,16 @@ func (db *DB) LoadBaselines(ctx context.Context) (map[string]drift.Snapshot, err
 		out[alias] = b
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("load drift baselines: %w", err)
+		return nil, opError("load drift baselines", err)
 	}
 	return out, nil
 }
 
 // SaveBaseline implements drift.BaselineStore.
 func (db *DB) SaveBaseline(ctx context.Context, alias string, b drift.Snapshot) error {
+	if err := db.open(ctx); err != nil {
+		return err
+	}
 	if alias == "" {
 		return errors.New("save drift baseline: empty alias")
 	}

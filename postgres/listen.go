@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"time"
@@ -73,9 +72,13 @@ func (db *DB) ListenKeys(ctx context.Context, onChange func(), log *slog.Logger)
 // the connection fails or ctx is done. listening is called once LISTEN is in
 // force.
 func (db *DB) listen(ctx context.Context, onChange, listening func()) error {
+	// The channel is named for the schema, known once the DB is open.
+	if err := db.open(ctx); err != nil {
+		return err
+	}
 	conn, err := pgx.ConnectConfig(ctx, db.pool.Config().ConnConfig)
 	if err != nil {
-		return fmt.Errorf("connect: %w", err)
+		return opError("connect", err)
 	}
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), pingTimeout)
@@ -83,7 +86,7 @@ func (db *DB) listen(ctx context.Context, onChange, listening func()) error {
 		_ = conn.Close(cctx)
 	}()
 	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{db.keysChannel}.Sanitize()); err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return opError("listen", err)
 	}
 	listening()
 	onChange()
@@ -101,10 +104,10 @@ func (db *DB) listen(ctx context.Context, onChange, listening func()) error {
 			_, err := conn.Exec(pctx, "SELECT 1")
 			cancel()
 			if err != nil {
-				return fmt.Errorf("ping: %w", err)
+				return opError("ping", err)
 			}
 		default:
-			return fmt.Errorf("wait for notification: %w", err)
+			return opError("wait for notification", err)
 		}
 	}
 }

@@ -70,18 +70,18 @@ func (db *DB) migrate(ctx context.Context) error {
 	}
 	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", migrateLock); err != nil {
-			return fmt.Errorf("migrate: lock: %w", err)
+			return opError("migrate: lock", err)
 		}
 		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 	version    integer PRIMARY KEY,
 	name       text NOT NULL,
 	applied_at timestamptz NOT NULL DEFAULT now()
 )`); err != nil {
-			return fmt.Errorf("migrate: %w", err)
+			return opError("migrate", err)
 		}
 		var current int
 		if err := tx.QueryRow(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&current); err != nil {
-			return fmt.Errorf("migrate: %w", err)
+			return opError("migrate", err)
 		}
 		latest := 0
 		if len(ms) > 0 {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +19,9 @@ var _ reqlog.Store = (*DB)(nil)
 // the records' fields, so a batch costs one round trip; a record whose ID
 // is stored already is skipped.
 func (db *DB) AppendRequests(ctx context.Context, recs []reqlog.Record) error {
+	if err := db.open(ctx); err != nil {
+		return err
+	}
 	if len(recs) == 0 {
 		return nil
 	}
@@ -33,7 +35,7 @@ func (db *DB) AppendRequests(ctx context.Context, recs []reqlog.Record) error {
 	for i := range recs {
 		r := &recs[i]
 		if err := r.Validate(); err != nil {
-			return fmt.Errorf("append request log: %w", err)
+			return opError("append request log", err)
 		}
 		as := r.Attempts
 		if as == nil {
@@ -41,13 +43,13 @@ func (db *DB) AppendRequests(ctx context.Context, recs []reqlog.Record) error {
 		}
 		b, err := json.Marshal(as)
 		if err != nil {
-			return fmt.Errorf("append request log: %w", err)
+			return opError("append request log", err)
 		}
 		attempts[i] = string(b)
 		if r.Content != nil {
 			c, err := json.Marshal(r.Content)
 			if err != nil {
-				return fmt.Errorf("append request log: %w", err)
+				return opError("append request log", err)
 			}
 			s := string(c)
 			content[i] = &s
@@ -68,7 +70,7 @@ func (db *DB) AppendRequests(ctx context.Context, recs []reqlog.Record) error {
 		ids, times, requestIDs, tenants, keys, aliases, targets, ops, stream, status, errTypes,
 		latency, overhead, ttft, prompt, completion, finish, attempts, content)
 	if err != nil {
-		return fmt.Errorf("append request log: %w", err)
+		return opError("append request log", err)
 	}
 	return nil
 }
@@ -95,7 +97,7 @@ func scanRequest(row pgx.Row, withContent bool) (reqlog.Record, error) {
 	r.Time, r.Status = fromUnixNano(at), int(status)
 	r.Latency, r.Overhead, r.TimeToFirstToken = time.Duration(latency), time.Duration(overhead), time.Duration(ttft)
 	if err := json.Unmarshal([]byte(attempts), &r.Attempts); err != nil {
-		return r, fmt.Errorf("stored attempts: %w", err)
+		return r, opError("stored attempts", err)
 	}
 	if len(r.Attempts) == 0 {
 		r.Attempts = nil
@@ -103,7 +105,7 @@ func scanRequest(row pgx.Row, withContent bool) (reqlog.Record, error) {
 	if content != nil {
 		r.Content = new(reqlog.Content)
 		if err := json.Unmarshal([]byte(*content), r.Content); err != nil {
-			return r, fmt.Errorf("stored content: %w", err)
+			return r, opError("stored content", err)
 		}
 	}
 	return r, nil
@@ -111,6 +113,9 @@ func scanRequest(row pgx.Row, withContent bool) (reqlog.Record, error) {
 
 // Requests implements reqlog.Store.
 func (db *DB) Requests(ctx context.Context, f reqlog.Filter) ([]reqlog.Record, error) {
+	if err := db.open(ctx); err != nil {
+		return nil, err
+	}
 	if err := f.Check(); err != nil {
 		return nil, err
 	}
@@ -154,25 +159,28 @@ func (db *DB) Requests(ctx context.Context, f reqlog.Filter) ([]reqlog.Record, e
 	q += " ORDER BY time_ns DESC, id DESC LIMIT " + arg(f.PageLimit())
 	rows, err := db.pool.Query(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("query request log: %w", err)
+		return nil, opError("query request log", err)
 	}
 	defer rows.Close()
 	out := []reqlog.Record{}
 	for rows.Next() {
 		r, err := scanRequest(rows, false)
 		if err != nil {
-			return nil, fmt.Errorf("query request log: %w", err)
+			return nil, opError("query request log", err)
 		}
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("query request log: %w", err)
+		return nil, opError("query request log", err)
 	}
 	return out, nil
 }
 
 // RequestByID implements reqlog.Store.
 func (db *DB) RequestByID(ctx context.Context, tenant, requestID string) (reqlog.Record, error) {
+	if err := db.open(ctx); err != nil {
+		return reqlog.Record{}, err
+	}
 	row := db.pool.QueryRow(ctx, "SELECT "+requestColumns+`, content::text FROM request_log
 	WHERE request_id = $1 AND ($2 = '' OR tenant_id = $2) ORDER BY time_ns DESC, id DESC LIMIT 1`,
 		requestID, tenant)
@@ -181,16 +189,19 @@ func (db *DB) RequestByID(ctx context.Context, tenant, requestID string) (reqlog
 		return reqlog.Record{}, reqlog.ErrNotFound
 	}
 	if err != nil {
-		return reqlog.Record{}, fmt.Errorf("read request log: %w", err)
+		return reqlog.Record{}, opError("read request log", err)
 	}
 	return r, nil
 }
 
 // PruneRequests implements reqlog.Store.
 func (db *DB) PruneRequests(ctx context.Context, before time.Time) (int64, error) {
+	if err := db.open(ctx); err != nil {
+		return 0, err
+	}
 	tag, err := db.pool.Exec(ctx, "DELETE FROM request_log WHERE time_ns < $1", unixNano(before))
 	if err != nil {
-		return 0, fmt.Errorf("prune request log: %w", err)
+		return 0, opError("prune request log", err)
 	}
 	return tag.RowsAffected(), nil
 }

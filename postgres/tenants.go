@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -15,6 +14,9 @@ var _ tenant.Store = (*DB)(nil)
 
 // CreateTenant implements tenant.Store.
 func (db *DB) CreateTenant(ctx context.Context, t tenant.Tenant) error {
+	if err := db.open(ctx); err != nil {
+		return err
+	}
 	_, err := db.pool.Exec(ctx, `INSERT INTO tenants (id, name, created_ns, requests_per_minute, tokens_per_minute, concurrent,
 	 aliases, priority, tags)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
@@ -24,7 +26,7 @@ func (db *DB) CreateTenant(ctx context.Context, t tenant.Tenant) error {
 		return tenant.ErrExists
 	}
 	if err != nil {
-		return fmt.Errorf("create tenant: %w", err)
+		return opError("create tenant", err)
 	}
 	return nil
 }
@@ -33,6 +35,9 @@ const tenantColumns = "id, name, created_ns, requests_per_minute, tokens_per_min
 
 // Tenant implements tenant.Store.
 func (db *DB) Tenant(ctx context.Context, id string) (tenant.Tenant, error) {
+	if err := db.open(ctx); err != nil {
+		return tenant.Tenant{}, err
+	}
 	var t tenant.Tenant
 	var created int64
 	err := db.pool.QueryRow(ctx, "SELECT "+tenantColumns+" FROM tenants WHERE id = $1", id).
@@ -42,7 +47,7 @@ func (db *DB) Tenant(ctx context.Context, id string) (tenant.Tenant, error) {
 		return tenant.Tenant{}, tenant.ErrNotFound
 	}
 	if err != nil {
-		return tenant.Tenant{}, fmt.Errorf("get tenant: %w", err)
+		return tenant.Tenant{}, opError("get tenant", err)
 	}
 	t.CreatedAt = fromUnixNano(created)
 	t.Attributes = t.Attributes.Clone()
@@ -51,9 +56,12 @@ func (db *DB) Tenant(ctx context.Context, id string) (tenant.Tenant, error) {
 
 // Tenants implements tenant.Store.
 func (db *DB) Tenants(ctx context.Context) ([]tenant.Tenant, error) {
+	if err := db.open(ctx); err != nil {
+		return nil, err
+	}
 	rows, err := db.pool.Query(ctx, "SELECT "+tenantColumns+` FROM tenants ORDER BY id COLLATE "C"`)
 	if err != nil {
-		return nil, fmt.Errorf("list tenants: %w", err)
+		return nil, opError("list tenants", err)
 	}
 	out := []tenant.Tenant{}
 	var t tenant.Tenant
@@ -69,7 +77,7 @@ func (db *DB) Tenants(ctx context.Context) ([]tenant.Tenant, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list tenants: %w", err)
+		return nil, opError("list tenants", err)
 	}
 	return out, nil
 }
@@ -77,6 +85,9 @@ func (db *DB) Tenants(ctx context.Context) ([]tenant.Tenant, error) {
 // CreateKey implements tenant.Store. Listeners (ListenKeys) are notified
 // when the transaction commits.
 func (db *DB) CreateKey(ctx context.Context, k tenant.Key) error {
+	if err := db.open(ctx); err != nil {
+		return err
+	}
 	models := k.Models
 	if models == nil {
 		models = []string{}
@@ -101,7 +112,7 @@ func (db *DB) CreateKey(ctx context.Context, k tenant.Key) error {
 		return tenant.ErrNotFound
 	}
 	if err != nil {
-		return fmt.Errorf("create key: %w", err)
+		return opError("create key", err)
 	}
 	return nil
 }
@@ -111,6 +122,9 @@ const keyColumns = "id, tenant_id, name, prefix, hash, admin, models, created_ns
 
 // Keys implements tenant.Store.
 func (db *DB) Keys(ctx context.Context, tenantID string) ([]tenant.Key, error) {
+	if err := db.open(ctx); err != nil {
+		return nil, err
+	}
 	var rows pgx.Rows
 	var err error
 	const order = ` ORDER BY created_ns, id COLLATE "C"`
@@ -120,7 +134,7 @@ func (db *DB) Keys(ctx context.Context, tenantID string) ([]tenant.Key, error) {
 		rows, err = db.pool.Query(ctx, "SELECT "+keyColumns+" FROM keys WHERE tenant_id = $1"+order, tenantID)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("list keys: %w", err)
+		return nil, opError("list keys", err)
 	}
 	out := []tenant.Key{}
 	var k tenant.Key
@@ -143,7 +157,7 @@ func (db *DB) Keys(ctx context.Context, tenantID string) ([]tenant.Key, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list keys: %w", err)
+		return nil, opError("list keys", err)
 	}
 	return out, nil
 }
@@ -151,6 +165,9 @@ func (db *DB) Keys(ctx context.Context, tenantID string) ([]tenant.Key, error) {
 // RevokeKey implements tenant.Store. Listeners (ListenKeys) are notified
 // when the transaction commits.
 func (db *DB) RevokeKey(ctx context.Context, id string, at time.Time) error {
+	if err := db.open(ctx); err != nil {
+		return err
+	}
 	return db.updateAndNotify(ctx, "revoke key", id,
 		"UPDATE keys SET revoked_ns = COALESCE(revoked_ns, $1) WHERE id = $2", unixNano(at), id)
 }
@@ -158,24 +175,36 @@ func (db *DB) RevokeKey(ctx context.Context, id string, at time.Time) error {
 // SetTenantLimits implements tenant.Store. Listeners (ListenKeys) are
 // notified, since a key set carries its tenants' limits.
 func (db *DB) SetTenantLimits(ctx context.Context, id string, l tenant.Limits) error {
+	if err := db.open(ctx); err != nil {
+		return err
+	}
 	return db.setLimits(ctx, "tenants", id, l)
 }
 
 // SetKeyLimits implements tenant.Store. Listeners (ListenKeys) are
 // notified when the transaction commits.
 func (db *DB) SetKeyLimits(ctx context.Context, id string, l tenant.Limits) error {
+	if err := db.open(ctx); err != nil {
+		return err
+	}
 	return db.setLimits(ctx, "keys", id, l)
 }
 
 // SetTenantAttributes implements tenant.Store. Listeners (ListenKeys) are
 // notified, since a key set carries its tenants' attributes.
 func (db *DB) SetTenantAttributes(ctx context.Context, id string, a tenant.Attributes) error {
+	if err := db.open(ctx); err != nil {
+		return err
+	}
 	return db.setAttributes(ctx, "tenants", id, a)
 }
 
 // SetKeyAttributes implements tenant.Store. Listeners (ListenKeys) are
 // notified when the transaction commits.
 func (db *DB) SetKeyAttributes(ctx context.Context, id string, a tenant.Attributes) error {
+	if err := db.open(ctx); err != nil {
+		return err
+	}
 	return db.setAttributes(ctx, "keys", id, a)
 }
 
@@ -221,7 +250,7 @@ func (db *DB) updateAndNotify(ctx context.Context, op, id, sql string, args ...a
 		return err
 	}
 	if err != nil {
-		return fmt.Errorf("%s: %w", op, err)
+		return opError(op, err)
 	}
 	return nil
 }

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -20,6 +19,9 @@ var _ usage.Ledger = (*DB)(nil)
 // records' fields, so a batch costs one round trip; a record whose ID is
 // stored already is skipped.
 func (db *DB) Append(ctx context.Context, recs []usage.Record) error {
+	if err := db.open(ctx); err != nil {
+		return err
+	}
 	if len(recs) == 0 {
 		return nil
 	}
@@ -32,7 +34,7 @@ func (db *DB) Append(ctx context.Context, recs []usage.Record) error {
 	tags := make([]string, n) // JSON objects
 	for i, r := range recs {
 		if err := r.Validate(); err != nil {
-			return fmt.Errorf("append usage: %w", err)
+			return opError("append usage", err)
 		}
 		ids[i], times[i], requestIDs[i] = r.ID, r.Time, r.RequestID
 		tenants[i], keys[i], aliases[i], targets[i] = r.TenantID, r.KeyID, r.Alias, r.Target
@@ -43,7 +45,7 @@ func (db *DB) Append(ctx context.Context, recs []usage.Record) error {
 		if len(r.Tags) > 0 {
 			b, err := json.Marshal(r.Tags)
 			if err != nil {
-				return fmt.Errorf("append usage: %w", err)
+				return opError("append usage", err)
 			}
 			tags[i] = string(b)
 		}
@@ -58,7 +60,7 @@ func (db *DB) Append(ctx context.Context, recs []usage.Record) error {
 		ids, times, requestIDs, tenants, keys, aliases, targets, prompt, completion, cached, cost, latency,
 		attempts, statuses, stream, cacheHit, tags)
 	if err != nil {
-		return fmt.Errorf("append usage: %w", err)
+		return opError("append usage", err)
 	}
 	return nil
 }
@@ -73,6 +75,9 @@ var usageGroups = map[usage.Group]string{
 
 // Query implements usage.Ledger.
 func (db *DB) Query(ctx context.Context, f usage.Filter) ([]usage.Row, error) {
+	if err := db.open(ctx); err != nil {
+		return nil, err
+	}
 	if err := f.Check(); err != nil {
 		return nil, err
 	}
@@ -112,7 +117,7 @@ func (db *DB) Query(ctx context.Context, f usage.Filter) ([]usage.Row, error) {
 	q += " GROUP BY g ORDER BY g"
 	rows, err := db.pool.Query(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("query usage: %w", err)
+		return nil, opError("query usage", err)
 	}
 	out := []usage.Row{}
 	var r usage.Row
@@ -124,7 +129,7 @@ func (db *DB) Query(ctx context.Context, f usage.Filter) ([]usage.Row, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("query usage: %w", err)
+		return nil, opError("query usage", err)
 	}
 	return out, nil
 }

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/bulwark-ai/bulwark/tenant"
 )
@@ -15,7 +14,7 @@ func (db *DB) AppendAudit(ctx context.Context, e tenant.AuditEntry) error {
 	(id, time, key_id, tenant_id, action, target, target_tenant, remote) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.ID, formatTime(e.Time), e.KeyID, e.TenantID, e.Action, e.Target, e.TargetTenant, e.Remote)
 	if err != nil {
-		return fmt.Errorf("append audit: %w", err)
+		return opError("append audit", err)
 	}
 	return nil
 }
@@ -26,7 +25,7 @@ func (db *DB) Audit(ctx context.Context, f tenant.AuditFilter) ([]tenant.AuditEn
 	FROM audit WHERE (? = '' OR target_tenant = ?) ORDER BY time DESC, id DESC LIMIT ?`,
 		f.TargetTenant, f.TargetTenant, f.AuditLimit())
 	if err != nil {
-		return nil, fmt.Errorf("audit: %w", err)
+		return nil, opError("audit", err)
 	}
 	defer rows.Close()
 	out := []tenant.AuditEntry{}
@@ -34,15 +33,15 @@ func (db *DB) Audit(ctx context.Context, f tenant.AuditFilter) ([]tenant.AuditEn
 		var e tenant.AuditEntry
 		var at string
 		if err := rows.Scan(&e.ID, &at, &e.KeyID, &e.TenantID, &e.Action, &e.Target, &e.TargetTenant, &e.Remote); err != nil {
-			return nil, fmt.Errorf("audit: %w", err)
+			return nil, opError("audit", err)
 		}
 		if e.Time, err = parseTime(at); err != nil {
-			return nil, fmt.Errorf("audit: %w", err)
+			return nil, opError("audit", err)
 		}
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("audit: %w", err)
+		return nil, opError("audit", err)
 	}
 	return out, nil
 }

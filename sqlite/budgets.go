@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 
 	"github.com/bulwark-ai/bulwark/usage"
 )
@@ -13,7 +12,7 @@ import (
 // The caller checks that the scope exists.
 func (db *DB) SetBudget(ctx context.Context, b usage.Budget) error {
 	if err := b.Validate(); err != nil {
-		return fmt.Errorf("set budget: %w", err)
+		return opError("set budget", err)
 	}
 	_, err := db.db.ExecContext(ctx, `INSERT INTO budgets
 	(scope_kind, scope_id, tenant_id, period, amount_nanodollars, hard, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -21,7 +20,7 @@ func (db *DB) SetBudget(ctx context.Context, b usage.Budget) error {
 		amount_nanodollars = excluded.amount_nanodollars, hard = excluded.hard, updated_at = excluded.updated_at`,
 		b.Kind, b.ID, b.TenantID, string(b.Period), int64(b.Amount), b.Hard, formatTime(b.UpdatedAt))
 	if err != nil {
-		return fmt.Errorf("set budget: %w", err)
+		return opError("set budget", err)
 	}
 	return nil
 }
@@ -35,7 +34,7 @@ func (db *DB) Budget(ctx context.Context, kind, id string) (usage.Budget, error)
 		return usage.Budget{}, usage.ErrNoBudget
 	}
 	if err != nil {
-		return usage.Budget{}, fmt.Errorf("get budget: %w", err)
+		return usage.Budget{}, opError("get budget", err)
 	}
 	return b, nil
 }
@@ -44,19 +43,19 @@ func (db *DB) Budget(ctx context.Context, kind, id string) (usage.Budget, error)
 func (db *DB) Budgets(ctx context.Context) ([]usage.Budget, error) {
 	rows, err := db.db.QueryContext(ctx, "SELECT "+budgetColumns+" FROM budgets ORDER BY scope_kind, scope_id")
 	if err != nil {
-		return nil, fmt.Errorf("list budgets: %w", err)
+		return nil, opError("list budgets", err)
 	}
 	defer rows.Close()
 	out := []usage.Budget{}
 	for rows.Next() {
 		b, err := scanBudget(rows)
 		if err != nil {
-			return nil, fmt.Errorf("list budgets: %w", err)
+			return nil, opError("list budgets", err)
 		}
 		out = append(out, b)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list budgets: %w", err)
+		return nil, opError("list budgets", err)
 	}
 	return out, nil
 }
@@ -66,10 +65,10 @@ func (db *DB) Budgets(ctx context.Context) ([]usage.Budget, error) {
 func (db *DB) DeleteBudget(ctx context.Context, kind, id string) error {
 	res, err := db.db.ExecContext(ctx, "DELETE FROM budgets WHERE scope_kind = ? AND scope_id = ?", kind, id)
 	if err != nil {
-		return fmt.Errorf("delete budget: %w", err)
+		return opError("delete budget", err)
 	}
 	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("delete budget: %w", err)
+		return opError("delete budget", err)
 	} else if n == 0 {
 		return usage.ErrNoBudget
 	}

@@ -32,10 +32,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
+		return nil, opError("open database", err)
 	}
 	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
+		return nil, opError("open database", err)
 	}
 	connector, err := sqlite.NewConnector(dsn(abs))
 	if err != nil {
@@ -82,7 +82,7 @@ func (db *DB) Close() error { return db.db.Close() }
 func (db *DB) Ping(ctx context.Context) error {
 	var one int
 	if err := db.db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
-		return fmt.Errorf("ping database: %w", err)
+		return opError("ping database", err)
 	}
 	return nil
 }

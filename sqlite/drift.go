@@ -16,7 +16,7 @@ var _ drift.BaselineStore = (*DB)(nil)
 func (db *DB) LoadBaselines(ctx context.Context) (map[string]drift.Snapshot, error) {
 	rows, err := db.db.QueryContext(ctx, "SELECT alias, snapshot FROM drift_baselines")
 	if err != nil {
-		return nil, fmt.Errorf("load drift baselines: %w", err)
+		return nil, opError("load drift baselines", err)
 	}
 	defer rows.Close()
 	out := map[string]drift.Snapshot{}
@@ -24,7 +24,7 @@ func (db *DB) LoadBaselines(ctx context.Context) (map[string]drift.Snapshot, err
 		var alias string
 		var raw []byte
 		if err := rows.Scan(&alias, &raw); err != nil {
-			return nil, fmt.Errorf("load drift baselines: %w", err)
+			return nil, opError("load drift baselines", err)
 		}
 		var b drift.Snapshot
 		if err := json.Unmarshal(raw, &b); err != nil {
@@ -33,7 +33,7 @@ func (db *DB) LoadBaselines(ctx context.Context) (map[string]drift.Snapshot, err
 		out[alias] = b
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("load drift baselines: %w", err)
+		return nil, opError("load drift baselines", err)
 	}
 	return out, nil
 }

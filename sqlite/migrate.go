@@ -63,7 +63,7 @@ func (db *DB) migrate(ctx context.Context) error {
 	}
 	tx, err := db.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
+		return opError("migrate", err)
 	}
 	defer func() { _ = tx.Rollback() }()
 
@@ -72,11 +72,11 @@ func (db *DB) migrate(ctx context.Context) error {
 	name       TEXT NOT NULL,
 	applied_at TEXT NOT NULL
 ) STRICT`); err != nil {
-		return fmt.Errorf("migrate: %w", err)
+		return opError("migrate", err)
 	}
 	var current int
 	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&current); err != nil {
-		return fmt.Errorf("migrate: %w", err)
+		return opError("migrate", err)
 	}
 	latest := 0
 	if len(ms) > 0 {
@@ -99,7 +99,7 @@ func (db *DB) migrate(ctx context.Context) error {
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("migrate: %w", err)
+		return opError("migrate", err)
 	}
 	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -28,11 +27,11 @@ func (db *DB) AppendRequests(ctx context.Context, recs []reqlog.Record) error {
 	for i := range recs {
 		r := &recs[i]
 		if err := r.Validate(); err != nil {
-			return fmt.Errorf("append request log: %w", err)
+			return opError("append request log", err)
 		}
 		a, c, err := encodeRequestJSON(r)
 		if err != nil {
-			return fmt.Errorf("append request log: %w", err)
+			return opError("append request log", err)
 		}
 		rows[i].attempts = a
 		if c != "" {
@@ -41,7 +40,7 @@ func (db *DB) AppendRequests(ctx context.Context, recs []reqlog.Record) error {
 	}
 	tx, err := db.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("append request log: %w", err)
+		return opError("append request log", err)
 	}
 	defer func() { _ = tx.Rollback() }()
 	stmt, err := tx.PrepareContext(ctx, `INSERT INTO request_log
@@ -50,7 +49,7 @@ func (db *DB) AppendRequests(ctx context.Context, recs []reqlog.Record) error {
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (id) DO NOTHING`)
 	if err != nil {
-		return fmt.Errorf("append request log: %w", err)
+		return opError("append request log", err)
 	}
 	defer stmt.Close()
 	for i, r := range recs {
@@ -58,11 +57,11 @@ func (db *DB) AppendRequests(ctx context.Context, recs []reqlog.Record) error {
 			r.Target, r.Operation, r.Stream, r.Status, r.ErrorType, int64(r.Latency), int64(r.Overhead),
 			int64(r.TimeToFirstToken), r.PromptTokens, r.CompletionTokens, r.FinishReason,
 			rows[i].attempts, rows[i].content); err != nil {
-			return fmt.Errorf("append request log: %w", err)
+			return opError("append request log", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("append request log: %w", err)
+		return opError("append request log", err)
 	}
 	return nil
 }
@@ -92,7 +91,7 @@ func encodeRequestJSON(r *reqlog.Record) (attempts, content string, err error) {
 // JSON.
 func decodeRequestJSON(r *reqlog.Record, attempts []byte, content []byte) error {
 	if err := json.Unmarshal(attempts, &r.Attempts); err != nil {
-		return fmt.Errorf("stored attempts: %w", err)
+		return opError("stored attempts", err)
 	}
 	if len(r.Attempts) == 0 {
 		r.Attempts = nil
@@ -100,7 +99,7 @@ func decodeRequestJSON(r *reqlog.Record, attempts []byte, content []byte) error 
 	if content != nil {
 		r.Content = new(reqlog.Content)
 		if err := json.Unmarshal(content, r.Content); err != nil {
-			return fmt.Errorf("stored content: %w", err)
+			return opError("stored content", err)
 		}
 	}
 	return nil
@@ -183,19 +182,19 @@ func (db *DB) Requests(ctx context.Context, f reqlog.Filter) ([]reqlog.Record, e
 	args = append(args, f.PageLimit())
 	rows, err := db.db.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("query request log: %w", err)
+		return nil, opError("query request log", err)
 	}
 	defer rows.Close()
 	out := []reqlog.Record{}
 	for rows.Next() {
 		r, err := scanRequest(rows, false)
 		if err != nil {
-			return nil, fmt.Errorf("query request log: %w", err)
+			return nil, opError("query request log", err)
 		}
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("query request log: %w", err)
+		return nil, opError("query request log", err)
 	}
 	return out, nil
 }
@@ -210,7 +209,7 @@ func (db *DB) RequestByID(ctx context.Context, tenant, requestID string) (reqlog
 		return reqlog.Record{}, reqlog.ErrNotFound
 	}
 	if err != nil {
-		return reqlog.Record{}, fmt.Errorf("read request log: %w", err)
+		return reqlog.Record{}, opError("read request log", err)
 	}
 	return r, nil
 }
@@ -219,11 +218,11 @@ func (db *DB) RequestByID(ctx context.Context, tenant, requestID string) (reqlog
 func (db *DB) PruneRequests(ctx context.Context, before time.Time) (int64, error) {
 	res, err := db.db.ExecContext(ctx, "DELETE FROM request_log WHERE time < ?", formatTime(before))
 	if err != nil {
-		return 0, fmt.Errorf("prune request log: %w", err)
+		return 0, opError("prune request log", err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return 0, fmt.Errorf("prune request log: %w", err)
+		return 0, opError("prune request log", err)
 	}
 	return n, nil
 }

@@ -17,7 +17,7 @@ var _ tenant.Store = (*DB)(nil)
 func (db *DB) CreateTenant(ctx context.Context, t tenant.Tenant) error {
 	aliases, tags, err := marshalAttributes(t.Attributes)
 	if err != nil {
-		return fmt.Errorf("create tenant: %w", err)
+		return opError("create tenant", err)
 	}
 	_, err = db.db.ExecContext(ctx, `INSERT INTO tenants (id, name, created_at, requests_per_minute, tokens_per_minute, concurrent,
 	 aliases, priority, tags)
@@ -28,7 +28,7 @@ func (db *DB) CreateTenant(ctx context.Context, t tenant.Tenant) error {
 		return tenant.ErrExists
 	}
 	if err != nil {
-		return fmt.Errorf("create tenant: %w", err)
+		return opError("create tenant", err)
 	}
 	return nil
 }
@@ -41,7 +41,7 @@ func (db *DB) Tenant(ctx context.Context, id string) (tenant.Tenant, error) {
 		return tenant.Tenant{}, tenant.ErrNotFound
 	}
 	if err != nil {
-		return tenant.Tenant{}, fmt.Errorf("get tenant: %w", err)
+		return tenant.Tenant{}, opError("get tenant", err)
 	}
 	return t, nil
 }
@@ -50,19 +50,19 @@ func (db *DB) Tenant(ctx context.Context, id string) (tenant.Tenant, error) {
 func (db *DB) Tenants(ctx context.Context) ([]tenant.Tenant, error) {
 	rows, err := db.db.QueryContext(ctx, "SELECT "+tenantColumns+" FROM tenants ORDER BY id")
 	if err != nil {
-		return nil, fmt.Errorf("list tenants: %w", err)
+		return nil, opError("list tenants", err)
 	}
 	defer rows.Close()
 	out := []tenant.Tenant{}
 	for rows.Next() {
 		t, err := scanTenant(rows)
 		if err != nil {
-			return nil, fmt.Errorf("list tenants: %w", err)
+			return nil, opError("list tenants", err)
 		}
 		out = append(out, t)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list tenants: %w", err)
+		return nil, opError("list tenants", err)
 	}
 	return out, nil
 }
@@ -130,11 +130,11 @@ func (db *DB) CreateKey(ctx context.Context, k tenant.Key) error {
 	}
 	mj, err := json.Marshal(models)
 	if err != nil {
-		return fmt.Errorf("create key: %w", err)
+		return opError("create key", err)
 	}
 	aliases, tags, err := marshalAttributes(k.Attributes)
 	if err != nil {
-		return fmt.Errorf("create key: %w", err)
+		return opError("create key", err)
 	}
 	_, err = db.db.ExecContext(ctx, `INSERT INTO keys
 	(id, tenant_id, name, prefix, hash, admin, models, created_at, expires_at, revoked_at,
@@ -150,7 +150,7 @@ func (db *DB) CreateKey(ctx context.Context, k tenant.Key) error {
 	case isForeignKey(err):
 		return tenant.ErrNotFound
 	case err != nil:
-		return fmt.Errorf("create key: %w", err)
+		return opError("create key", err)
 	}
 	return nil
 }
@@ -168,19 +168,19 @@ func (db *DB) Keys(ctx context.Context, tenantID string) ([]tenant.Key, error) {
 		rows, err = db.db.QueryContext(ctx, "SELECT "+keyColumns+" FROM keys WHERE tenant_id = ? ORDER BY created_at, id", tenantID)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("list keys: %w", err)
+		return nil, opError("list keys", err)
 	}
 	defer rows.Close()
 	out := []tenant.Key{}
 	for rows.Next() {
 		k, err := scanKey(rows)
 		if err != nil {
-			return nil, fmt.Errorf("list keys: %w", err)
+			return nil, opError("list keys", err)
 		}
 		out = append(out, k)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list keys: %w", err)
+		return nil, opError("list keys", err)
 	}
 	return out, nil
 }
@@ -222,11 +222,11 @@ func (db *DB) RevokeKey(ctx context.Context, id string, at time.Time) error {
 	res, err := db.db.ExecContext(ctx, "UPDATE keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
 		formatTime(at), id)
 	if err != nil {
-		return fmt.Errorf("revoke key: %w", err)
+		return opError("revoke key", err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return fmt.Errorf("revoke key: %w", err)
+		return opError("revoke key", err)
 	}
 	if n == 0 {
 		return tenant.ErrNotFound
@@ -259,16 +259,16 @@ func (db *DB) SetKeyAttributes(ctx context.Context, id string, a tenant.Attribut
 func (db *DB) setAttributes(ctx context.Context, table, id string, a tenant.Attributes) error {
 	aliases, tags, err := marshalAttributes(a)
 	if err != nil {
-		return fmt.Errorf("set attributes: %w", err)
+		return opError("set attributes", err)
 	}
 	res, err := db.db.ExecContext(ctx, "UPDATE "+table+" SET aliases = ?, priority = ?, tags = ? WHERE id = ?",
 		aliases, a.Priority, tags, id)
 	if err != nil {
-		return fmt.Errorf("set attributes: %w", err)
+		return opError("set attributes", err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return fmt.Errorf("set attributes: %w", err)
+		return opError("set attributes", err)
 	}
 	if n == 0 {
 		return tenant.ErrNotFound
@@ -282,11 +282,11 @@ func (db *DB) setLimits(ctx context.Context, table, id string, l tenant.Limits) 
 		" SET requests_per_minute = ?, tokens_per_minute = ?, concurrent = ? WHERE id = ?",
 		l.RequestsPerMinute, l.TokensPerMinute, l.Concurrent, id)
 	if err != nil {
-		return fmt.Errorf("set limits: %w", err)
+		return opError("set limits", err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return fmt.Errorf("set limits: %w", err)
+		return opError("set limits", err)
 	}
 	if n == 0 {
 		return tenant.ErrNotFound

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"strings"
 
 	"github.com/bulwark-ai/bulwark/usage"
@@ -19,12 +18,12 @@ func (db *DB) Append(ctx context.Context, recs []usage.Record) error {
 	}
 	for _, r := range recs {
 		if err := r.Validate(); err != nil {
-			return fmt.Errorf("append usage: %w", err)
+			return opError("append usage", err)
 		}
 	}
 	tx, err := db.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("append usage: %w", err)
+		return opError("append usage", err)
 	}
 	defer func() { _ = tx.Rollback() }()
 	stmt, err := tx.PrepareContext(ctx, `INSERT INTO usage_records
@@ -33,22 +32,22 @@ func (db *DB) Append(ctx context.Context, recs []usage.Record) error {
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (id) DO NOTHING`)
 	if err != nil {
-		return fmt.Errorf("append usage: %w", err)
+		return opError("append usage", err)
 	}
 	defer stmt.Close()
 	for _, r := range recs {
 		tags, err := usageTags(r.Tags)
 		if err != nil {
-			return fmt.Errorf("append usage: %w", err)
+			return opError("append usage", err)
 		}
 		if _, err := stmt.ExecContext(ctx, r.ID, formatTime(r.Time), r.RequestID, r.TenantID, r.KeyID, r.Alias,
 			r.Target, r.PromptTokens, r.CompletionTokens, r.CachedTokens, int64(r.Cost), int64(r.Latency),
 			r.Attempts, r.Status, r.Stream, r.CacheHit, tags); err != nil {
-			return fmt.Errorf("append usage: %w", err)
+			return opError("append usage", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("append usage: %w", err)
+		return opError("append usage", err)
 	}
 	return nil
 }
@@ -111,7 +110,7 @@ func (db *DB) Query(ctx context.Context, f usage.Filter) ([]usage.Row, error) {
 	q += " GROUP BY g ORDER BY g"
 	rows, err := db.db.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("query usage: %w", err)
+		return nil, opError("query usage", err)
 	}
 	defer rows.Close()
 	out := []usage.Row{}
@@ -120,13 +119,13 @@ func (db *DB) Query(ctx context.Context, f usage.Filter) ([]usage.Row, error) {
 		var cost int64
 		if err := rows.Scan(&r.Group, &r.Requests, &r.Errors, &r.PromptTokens, &r.CompletionTokens,
 			&r.CachedTokens, &cost); err != nil {
-			return nil, fmt.Errorf("query usage: %w", err)
+			return nil, opError("query usage", err)
 		}
 		r.Cost = usage.Nanodollars(cost)
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("query usage: %w", err)
+		return nil, opError("query usage", err)
 	}
 	return out, nil
 }

@@ -11,6 +11,13 @@ import (
 var (
 	ErrNotFound = errors.New("not found")
 	ErrExists   = errors.New("already exists")
+	// ErrUnavailable marks a failure to reach the store (refused or
+	// dropped connections, no answer in time, a database locked past its
+	// busy timeout), as opposed to a store that answered with an error.
+	// Every store of Bulwark (tenants, keys, the usage ledger, the request
+	// log, drift baselines) wraps such failures in it; it may pass once
+	// the store is back.
+	ErrUnavailable = errors.New("store unavailable")
 )
 
 // DefaultTenant is the tenant the bootstrap admin key belongs to.
