@@ -14,8 +14,13 @@ import (
 	"github.com/bulwark-ai/bulwark/limit"
 	"github.com/bulwark-ai/bulwark/llm"
 	"github.com/bulwark-ai/bulwark/shed"
+	"github.com/bulwark-ai/bulwark/tenant"
 	"github.com/bulwark-ai/bulwark/usage"
 )
+
+// storeRetryAfter is the Retry-After of a request refused because the
+// store is unavailable.
+const storeRetryAfter = 5 * time.Second
 
 // OpenAI error types.
 const (
@@ -66,7 +71,9 @@ type WireError struct {
 	Code    *string `json:"code"`
 }
 
-// AsError maps any error to an *Error: an *Error as it is, an upstream
+// AsError maps any error to an *Error: an *Error as it is, a request the
+// server's shutdown cut short (gateway.ErrShuttingDown) and a store that
+// cannot be reached (tenant.ErrUnavailable) as a 503, an upstream
 // *llm.Error by its kind, a context error as a timeout or a canceled
 // request, anything else as a 500 whose message does not leak internals.
 // This is the one place errors become HTTP statuses.
@@ -74,6 +81,15 @@ func AsError(err error) *Error {
 	var ae *Error
 	if errors.As(err, &ae) {
 		return ae
+	}
+	if errors.Is(err, gateway.ErrShuttingDown) { // before the cancel it wraps
+		return &Error{Status: http.StatusServiceUnavailable, Type: TypeServer, Code: "server_shutting_down",
+			Message: "Bulwark is shutting down and ended this request; retry it", RetryAfter: time.Second}
+	}
+	if errors.Is(err, tenant.ErrUnavailable) { // before the context errors it may wrap
+		// The cause (an address, a driver's message) is for the log only.
+		return &Error{Status: http.StatusServiceUnavailable, Type: TypeServer, Code: "store_unavailable",
+			Message: "Bulwark's store is unavailable; retry later", RetryAfter: storeRetryAfter}
 	}
 	var ce *gateway.ContextError
 	if errors.As(err, &ce) { // before *llm.Error, which it unwraps to
