@@ -52,7 +52,9 @@ type Server struct {
 	// IdleTimeout closes idle keep-alive connections (default 120s).
 	IdleTimeout Duration `yaml:"idle_timeout" json:"idle_timeout"`
 	// ShutdownGrace bounds how long SIGTERM waits for in-flight requests and
-	// streams before closing them (default 30s).
+	// streams before ending them (default 30s): a stream then ends with a
+	// server_shutting_down error event, a call with a 503, and each request
+	// still writes its usage record, within a few seconds more.
 	ShutdownGrace Duration `yaml:"shutdown_grace" json:"shutdown_grace"`
 	// RequestTimeout bounds one client request, streams included
 	// (default 10m).

@@ -86,7 +86,9 @@
 // rule of package usage: failed attempts are never billed. Retries and
 // fallbacks never reserve or record again. The record's RequestID is the
 // request's llm.ChatRequest.RequestID (or EmbedRequest's), which the API
-// layer sets to its X-Request-Id.
+// layer sets to its X-Request-Id. A request the server's shutdown cut
+// short (its context canceled with ErrShuttingDown as the cause,
+// shutdown.go) is recorded as server_shutting_down, not as canceled.
 //
 // # Budgets (budget.go)
 //

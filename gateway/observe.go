@@ -8,11 +8,13 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/bulwark-ai/bulwark/drift"
+	"github.com/bulwark-ai/bulwark/limit"
 	"github.com/bulwark-ai/bulwark/llm"
 	"github.com/bulwark-ai/bulwark/route"
 	"github.com/bulwark-ai/bulwark/shed"
 	"github.com/bulwark-ai/bulwark/telemetry"
 	"github.com/bulwark-ai/bulwark/tenant"
+	"github.com/bulwark-ai/bulwark/usage"
 )
 
 // Options are a Gateway's optional observers. The zero value observes
@@ -98,6 +100,8 @@ func answerOf(v any) answer {
 // (nil on success); for a stream that started, ans.broken is its
 // improper end.
 func (rq *request) end(ctx context.Context, out *Outcome, ans answer, err error) {
+	// A request the server's shutdown cut short says so (shutdown.go).
+	err, ans.broken = CutByShutdown(ctx, err), CutByShutdown(ctx, ans.broken)
 	rq.settle(out, ans, err)
 	d := time.Since(rq.start)
 	rec := telemetry.RequestRecord{
@@ -169,12 +173,26 @@ func errorType(err error) string {
 	if err == nil {
 		return ""
 	}
+	if errors.Is(err, ErrShuttingDown) { // before the cancel it wraps
+		return "server_shutting_down"
+	}
 	var me *ModelError
 	if errors.As(err, &me) {
 		if me.NotAllowed {
 			return "model_not_allowed"
 		}
 		return "model_not_found"
+	}
+	// Bulwark's own refusals: a rate or concurrency limit of the key or
+	// tenant, named as an upstream's would be, and a hard budget, named as
+	// the API's error code names it.
+	var lim *limit.Error
+	if errors.As(err, &lim) {
+		return llm.KindRateLimited.String()
+	}
+	var be *usage.BudgetError
+	if errors.As(err, &be) {
+		return "budget_exceeded"
 	}
 	var le *llm.Error
 	if errors.As(err, &le) {

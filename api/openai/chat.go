@@ -1,6 +1,8 @@
 package openai
 
 import (
+	"context"
+	"errors"
 	"net/http"
 
 	"github.com/bulwark-ai/bulwark/api"
@@ -34,7 +36,7 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request, p tenant.Principa
 	resp, out, err := h.gw.Chat(ctx, p, req)
 	setOutcome(w, out)
 	if err != nil {
-		api.WriteError(w, err)
+		api.WriteError(w, failure(r, err))
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -48,7 +50,8 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request, p tenant.Principa
 // its status. A long wait for the first content sends SSE comment
 // heartbeats, which send the header early: after one, an error is an error
 // event. Either way, an error after the header ends the stream with an
-// error event and no [DONE].
+// error event and no [DONE]; so does the server's shutdown cutting the
+// stream short (gateway.ErrShuttingDown: a server_shutting_down event).
 func (h *Handler) stream(w http.ResponseWriter, r *http.Request, p tenant.Principal, req *llm.ChatRequest) {
 	ctx, cancel := h.context(r)
 	defer cancel()
@@ -63,10 +66,15 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, p tenant.Princi
 		started = true
 	}
 	writeErr := func(err error) {
-		if r.Context().Err() != nil {
+		switch err = failure(r, err); {
+		case errors.Is(context.Cause(r.Context()), gateway.ErrShuttingDown):
+			// The server stops, and its client is still there to be told.
+			h.log.Warn("stream ended by the shutdown", "request_id", api.RequestID(w), "error", err)
+		case r.Context().Err() != nil:
 			return // the client went away: there is no one to tell
+		default:
+			h.log.Warn("stream ended by upstream failure", "request_id", api.RequestID(w), "error", err)
 		}
-		h.log.Warn("stream ended by upstream failure", "request_id", api.RequestID(w), "error", err)
 		if ew.event(api.AsError(err).Body()) == nil && ew.flush() == nil {
 			ew.idle()
 		}
@@ -88,7 +96,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, p tenant.Princi
 			return
 		}
 		setOutcome(w, out)
-		api.WriteError(w, err)
+		api.WriteError(w, failure(r, err))
 		return
 	}
 	defer s.Close()

@@ -30,7 +30,7 @@ func (h *Handler) embeddings(w http.ResponseWriter, r *http.Request, p tenant.Pr
 	resp, out, err := h.gw.Embed(ctx, p, req)
 	setOutcome(w, out)
 	if err != nil {
-		api.WriteError(w, err)
+		api.WriteError(w, failure(r, err))
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

@@ -53,6 +53,13 @@ func (h *Handler) context(r *http.Request) (context.Context, context.CancelFunc)
 	return context.WithCancel(r.Context())
 }
 
+// failure returns what to tell the client about err, the failure of r:
+// err marked with gateway.ErrShuttingDown (a 503) when it is the cancel of
+// r by the server's shutdown, else err.
+func failure(r *http.Request, err error) error {
+	return gateway.CutByShutdown(r.Context(), err)
+}
+
 // setOutcome writes the headers that say how the call was served and what
 // Bulwark cost, just before the response header goes out.
 func setOutcome(w http.ResponseWriter, o gateway.Outcome) {
