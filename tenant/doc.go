@@ -10,6 +10,12 @@
 // store for them. Auditor is the optional capability of a store to keep
 // the audit log of admin actions (tenanttest.RunAudit).
 //
+// A Keyring given a path (SetSnapshot) saves every key set it loads there,
+// as the store holds it (hashes, never secrets; mode 0600; replaced
+// atomically; a versioned header with the body's SHA-256), and
+// LoadSnapshot starts from that file while the store is unreachable: a
+// damaged or unknown file is refused (ErrBadSnapshot), never half read.
+//
 // Store is the persistence interface; backends (sqlite, postgres)
 // implement it and pass tenanttest.Run. Bootstrap, run at every start, makes
 // sure the default tenant and a usable admin key exist.

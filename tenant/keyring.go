@@ -12,6 +12,8 @@ import (
 	"slices"
 	"sync/atomic"
 	"time"
+
+	"github.com/bulwark-ai/bulwark/usage"
 )
 
 // Errors of Keyring.Authenticate.
@@ -36,6 +38,8 @@ type Keyring struct {
 	set   atomic.Pointer[keySet]
 	// lastErr holds the error of the last Reload, or a nil *reloadError.
 	lastErr atomic.Pointer[reloadError]
+	// snap is where Reload saves the key set (snapshot.go); nil: nowhere.
+	snap *snapshotFile
 }
 
 type reloadError struct{ err error }
@@ -43,8 +47,11 @@ type reloadError struct{ err error }
 // keySet is one immutable snapshot of the keys. It is never modified after
 // it is published.
 type keySet struct {
-	byHash   map[[sha256.Size]byte]*entry
+	byHash map[[sha256.Size]byte]*entry
+	// loadedAt is when the store gave the set, also for a set loaded
+	// from a snapshot.
 	loadedAt time.Time
+	source   Source
 }
 
 type entry struct {
@@ -64,6 +71,7 @@ func NewKeyring(s Store) *Keyring {
 
 // Reload loads every key from the store and swaps the new set in. If the
 // store fails, the previous set stays in force and the error is returned.
+// After a successful load it saves the set where SetSnapshot says.
 func (k *Keyring) Reload(ctx context.Context) error {
 	keys, err := k.store.Keys(ctx, "")
 	if err != nil {
@@ -77,16 +85,28 @@ func (k *Keyring) Reload(ctx context.Context) error {
 		k.lastErr.Store(&reloadError{err: err})
 		return err
 	}
-	byID := make(map[string]Tenant, len(tenants))
-	for _, t := range tenants {
-		byID[t.ID] = t
-	}
 	budgets, err := budgetsOf(ctx, k.store)
 	if err != nil {
 		k.lastErr.Store(&reloadError{err: err})
 		return err
 	}
-	set := &keySet{byHash: make(map[[sha256.Size]byte]*entry, len(keys)), loadedAt: time.Now()}
+	set := buildSet(keys, tenants, budgets, time.Now(), SourceStore)
+	k.set.Store(set)
+	k.lastErr.Store(nil)
+	if k.snap != nil {
+		k.snap.save(set.loadedAt, keys, tenants, budgets)
+	}
+	return nil
+}
+
+// buildSet returns the key set of keys, with their tenants' limits and
+// attributes and the budgets (by name) that apply to them.
+func buildSet(keys []Key, tenants []Tenant, budgets map[string]usage.Budget, loadedAt time.Time, source Source) *keySet {
+	byID := make(map[string]Tenant, len(tenants))
+	for _, t := range tenants {
+		byID[t.ID] = t
+	}
+	set := &keySet{byHash: make(map[[sha256.Size]byte]*entry, len(keys)), loadedAt: loadedAt, source: source}
 	for _, key := range keys {
 		var h [sha256.Size]byte
 		if !decodeHash(&h, key.Hash) {
@@ -120,9 +140,7 @@ func (k *Keyring) Reload(ctx context.Context) error {
 		e.principal.setBudgets(budgets)
 		set.byHash[h] = e
 	}
-	k.set.Store(set)
-	k.lastErr.Store(nil)
-	return nil
+	return set
 }
 
 // Authenticate returns the Principal of the key whose secret this is, or
