@@ -2,15 +2,12 @@ package app
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -49,6 +46,9 @@ type App struct {
 	logLevel *slog.LevelVar
 	db       store // tenants, keys and the usage ledger (governance.go)
 	keys     *tenant.Keyring
+	// keysSnapshot is where the key set is saved for a start while the
+	// store is unreachable; "" when the store is local (keys.go).
+	keysSnapshot string
 	// Governance (governance.go): the usage writer, the limiter and the
 	// background key refresh.
 	usage        *usage.Writer
@@ -59,6 +59,8 @@ type App struct {
 	gw           *gateway.Gateway
 	handler      http.Handler
 	obs          *observability // metrics, tracing, drift (telemetry.go)
+	probes       *prober        // probes of the store and Redis for /readyz (readyz.go)
+	active       handlers       // the HTTP handlers running (shutdown.go)
 
 	mu    sync.Mutex // guards cfg and world during a reload
 	cfg   *config.Config
@@ -88,19 +90,9 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	secret, created, err := tenant.Bootstrap(ctx, a.db, cfg.DataDir, o.AdminKey)
-	if err != nil {
+	if err := a.loadKeys(ctx, cfg); err != nil {
 		a.closeGovernance()
-		return nil, fmt.Errorf("bootstrap admin key: %w", err)
-	}
-	if created {
-		fmt.Fprintf(o.Out, "Bulwark created an admin key. It is shown once; it is also in %s (mode 0600):\n\n    %s\n\n",
-			filepath.Join(cfg.DataDir, "admin.key"), secret)
-	}
-	a.keys = tenant.NewKeyring(a.db)
-	if err := a.keys.Reload(ctx); err != nil {
-		a.closeGovernance()
-		return nil, fmt.Errorf("load keys: %w", err)
+		return nil, err
 	}
 	prices, err := newPrices(cfg)
 	if err != nil {
@@ -144,6 +136,14 @@ func New(ctx context.Context, o Options) (*App, error) {
 	a.attachRequestLog(cfg)
 	a.loadDriftBaselines(ctx)
 	if err := a.setBudgets(cfg); err != nil {
+		_ = a.Close()
+		return nil, err
+	}
+	if err := a.registerKeysMetrics(); err != nil {
+		_ = a.Close()
+		return nil, err
+	}
+	if err := a.startProbes(); err != nil {
 		_ = a.Close()
 		return nil, err
 	}
@@ -248,128 +248,11 @@ func (a *App) Config() *config.Config {
 	return a.cfg
 }
 
-// readyz reports whether the app can serve: 200 with status ok, or
-// degraded while it serves without a dependency (the store, with the key
-// set it holds; Redis, with local limits; the request log's store) or
-// around failing upstreams; 503 only when it cannot serve. It lists every
-// target's circuit breaker and names the models none of whose targets is
-// available (every breaker open). Those still answer 200: the upstream
-// is out for every replica alike, and taking this one out of the load
-// balancer would cost the models that work.
-func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	type check struct {
-		Status string `json:"status"`
-		Error  string `json:"error,omitempty"`
-	}
-	type target struct {
-		Target  string `json:"target"`
-		Breaker string `json:"breaker"` // closed, open or half-open
-		// RemainingOpenMS is how long an open breaker still refuses calls.
-		RemainingOpenMS int64 `json:"remaining_open_ms,omitempty"`
-	}
-	tbl := a.gw.Routes()
-	res := struct {
-		Status  string           `json:"status"`
-		Checks  map[string]check `json:"checks"`
-		Models  int              `json:"models"`
-		Targets []target         `json:"targets"`
-		// UnavailableModels are the aliases whose every target's breaker
-		// is open: they fail fast until one lets a probe through.
-		UnavailableModels []string `json:"unavailable_models"`
-	}{Status: "ok", Checks: map[string]check{}, Models: len(tbl.Aliases()), Targets: []target{}, UnavailableModels: []string{}}
-	degrade := func() {
-		if res.Status == "ok" {
-			res.Status = "degraded"
-		}
-	}
-	if err := a.db.Ping(ctx); err != nil {
-		// Static stability: with a key set loaded, requests authenticate
-		// from it and usage spills locally, so the replica keeps serving.
-		if loaded, _, _ := a.keys.Status(); loaded.IsZero() {
-			res.Status = "unavailable"
-		} else {
-			res.Status = "degraded"
-		}
-		res.Checks["store"] = check{Status: "error", Error: err.Error()}
-	} else {
-		res.Checks["store"] = check{Status: "ok"}
-	}
-	if a.usage != nil {
-		if st := a.usage.Stats(); st.Backlog || st.Err != nil {
-			res.Checks["usage"] = check{Status: "degraded", Error: "usage records are spilled locally until the store takes them"}
-			degrade()
-		} else {
-			res.Checks["usage"] = check{Status: "ok"}
-		}
-	}
-	if a.fallback != nil {
-		// Serving goes on with local limits while Redis is unreachable:
-		// degraded, not unavailable.
-		if a.fallback.Degraded() {
-			res.Checks["limits"] = check{Status: "degraded", Error: "redis unreachable; enforcing local limits"}
-			degrade()
-		} else {
-			res.Checks["limits"] = check{Status: "ok"}
-		}
-	}
-	if a.obs != nil && a.obs.reqlog != nil {
-		if a.obs.reqlog.Stats().Failing {
-			res.Checks["request_log"] = check{Status: "degraded", Error: "the store refuses request log records; they are dropped"}
-			degrade()
-		} else {
-			res.Checks["request_log"] = check{Status: "ok"}
-		}
-	}
-	open := 0
-	for _, s := range tbl.States() {
-		t := target{Target: s.Target, Breaker: s.Breaker.State, RemainingOpenMS: s.Breaker.RemainingOpen.Milliseconds()}
-		if t.Breaker == "open" {
-			open++
-		}
-		res.Targets = append(res.Targets, t)
-	}
-	for _, alias := range tbl.Aliases() {
-		rt, ok := tbl.Lookup(alias)
-		if !ok {
-			continue
-		}
-		available := false
-		for _, t := range rt.Targets {
-			if t.Health == nil || t.Health.Breaker.Ready() {
-				available = true
-				break
-			}
-		}
-		if !available {
-			res.UnavailableModels = append(res.UnavailableModels, alias)
-		}
-	}
-	switch {
-	case len(res.UnavailableModels) > 0:
-		res.Checks["breakers"] = check{Status: "degraded", Error: fmt.Sprintf("no target available for %s: every circuit breaker is open",
-			strings.Join(res.UnavailableModels, ", "))}
-		degrade()
-	case open > 0:
-		res.Checks["breakers"] = check{Status: "degraded", Error: fmt.Sprintf("%d of %d targets have an open circuit breaker; every model still has a target", open, len(res.Targets))}
-		degrade()
-	default:
-		res.Checks["breakers"] = check{Status: "ok"}
-	}
-	status := http.StatusOK
-	if res.Status == "unavailable" {
-		status = http.StatusServiceUnavailable
-	}
-	b, _ := json.Marshal(res)
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
-}
-
-// Serve serves on ln until ctx ends, then drains: it stops accepting,
-// waits for in-flight requests and streams up to the shutdown grace
-// period, then closes what is left.
+// Serve serves on ln until ctx ends, then drains (shutdown.go): it stops
+// accepting, waits for in-flight requests and streams up to the shutdown
+// grace period, then ends what is left, a stream with an error event
+// saying the server is shutting down. It returns once every request's
+// handler returned, so every usage record is added before Close.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	cfg := a.Config()
 	stopMetrics, merr := a.serveMetrics(cfg)
@@ -377,11 +260,11 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		return merr
 	}
 	defer stopMetrics()
-	reqCtx, cancelRequests := context.WithCancel(context.Background())
-	defer cancelRequests()
+	reqCtx, cancelRequests := context.WithCancelCause(context.Background())
+	defer cancelRequests(nil)
 	readTimeout, writeTimeout, maxHeaderBytes := cfg.Server.Timeouts()
 	srv := &http.Server{
-		Handler:           withWriteDeadline(a.handler, writeTimeout),
+		Handler:           a.active.wrap(withWriteDeadline(a.handler, writeTimeout)),
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout.D(),
 		// ReadTimeout bounds the whole request, body included; the
 		// server lifts it once the body is read, so streams outlive it.
@@ -408,14 +291,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	grace := cfg.Server.ShutdownGrace.D()
 	a.log.Info("draining", "grace", grace.String())
-	shutCtx, cancel := context.WithTimeout(context.Background(), grace)
-	defer cancel()
-	err := srv.Shutdown(shutCtx)
-	if errors.Is(err, context.DeadlineExceeded) {
-		a.log.Warn("grace period over; closing the requests still in flight")
-		cancelRequests()
-		err = srv.Close()
-	}
+	err := a.drain(srv, grace, cancelRequests)
 	<-errc
 	a.log.Info("stopped")
 	return err
@@ -481,6 +357,7 @@ func (w *deadlineWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 // stops the key refresh, flushes the usage writer (what the store does not
 // take is spilled and replayed at the next start) and closes the store.
 func (a *App) Close() error {
+	a.probes.stop() // first: the probes use the store and Redis
 	a.closeLoadMetrics()
 	a.closeTelemetry()
 	return a.closeGovernance()

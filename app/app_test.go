@@ -170,7 +170,7 @@ func TestHealthAndReady(t *testing.T) {
 		t.Fatalf("healthz: %d %s", resp.StatusCode, body)
 	}
 	resp, body = ts.do(t, "GET", "/readyz", "", "Authorization", "")
-	if resp.StatusCode != 200 || !strings.Contains(string(body), `"store":{"status":"ok"}`) {
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"store":{"status":"ok",`) {
 		t.Fatalf("readyz: %d %s", resp.StatusCode, body)
 	}
 }

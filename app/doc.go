@@ -26,4 +26,12 @@
 // whose degraded state /readyz reports. Close stops these in reverse
 // order after the HTTP server has stopped. The store and limiter settings
 // take effect at the next start; prices on reload.
+//
+// Readiness (readyz.go): a prober owned by the app pings the store and,
+// when limits use it, Redis every second, each ping bounded by 500ms; the
+// first round runs in New. /readyz reports what the probes last found and
+// how long ago, so it answers at once even while a dependency hangs, and
+// the bulwark_dependency_up gauges say the same. A failed probe of Redis
+// moves the limit and budget fallbacks to local enforcement before any
+// request has to wait for Redis. Close stops the prober first.
 package app

@@ -2,10 +2,17 @@ package app
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/bulwark-ai/bulwark/faultproxy"
 )
 
 // readyConfig routes chat to two targets and solo to the first of them
@@ -29,8 +36,9 @@ models:
 type readiness struct {
 	Status string
 	Checks map[string]struct {
-		Status string
-		Error  string
+		Status       string
+		Error        string
+		CheckedMSAgo *int64 `json:"checked_ms_ago"`
 	}
 	Targets []struct {
 		Target  string
@@ -126,4 +134,162 @@ func TestHealthzStaysCheap(t *testing.T) {
 	if resp.StatusCode != 200 || strings.TrimSpace(string(body)) != `{"status":"ok"}` {
 		t.Errorf("healthz = %d %s", resp.StatusCode, body)
 	}
+}
+
+// readyzWithin asks /readyz with a client that waits at most a second, as
+// a Kubernetes probe does, and fails the test if no answer comes by then.
+func (ts *testServer) readyzWithin(t *testing.T) (int, readiness) {
+	t.Helper()
+	c := &http.Client{Timeout: time.Second}
+	resp, err := c.Get(ts.url + "/readyz")
+	if err != nil {
+		t.Fatalf("readyz did not answer within a second: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("readyz did not answer within a second: %v", err)
+	}
+	var r readiness
+	if err := json.Unmarshal(body, &r); err != nil {
+		t.Fatalf("readyz body %s: %v", body, err)
+	}
+	return resp.StatusCode, r
+}
+
+// waitReadyz polls /readyz, each answer within a second, until ok says it
+// is what the test waits for, and fails the test after 10s.
+func (ts *testServer) waitReadyz(t *testing.T, what string, ok func(int, readiness) bool) readiness {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, r := ts.readyzWithin(t)
+		if ok(code, r) {
+			return r
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("readyz still does not show %s after 10s: %d %+v", what, code, r)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// metricsBody returns what /metrics serves.
+func (ts *testServer) metricsBody(t *testing.T) string {
+	t.Helper()
+	resp, body := ts.do(t, "GET", "/metrics", "", "Authorization", "")
+	if resp.StatusCode != 200 {
+		t.Fatalf("metrics = %d", resp.StatusCode)
+	}
+	return string(body)
+}
+
+// With Postgres frozen (it accepts connections and answers nothing, as
+// under SIGSTOP or a partition), /readyz still answers at once, within a
+// probe's client timeout, and shows the store as not answering after one
+// probe interval; when Postgres is back, it shows the store ok again.
+func TestReadyzAnswersWhileTheStoreIsFrozen(t *testing.T) {
+	pg, _ := scaledURLs(t)
+	if !strings.HasPrefix(pg, "postgres://") && !strings.HasPrefix(pg, "postgresql://") {
+		t.Skip("the test needs a postgres:// URL")
+	}
+	u, err := url.Parse(pgSchema(t, pg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	px, err := faultproxy.Start(u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(px.Close)
+	u.Host = px.Addr()
+	q := u.Query()
+	q.Set("connect_timeout", "1")
+	u.RawQuery = q.Encode()
+	ts := start(t, fastConfig+`
+store: {type: postgres, url: "`+u.String()+`"}
+`)
+	// Runs before the server stops, so that it stops with Postgres back.
+	t.Cleanup(func() { _ = px.Restore() })
+
+	code, r := ts.readyzWithin(t)
+	if code != 200 || r.Status != "ok" || r.Checks["store"].Status != "ok" || r.Checks["store"].CheckedMSAgo == nil {
+		t.Fatalf("readyz before the freeze: %d %+v", code, r)
+	}
+	if m := ts.metricsBody(t); !strings.Contains(m, `bulwark_dependency_up{dependency="store"} 1`) {
+		t.Errorf("metrics before the freeze lack the store up:\n%s", grepLines(m, "bulwark_dependency_up"))
+	}
+
+	px.Freeze()
+	r = ts.waitReadyz(t, "the store frozen", func(code int, r readiness) bool {
+		return code == 200 && r.Status == "degraded" && r.Checks["store"].Status == "error" &&
+			strings.Contains(r.Checks["store"].Error, "no answer within")
+	})
+	if strings.Contains(r.Checks["store"].Error, "127.0.0.1") {
+		t.Errorf("the store check quotes an address: %q", r.Checks["store"].Error)
+	}
+	if m := ts.metricsBody(t); !strings.Contains(m, `bulwark_dependency_up{dependency="store"} 0`) {
+		t.Errorf("metrics with the store frozen:\n%s", grepLines(m, "bulwark_dependency_up"))
+	}
+	// Every answer meanwhile comes at once, however long the freeze.
+	for range 3 {
+		ts.readyzWithin(t)
+	}
+
+	if err := px.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	ts.waitReadyz(t, "the store back", func(code int, r readiness) bool {
+		return code == 200 && r.Checks["store"].Status == "ok"
+	})
+}
+
+// A replica started with Redis unreachable says so in its very first
+// /readyz, before any request has tried Redis, and says ok again once
+// Redis is back.
+func TestReadyzSeesRedisDownBeforeAnyRequest(t *testing.T) {
+	_, rd := scaledURLs(t)
+	u, err := url.Parse(rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	px, err := faultproxy.Start(u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(px.Close)
+	px.Cut()
+	u.Host = px.Addr()
+	ts := start(t, fastConfig+`
+limits: {backend: redis, redis_url: "`+u.String()+`", prefix: "bulwark-test-readyz-`+strconv.FormatInt(time.Now().UnixNano(), 36)+`:"}
+`)
+
+	code, r := ts.readyzWithin(t)
+	if code != 200 || r.Status != "degraded" || r.Checks["limits"].Status != "degraded" || r.Checks["budgets"].Status != "degraded" {
+		t.Fatalf("first readyz with Redis cut: %d %+v; want 200 with limits and budgets degraded", code, r)
+	}
+	if r.Checks["store"].Status != "ok" {
+		t.Errorf("store check = %+v", r.Checks["store"])
+	}
+	if m := ts.metricsBody(t); !strings.Contains(m, `bulwark_dependency_up{dependency="redis"} 0`) {
+		t.Errorf("metrics with Redis cut:\n%s", grepLines(m, "bulwark_dependency_up"))
+	}
+
+	if err := px.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	ts.waitReadyz(t, "Redis back", func(code int, r readiness) bool {
+		return code == 200 && r.Status == "ok" && r.Checks["limits"].Status == "ok" && r.Checks["budgets"].Status == "ok"
+	})
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for line := range strings.Lines(s) {
+		if strings.Contains(line, sub) {
+			out = append(out, strings.TrimSpace(line))
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -219,3 +219,28 @@ func TestFallbackDegradedConformance(t *testing.T) {
 		return f
 	})
 }
+
+// Probe finds the shared limiter down before any request has: the
+// Fallback serves locally from then on; a healthy one stays shared, and a
+// probe canceled by its caller changes nothing.
+func TestFallbackProbe(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		shared := &flaky{Limiter: limit.NewMemory(limit.MemoryOptions{})}
+		f := limit.NewFallback(shared, limit.FallbackOptions{})
+		defer f.Close()
+		if err := f.Probe(t.Context()); err != nil || f.Degraded() {
+			t.Fatalf("Probe of a healthy limiter = %v, degraded %v", err, f.Degraded())
+		}
+		shared.hang.Store(true)
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		if err := f.Probe(ctx); err == nil || f.Degraded() {
+			t.Fatalf("canceled Probe = %v, degraded %v; want an error and no outage", err, f.Degraded())
+		}
+		shared.hang.Store(false)
+		shared.down.Store(true)
+		if err := f.Probe(t.Context()); !errors.Is(err, errDown) || !f.Degraded() {
+			t.Fatalf("Probe of a limiter that is down = %v, degraded %v; want its error and degraded", err, f.Degraded())
+		}
+	})
+}

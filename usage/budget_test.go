@@ -233,3 +233,18 @@ func TestShareOf(t *testing.T) {
 		}
 	}
 }
+
+// Probe finds the shared backend down before any request has: the
+// BudgetFallback serves from local counters from then on.
+func TestBudgetFallbackProbe(t *testing.T) {
+	f := usage.NewBudgetFallback(&downBudgets{}, usage.BudgetFallbackOptions{Local: usage.MemoryBudgetsOptions{Ledger: usagetest.NewMemory()}})
+	defer f.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := f.Probe(ctx); err == nil || f.Degraded() {
+		t.Fatalf("canceled Probe = %v, degraded %v; want an error and no outage", err, f.Degraded())
+	}
+	if err := f.Probe(t.Context()); !errors.Is(err, errUnreachable) || !f.Degraded() {
+		t.Errorf("Probe of an unreachable backend = %v, degraded %v; want its error and degraded", err, f.Degraded())
+	}
+}
