@@ -68,6 +68,7 @@ models:
     targets: [{provider: lab, model: quick-chat}]
   - name: slow
     targets: [{provider: lab, model: slow-chat}]
+    capacity: {initial_limit: 64} # 20 long streams at once, none queued
 `
 
 // proc is one `bulwark serve` child process.
