@@ -354,8 +354,13 @@ func (w *Writer) ship(batch []queued) bool {
 	}
 	// Records the log could not take at Add get another chance at it.
 	if len(unlogged) > 0 {
-		if _, lerr := w.log.append(unlogged...); lerr != nil {
+		seg, lerr := w.log.append(unlogged...)
+		w.noteLog(lerr)
+		if lerr != nil {
 			w.drop(len(unlogged), errors.Join(err, lerr))
+		} else {
+			w.log.dirty(seg) // nothing else will ship them: replay them
+			w.spilled.Add(uint64(len(unlogged)))
 		}
 	}
 	forSegments(batch, func(seg uint64, _ int) { w.log.dirty(seg) })

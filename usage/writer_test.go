@@ -620,3 +620,51 @@ func BenchmarkWriterAddSerial(b *testing.B) {
 		})
 	}
 }
+
+// A record the log could not take at Add (the disk failed) waits in
+// memory; if the ledger then refuses it too, it is written to the log
+// once the log works again and replayed from there, never left behind.
+func TestWriterLogsLaterWhatTheLogMissed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "log")
+		l := newLedger()
+		l.down.Store(true)
+		w := newWriter(t, l, usage.WriterOptions{Dir: dir, BatchSize: 100, FlushInterval: time.Second})
+		w.Start()
+		// The log's directory turns into a file: no segment can be opened.
+		if err := os.RemoveAll(dir); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dir, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		addN(w, 0, 3)
+		if s := w.Stats(); s.Logged != 0 || s.LogErr == nil {
+			t.Fatalf("Stats = %+v; want nothing logged and the log's error", s)
+		}
+		if err := os.Remove(dir); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second) // the ledger refuses the batch: it goes to the log
+		synctest.Wait()
+		if n := logLines(t, dir); n != 3 {
+			t.Fatalf("the log holds %d records after the ledger refused them; want 3", n)
+		}
+		l.down.Store(false)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if err := w.Close(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		checkAll(t, l, 3)
+		if f := spillFiles(t, dir); len(f) != 0 {
+			t.Errorf("log segments left: %v", f)
+		}
+		if s := w.Stats(); s.Dropped != 0 || s.LogErr != nil {
+			t.Errorf("Stats = %+v; want nothing dropped and the log healthy", s)
+		}
+	})
+}
