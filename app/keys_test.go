@@ -5,14 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/bulwark-ai/bulwark/faultproxy"
 	"github.com/bulwark-ai/bulwark/tenant"
 )
 
@@ -45,25 +43,9 @@ func getReadyz(t *testing.T, ts *testServer) (int, readyzSnapshot, string) {
 // ledger and loads the key set from the store again. Without a saved key
 // set, the start fails: there is nothing to authenticate with.
 func TestStartWithPostgresDownServesFromSnapshot(t *testing.T) {
-	pg, _ := scaledURLs(t)
-	if !strings.HasPrefix(pg, "postgres://") && !strings.HasPrefix(pg, "postgresql://") {
-		t.Skip("the outage test needs a postgres:// URL")
-	}
-	u, err := url.Parse(pgSchema(t, pg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	px, err := faultproxy.Start(u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(px.Close)
-	u.Host = px.Addr()
-	q := u.Query()
-	q.Set("connect_timeout", "1")
-	u.RawQuery = q.Encode()
+	storeURL, px := pgBehindProxy(t)
 	cfg := fastConfig + `
-store: {type: postgres, url: "` + u.String() + `"}
+store: {type: postgres, url: "` + storeURL + `"}
 `
 	dataDir := filepath.Join(t.TempDir(), "data")
 	inDataDir := func(o *Options) { o.DataDir = dataDir }

@@ -8,13 +8,14 @@ import (
 	"github.com/bulwark-ai/bulwark/faultproxy"
 )
 
-// Issue 7 item 6: with Postgres unreachable, a replica keeps
-// authenticating from the key set it holds and serving, reports degraded,
-// and buffers usage records until Postgres is back — nothing lost.
-func TestPostgresOutageKeepsServingAndLosesNoUsage(t *testing.T) {
+// pgBehindProxy returns the URL of a Postgres schema of the test's own
+// reached through a faultproxy (with a 1 s connect timeout), and the
+// proxy, closed when the test ends. It skips as scaledURLs does.
+func pgBehindProxy(t *testing.T) (string, *faultproxy.Proxy) {
+	t.Helper()
 	pg, _ := scaledURLs(t)
 	if !strings.HasPrefix(pg, "postgres://") && !strings.HasPrefix(pg, "postgresql://") {
-		t.Skip("the outage test needs a postgres:// URL")
+		t.Skip("the outage tests need a postgres:// URL")
 	}
 	u, err := url.Parse(pgSchema(t, pg))
 	if err != nil {
@@ -29,8 +30,16 @@ func TestPostgresOutageKeepsServingAndLosesNoUsage(t *testing.T) {
 	q := u.Query()
 	q.Set("connect_timeout", "1")
 	u.RawQuery = q.Encode()
+	return u.String(), px
+}
+
+// Issue 7 item 6: with Postgres unreachable, a replica keeps
+// authenticating from the key set it holds and serving, reports degraded,
+// and buffers usage records until Postgres is back — nothing lost.
+func TestPostgresOutageKeepsServingAndLosesNoUsage(t *testing.T) {
+	storeURL, px := pgBehindProxy(t)
 	ts := start(t, fastConfig+`
-store: {type: postgres, url: "`+u.String()+`"}
+store: {type: postgres, url: "`+storeURL+`"}
 `)
 	_, secret := createKey(t, ts, `{"id":"acme"}`, `{"tenant_id":"acme","name":"app"}`)
 	auth := "Bearer " + secret
@@ -59,25 +68,9 @@ store: {type: postgres, url: "`+u.String()+`"}
 // error format, saying the store is unavailable, with Retry-After, and
 // quotes nothing internal (addresses, the driver's message).
 func TestAdminReadsDuringStoreOutageAnswer503(t *testing.T) {
-	pg, _ := scaledURLs(t)
-	if !strings.HasPrefix(pg, "postgres://") && !strings.HasPrefix(pg, "postgresql://") {
-		t.Skip("the outage test needs a postgres:// URL")
-	}
-	u, err := url.Parse(pgSchema(t, pg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	px, err := faultproxy.Start(u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(px.Close)
-	u.Host = px.Addr()
-	q := u.Query()
-	q.Set("connect_timeout", "1")
-	u.RawQuery = q.Encode()
+	storeURL, px := pgBehindProxy(t)
 	ts := start(t, fastConfig+`
-store: {type: postgres, url: "`+u.String()+`"}
+store: {type: postgres, url: "`+storeURL+`"}
 `)
 	createKey(t, ts, `{"id":"acme"}`, `{"tenant_id":"acme","name":"app"}`)
 	paths := []string{"/admin/v1/usage", "/admin/v1/tenants", "/admin/v1/keys", "/admin/v1/keys?tenant_id=acme"}

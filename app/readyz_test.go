@@ -189,25 +189,9 @@ func (ts *testServer) metricsBody(t *testing.T) string {
 // probe's client timeout, and shows the store as not answering after one
 // probe interval; when Postgres is back, it shows the store ok again.
 func TestReadyzAnswersWhileTheStoreIsFrozen(t *testing.T) {
-	pg, _ := scaledURLs(t)
-	if !strings.HasPrefix(pg, "postgres://") && !strings.HasPrefix(pg, "postgresql://") {
-		t.Skip("the test needs a postgres:// URL")
-	}
-	u, err := url.Parse(pgSchema(t, pg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	px, err := faultproxy.Start(u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(px.Close)
-	u.Host = px.Addr()
-	q := u.Query()
-	q.Set("connect_timeout", "1")
-	u.RawQuery = q.Encode()
+	storeURL, px := pgBehindProxy(t)
 	ts := start(t, fastConfig+`
-store: {type: postgres, url: "`+u.String()+`"}
+store: {type: postgres, url: "`+storeURL+`"}
 `)
 	// Runs before the server stops, so that it stops with Postgres back.
 	t.Cleanup(func() { _ = px.Restore() })
