@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -50,14 +51,20 @@ func (a *App) buildTelemetry(ctx context.Context, cfg *config.Config) error {
 		MaxTenants:  tc.Metrics.TenantCap(),
 	})}
 	o.metrics.OnScrape(a.refreshTargetMetrics)
-	if tc.Tracing.Enabled {
+	tracing, err := a.tracingWanted(tc.Tracing)
+	if err != nil {
+		return fmt.Errorf("start tracing: %w", err)
+	}
+	if tracing {
+		// What the config leaves empty, NewTracing takes from the standard
+		// OpenTelemetry environment variables.
 		t, err := telemetry.NewTracing(ctx, telemetry.TracingOptions{
 			Exporter:       tc.Tracing.Exporter,
 			Endpoint:       tc.Tracing.Endpoint,
 			Insecure:       tc.Tracing.Insecure,
 			Headers:        tc.Tracing.Headers,
-			SampleRatio:    tc.Tracing.Ratio(),
-			ServiceName:    tc.Tracing.Service(),
+			SampleRatio:    tc.Tracing.SampleRatio,
+			ServiceName:    tc.Tracing.ServiceName,
 			CaptureContent: tc.Tracing.CaptureContent,
 		})
 		if err != nil {
@@ -96,6 +103,24 @@ func (a *App) buildTelemetry(ctx context.Context, cfg *config.Config) error {
 	}
 	a.obs = o
 	return nil
+}
+
+// tracingWanted reports whether to trace: telemetry.tracing.enabled says
+// so, whatever the environment says, or else the standard OpenTelemetry
+// environment asks for it (OTEL_TRACES_EXPORTER=otlp, OTEL_SDK_DISABLED
+// not true).
+func (a *App) tracingWanted(tc config.Tracing) (bool, error) {
+	if tc.Enabled {
+		if telemetry.SDKDisabled() {
+			a.log.Warn("OTEL_SDK_DISABLED=true is ignored: telemetry.tracing.enabled is true in the configuration")
+		}
+		return true, nil
+	}
+	on, err := telemetry.TracingRequested()
+	if on {
+		a.log.Info("tracing enabled by OTEL_TRACES_EXPORTER")
+	}
+	return on, err
 }
 
 // attachRequestLog has the gateway record every request in the request
@@ -251,9 +276,10 @@ func (a *App) Tracing() *telemetry.Tracing { return a.obs.tracing }
 // Drift returns the app's drift detector, nil when drift is disabled.
 func (a *App) Drift() *drift.Detector { return a.obs.drift }
 
-// serveMetrics serves GET /metrics alone on telemetry.metrics.listen, when
-// it is set, until the returned stop is called; stop waits for the server
-// to end.
+// serveMetrics serves GET /metrics on telemetry.metrics.listen, when it
+// is set, and the profiles under /debug/pprof/ when telemetry.metrics.pprof
+// is on, until the returned stop is called; stop waits for the server to
+// end.
 func (a *App) serveMetrics(cfg *config.Config) (stop func(), err error) {
 	addr := cfg.Telemetry.Metrics.Listen
 	if addr == "" {
@@ -265,6 +291,9 @@ func (a *App) serveMetrics(cfg *config.Config) (stop func(), err error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", a.obs.metrics.Handler())
+	if cfg.Telemetry.Metrics.Pprof {
+		handleProfiles(mux)
+	}
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout.D(),
@@ -286,6 +315,20 @@ func (a *App) serveMetrics(cfg *config.Config) (stop func(), err error) {
 		}
 		<-done
 	}, nil
+}
+
+// handleProfiles serves net/http/pprof's profiles under /debug/pprof/ on
+// mux, which is the metrics listener's only: profiles reveal the command
+// line and the program's internals, and a CPU profile or trace costs CPU,
+// so they are never on the API's listener. (Importing net/http/pprof also
+// registers them on http.DefaultServeMux, which no Bulwark server serves.)
+func handleProfiles(mux *http.ServeMux) {
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index) // and every named profile: heap, goroutine, …
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("POST /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 }
 
 // closeTelemetry saves the drift baselines being written and flushes the

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -210,5 +211,49 @@ telemetry:
 	}
 	if parts[2] == "00f067aa0ba902b7" {
 		t.Errorf("upstream's parent is the client's span, not Bulwark's attempt span: %q", tp)
+	}
+}
+
+// Profiles are served on the metrics listener when telemetry.metrics.pprof
+// is on, and never on the main listener.
+func TestPprofOnMetricsListener(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		t.Run(fmt.Sprint("pprof=", on), func(t *testing.T) {
+			addr := freeAddr(t)
+			ts := start(t, fastConfig+fmt.Sprintf("telemetry:\n  metrics: {listen: %s, pprof: %v}\n", addr, on))
+			want := http.StatusNotFound
+			if on {
+				want = http.StatusOK
+			}
+			for _, path := range []string{"/debug/pprof/", "/debug/pprof/cmdline", "/debug/pprof/goroutine?debug=1", "/debug/pprof/profile?seconds=1"} {
+				var resp *http.Response
+				var err error
+				for range 50 { // the listener starts with Serve
+					if resp, err = http.Get("http://" + addr + path); err == nil {
+						break
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+				if err != nil {
+					t.Fatalf("GET %s on the metrics listener: %v", path, err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != want {
+					t.Errorf("GET %s on the metrics listener: %d, want %d (%.100s)", path, resp.StatusCode, want, b)
+				}
+				if on && path == "/debug/pprof/" && !strings.Contains(string(b), "goroutine") {
+					t.Errorf("the profile index lists no goroutine profile: %.200s", b)
+				}
+				if on && strings.HasPrefix(path, "/debug/pprof/profile") && len(b) == 0 {
+					t.Error("empty CPU profile")
+				}
+			}
+			for _, path := range []string{"/debug/pprof/", "/debug/pprof/cmdline"} {
+				if resp, _ := ts.do(t, "GET", path, ""); resp.StatusCode != http.StatusNotFound {
+					t.Errorf("GET %s on the main listener: %d", path, resp.StatusCode)
+				}
+			}
+		})
 	}
 }

@@ -11,8 +11,8 @@ import (
 
 // Telemetry configures metrics, traces, drift detection and the request
 // log. The zero value serves /metrics on the main listener, traces
-// nothing, watches drift with the default window and keeps no request
-// log.
+// nothing unless OTEL_TRACES_EXPORTER=otlp is set, watches drift with the
+// default window and keeps no request log.
 type Telemetry struct {
 	Metrics    Metrics    `yaml:"metrics" json:"metrics"`
 	Tracing    Tracing    `yaml:"tracing" json:"tracing"`
@@ -23,9 +23,9 @@ type Telemetry struct {
 // Metrics configures the Prometheus metrics. GET /metrics is always served
 // on the main listener.
 type Metrics struct {
-	// Listen is an extra address serving only GET /metrics (e.g.
-	// 0.0.0.0:9090, for a scraper that must not reach the API); empty
-	// means none.
+	// Listen is an extra address serving only GET /metrics, and the
+	// profiles when Pprof is on (e.g. 0.0.0.0:9090, for a scraper that
+	// must not reach the API); empty means none.
 	Listen string `yaml:"listen" json:"listen,omitempty"`
 	// DisableTenantLabel drops the tenant label from request, token and
 	// shed metrics, for deployments with many tenants.
@@ -33,6 +33,9 @@ type Metrics struct {
 	// MaxTenants caps the distinct tenant label values; later tenants are
 	// labelled "other" (default 1000).
 	MaxTenants int `yaml:"max_tenants" json:"max_tenants,omitempty"`
+	// Pprof serves net/http/pprof's profiles under /debug/pprof/ on Listen,
+	// which it needs: never on the main listener. Off by default.
+	Pprof bool `yaml:"pprof" json:"pprof,omitempty"`
 }
 
 // Trace exporters.
@@ -41,10 +44,15 @@ const (
 	TraceExporterGRPC = "grpc"
 )
 
-// Tracing configures OpenTelemetry traces. Off unless Enabled.
+// Tracing configures OpenTelemetry traces. The standard OpenTelemetry
+// environment variables fill what it leaves empty, as in any service
+// built on the OpenTelemetry SDK; what it says wins.
 type Tracing struct {
+	// Enabled turns traces on. When false, they are on if
+	// OTEL_TRACES_EXPORTER=otlp and OTEL_SDK_DISABLED is not true.
 	Enabled bool `yaml:"enabled" json:"enabled"`
-	// Exporter is http (OTLP over HTTP, default) or grpc (OTLP over gRPC).
+	// Exporter is http (OTLP over HTTP) or grpc (OTLP over gRPC); empty
+	// means OTEL_EXPORTER_OTLP_PROTOCOL (http/protobuf or grpc), else http.
 	Exporter string `yaml:"exporter" json:"exporter,omitempty"`
 	// Endpoint is the collector as host:port or a URL
 	// (http://collector:4318/v1/traces); empty means the exporter's default
@@ -56,9 +64,11 @@ type Tracing struct {
 	// secrets as ${ENV_VAR}; they never appear in logs or errors.
 	Headers map[string]string `yaml:"headers" json:"-"`
 	// SampleRatio is the share of new traces sampled, above 0 and at most
-	// 1 (default 1). A client's sampled flag in traceparent is honoured.
+	// 1. A client's sampled flag in traceparent is honoured. Zero means
+	// OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG, else 1.
 	SampleRatio float64 `yaml:"sample_ratio" json:"sample_ratio,omitempty"`
-	// ServiceName names the resource (default bulwark).
+	// ServiceName names the resource; empty means OTEL_SERVICE_NAME, else
+	// service.name in OTEL_RESOURCE_ATTRIBUTES, else bulwark.
 	ServiceName string `yaml:"service_name" json:"service_name,omitempty"`
 	// CaptureContent records prompt and completion text on spans. Off by
 	// default: text may hold personal data.
@@ -116,11 +126,9 @@ func (r RequestLog) ContentLimit() int {
 
 // Telemetry defaults.
 const (
-	DefaultMaxTenants       = 1000
-	DefaultTraceSampleRatio = 1.0
-	DefaultServiceName      = "bulwark"
-	DefaultDriftWindow      = Duration(time.Hour)
-	minDriftWindow          = Duration(time.Minute)
+	DefaultMaxTenants  = 1000
+	DefaultDriftWindow = Duration(time.Hour)
+	minDriftWindow     = Duration(time.Minute)
 )
 
 // TenantCap returns MaxTenants, or its default when zero.
@@ -129,22 +137,6 @@ func (m Metrics) TenantCap() int {
 		return DefaultMaxTenants
 	}
 	return m.MaxTenants
-}
-
-// Ratio returns SampleRatio, or its default when zero.
-func (t Tracing) Ratio() float64 {
-	if t.SampleRatio == 0 {
-		return DefaultTraceSampleRatio
-	}
-	return t.SampleRatio
-}
-
-// Service returns ServiceName, or its default when empty.
-func (t Tracing) Service() string {
-	if t.ServiceName == "" {
-		return DefaultServiceName
-	}
-	return t.ServiceName
 }
 
 // WindowOrDefault returns Window, or its default when zero.
@@ -167,6 +159,9 @@ func (v *validator) telemetry(c *Config) {
 		}
 	}
 	v.nonNegative("telemetry.metrics.max_tenants", int64(t.Metrics.MaxTenants))
+	if t.Metrics.Pprof && t.Metrics.Listen == "" {
+		v.add("telemetry.metrics.pprof", "needs telemetry.metrics.listen: profiles are never served on the main listener")
+	}
 
 	tr := t.Tracing
 	v.oneOf("telemetry.tracing.exporter", tr.Exporter, traceExporters)

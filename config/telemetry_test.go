@@ -32,14 +32,14 @@ telemetry:
 	if tl.Metrics.Listen != "127.0.0.1:9090" || !tl.Metrics.DisableTenantLabel || tl.Metrics.TenantCap() != DefaultMaxTenants {
 		t.Errorf("metrics = %+v", tl.Metrics)
 	}
-	if !tl.Tracing.Enabled || tl.Tracing.Exporter != "grpc" || tl.Tracing.Ratio() != 0.25 || tl.Tracing.Headers["x-api-key"] != "s3cret" || tl.Tracing.Service() != "bulwark" {
+	if !tl.Tracing.Enabled || tl.Tracing.Exporter != "grpc" || tl.Tracing.SampleRatio != 0.25 || tl.Tracing.Headers["x-api-key"] != "s3cret" || tl.Tracing.ServiceName != "" {
 		t.Errorf("tracing = %+v", tl.Tracing)
 	}
 	if tl.Drift.WindowOrDefault() != 30*time.Minute {
 		t.Errorf("drift window = %v", tl.Drift.WindowOrDefault())
 	}
 	d := Default().Telemetry
-	if d.Tracing.Enabled || d.Tracing.Ratio() != 1 || d.Drift.WindowOrDefault() != time.Hour || d.Metrics.Listen != "" {
+	if d.Tracing.Enabled || d.Tracing.SampleRatio != 0 || d.Drift.WindowOrDefault() != time.Hour || d.Metrics.Listen != "" {
 		t.Errorf("defaults = %+v", d)
 	}
 }
@@ -90,5 +90,23 @@ func TestTelemetryHeadersNotInJSON(t *testing.T) {
 	}
 	if strings.Contains(string(b), "s3cret") {
 		t.Error("a tracing header value appears in the JSON form")
+	}
+}
+
+func TestTelemetryPprof(t *testing.T) {
+	c, err := Parse([]byte("telemetry:\n  metrics: {listen: 127.0.0.1:9090, pprof: true}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Telemetry.Metrics.Pprof {
+		t.Error("telemetry.metrics.pprof not read")
+	}
+	if Default().Telemetry.Metrics.Pprof {
+		t.Error("profiles are served by default")
+	}
+	// Never on the main listener: without a metrics listener it is an error.
+	_, err = Parse([]byte("telemetry:\n  metrics: {pprof: true}\n"), nil)
+	if err == nil || !strings.Contains(err.Error(), "telemetry.metrics.pprof (line 2): needs telemetry.metrics.listen") {
+		t.Errorf("pprof without a metrics listener: %v", err)
 	}
 }

@@ -8,11 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
-	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
@@ -26,7 +24,9 @@ const (
 
 // TracingOptions configure an exporting Tracing.
 type TracingOptions struct {
-	// Exporter is ExporterHTTP (default) or ExporterGRPC.
+	// Exporter is ExporterHTTP or ExporterGRPC; empty means the one
+	// OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, else OTEL_EXPORTER_OTLP_PROTOCOL,
+	// names (http/protobuf or grpc), else ExporterHTTP.
 	Exporter string
 	// Endpoint is host:port or a URL (http://collector:4318/v1/traces);
 	// empty means the exporter's default (OTEL_EXPORTER_OTLP_ENDPOINT, else
@@ -36,16 +36,21 @@ type TracingOptions struct {
 	Insecure bool
 	// Headers are sent with every export (an API key of a tracing vendor).
 	Headers map[string]string
-	// SampleRatio is the share of new traces sampled, in [0, 1]; a client's
-	// sampled flag in traceparent is honoured.
+	// SampleRatio is the share of new traces sampled, at most 1; a
+	// client's sampled flag in traceparent is honoured. Zero means the
+	// sampler OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG name, else
+	// every new trace.
 	SampleRatio float64
-	// ServiceName and ServiceVersion name the resource (default "bulwark").
+	// ServiceName and ServiceVersion name the resource. They win over
+	// OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES, which win over the
+	// default service name "bulwark".
 	ServiceName    string
 	ServiceVersion string
 	// CaptureContent records prompt and completion text on spans. Off by
 	// default; text may hold personal data.
 	CaptureContent bool
-	// ExportTimeout bounds one export (default 10s).
+	// ExportTimeout bounds one export (default OTEL_EXPORTER_OTLP_TIMEOUT,
+	// else 10s).
 	ExportTimeout time.Duration
 }
 
@@ -62,25 +67,26 @@ type Tracing struct {
 // instrumentation is the name of Bulwark's tracer.
 const instrumentation = "github.com/bulwark-ai/bulwark"
 
-// NewTracing returns a Tracing that exports over OTLP. Close flushes and
-// stops it.
+// NewTracing returns a Tracing that exports over OTLP. What o leaves
+// empty is taken from the standard OpenTelemetry environment variables
+// (otelenv.go). Close flushes and stops it.
 func NewTracing(ctx context.Context, o TracingOptions) (*Tracing, error) {
+	sampler, err := newSampler(o)
+	if err != nil {
+		return nil, err
+	}
+	res, err := newResource(ctx, o)
+	if err != nil {
+		return nil, err
+	}
 	exp, err := newExporter(ctx, o)
 	if err != nil {
 		return nil, err
 	}
-	name := o.ServiceName
-	if name == "" {
-		name = "bulwark"
-	}
-	attrs := []attribute.KeyValue{attribute.String("service.name", name)}
-	if o.ServiceVersion != "" {
-		attrs = append(attrs, attribute.String("service.version", o.ServiceVersion))
-	}
 	tp := sdktrace.NewTracerProvider(
 		sdktrace.WithBatcher(exp),
-		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(o.SampleRatio))),
-		sdktrace.WithResource(resource.NewSchemaless(attrs...)),
+		sdktrace.WithSampler(sampler),
+		sdktrace.WithResource(res),
 	)
 	t := NewTracingFrom(tp, o.CaptureContent)
 	t.sdk = tp
@@ -88,14 +94,20 @@ func NewTracing(ctx context.Context, o TracingOptions) (*Tracing, error) {
 }
 
 func newExporter(ctx context.Context, o TracingOptions) (sdktrace.SpanExporter, error) {
-	timeout := o.ExportTimeout
-	if timeout <= 0 {
-		timeout = 10 * time.Second
+	exporter := o.Exporter
+	if exporter == "" {
+		var err error
+		if exporter, err = envExporter(); err != nil {
+			return nil, err
+		}
 	}
 	isURL := strings.Contains(o.Endpoint, "://")
-	switch o.Exporter {
-	case ExporterHTTP, "":
-		opts := []otlptracehttp.Option{otlptracehttp.WithTimeout(timeout)}
+	switch exporter {
+	case ExporterHTTP:
+		var opts []otlptracehttp.Option
+		if o.ExportTimeout > 0 {
+			opts = append(opts, otlptracehttp.WithTimeout(o.ExportTimeout))
+		}
 		switch {
 		case isURL:
 			opts = append(opts, otlptracehttp.WithEndpointURL(o.Endpoint))
@@ -114,7 +126,10 @@ func newExporter(ctx context.Context, o TracingOptions) (sdktrace.SpanExporter, 
 		}
 		return exp, nil
 	case ExporterGRPC:
-		opts := []otlptracegrpc.Option{otlptracegrpc.WithTimeout(timeout)}
+		var opts []otlptracegrpc.Option
+		if o.ExportTimeout > 0 {
+			opts = append(opts, otlptracegrpc.WithTimeout(o.ExportTimeout))
+		}
 		switch {
 		case isURL:
 			opts = append(opts, otlptracegrpc.WithEndpointURL(o.Endpoint))
