@@ -72,24 +72,46 @@ type Pinger interface {
 //
 // Reconciliation: if the shared limiter is a Reconciler, when a probe
 // answers and before the Fallback serves from the shared limiter again, it
-// pushes what it admitted locally into the slots it was admitted in, and
-// asks the shared limiter to hold at least what this replica admitted
-// through it in the last window (a Redis restarted empty lost it). If the
-// push fails the outage goes on and the next probe tries again; a push
-// that was applied but whose answer was lost is not applied twice.
-// Admissions made locally while the push ran, and tokens committed later
-// by local reservations, are pushed by the next Reserve.
+// pushes what it admitted locally into the slots it was admitted in,
+// together with what it admitted through the shared limiter in the last
+// window and the epoch it last saw (see Reconciler). If the epoch is still
+// in force, the shared limiter kept its counts and only the local use is
+// added; if not (a Redis restarted empty), the replica's admissions
+// through it are added back as well. Each replica adds its own once, so
+// after every replica has reconciled the shared limiter counts what all of
+// them admitted, however many there are. If the push fails the outage goes
+// on and the next probe tries again; a push that was applied but whose
+// answer was lost is not applied twice. Admissions made locally while the
+// push ran, and tokens committed later by local reservations, are pushed by
+// the next Reserve.
+//
+// The Fallback learns the epoch before its first Reserve through the
+// shared limiter — one extra call, once; a failure is handled as a failed
+// Reserve — and from each reconciliation after an outage. It reads it
+// before, not after, its first admission so that a restart between the
+// two can make it count that admission twice, never lose it. A Fallback
+// whose first read failed reconciles its first outage with no epoch, which
+// asks for a floor: the window is raised to at least what this replica
+// admitted through the shared limiter.
 //
 // The bound this gives: for a scope, admissions in any one-minute interval
 // stay within its limit plus the local share of each replica that served
 // it locally in that interval and had not reconciled yet — with one
 // replica cut off at a time, the limit plus one share, whether Redis kept
-// its counts or restarted empty. Two limits of that bound: admissions a
-// replica made through Redis before Redis restarted empty are restored
-// only by that replica's own reconciliation, so other replicas reaching
-// the empty Redis before it does are not held back by them; and use given
-// back (a cancel, a commit below the estimate) after it was pushed stays
-// counted in the shared limiter until it leaves the window.
+// its counts or restarted empty; once all have reconciled, Redis counts
+// everything admitted, before and during, however many were cut off. Its
+// limits: admissions a replica made through Redis before Redis restarted
+// empty are restored only by that replica's own reconciliation, so other
+// replicas reaching the empty Redis before it does are not held back by
+// them; a replica that reconciles with no epoch
+// (the floor) restores its admissions only where the window holds less
+// than them, so after a restart other replicas' restored admissions may
+// cover its own and the bound grows by what it admitted before; a restart
+// a replica never noticed (the client reconnected within a call) is found
+// at its next reconciliation, which then counts what it admitted since the
+// restart twice, erring toward refusing; and use given back (a cancel, a
+// commit below the estimate) after it was pushed stays counted in the
+// shared limiter until it leaves the window.
 //
 // A Fallback is safe for concurrent use. Close stops its probe goroutine.
 type Fallback struct {
@@ -103,6 +125,9 @@ type Fallback struct {
 	own    *own
 	// dirty reports that local use waits to be reconciled.
 	dirty atomic.Bool
+	// epoch is the shared limiter's epoch as this replica last saw it;
+	// nil until it learns one.
+	epoch atomic.Pointer[string]
 
 	pushMu sync.Mutex // held during a push; guards unpushed
 	// unpushed is local use taken from own whose push failed: it is
@@ -168,9 +193,19 @@ func (f *Fallback) Reserve(ctx context.Context, scopes []Scope, tokens int) (Res
 	return &fallbackReservation{Reservation: r, f: f, scopes: scaled, tokens: tokens, slot: k, local: true}, d, nil
 }
 
-// reserveShared pushes local use left from an outage, then reserves in
-// the shared limiter, each call within the Timeout.
+// reserveShared learns the shared limiter's epoch if it does not know it
+// yet, pushes local use left from an outage, then reserves in the shared
+// limiter, each call within the Timeout.
 func (f *Fallback) reserveShared(ctx context.Context, scopes []Scope, tokens int) (Reservation, Decision, error) {
+	if f.rec != nil && f.epoch.Load() == nil {
+		cctx, cancel := context.WithTimeout(ctx, f.o.Timeout)
+		e, err := f.rec.Epoch(cctx)
+		cancel()
+		if err != nil {
+			return nil, Decision{}, fmt.Errorf("read the shared limiter's epoch: %w", err)
+		}
+		f.epoch.CompareAndSwap(nil, &e) // a reconciliation may have told a newer one
+	}
 	if f.dirty.Load() && f.rec != nil {
 		cctx, cancel := context.WithTimeout(ctx, f.o.Timeout)
 		err := f.push(cctx, false)
@@ -210,36 +245,71 @@ func (f *Fallback) recover(ctx context.Context) error {
 	return f.push(ctx, true)
 }
 
-// push reconciles the local use not yet pushed and, with shared, the
-// floor of what this replica admitted through the shared limiter, in one
-// Reconcile call. Local use recorded while it runs is pushed by a second
-// call; what is recorded during that one waits for the next push.
+// push reconciles the local use not yet pushed and, with shared, what this
+// replica admitted through the shared limiter, in one Reconcile call under
+// the epoch it last saw. Local use recorded while it runs is pushed by a
+// second call; what is recorded during that one waits for the next push.
+//
+// A push that failed is sent again first, under its id and as it was
+// first sent, with or without the shared use: if the shared limiter
+// applied it before (and so ignores the retry), the epoch it answers is
+// the one that call saw. The shared use, if wanted and not in it, goes in
+// a call of its own.
 func (f *Fallback) push(ctx context.Context, shared bool) error {
 	f.pushMu.Lock()
 	defer f.pushMu.Unlock()
+	if p := f.unpushed; p != nil {
+		if err := f.send(ctx, p); err != nil {
+			return err
+		}
+		shared = shared && !p.shared
+	}
 	for range 2 {
 		k, _ := slotOf(f.now())
-		p := f.unpushed
-		if p == nil {
-			p = f.own.takeLocal(k)
-			if len(p.scopes) == 0 && !shared {
-				return nil
-			}
-			p.id = rand.Text()
-			f.unpushed = p
+		p := f.own.takeLocal(k)
+		if len(p.scopes) == 0 && !shared {
+			return nil
 		}
-		if use := f.own.use(p, k, shared); len(use) > 0 {
-			if err := f.rec.Reconcile(ctx, p.id, use); err != nil {
-				return fmt.Errorf("reconcile local limits: %w", err)
-			}
+		p.id, p.shared = rand.Text(), shared
+		f.unpushed = p
+		if err := f.send(ctx, p); err != nil {
+			return err
 		}
-		f.own.reconciled(p)
-		f.unpushed = nil
 		if !f.dirty.Load() {
 			return nil
 		}
 		shared = false // pushed once; what is left is local use made meanwhile
 	}
+	return nil
+}
+
+// send reconciles p, with the shared use if p.shared, and records that it
+// reached the shared limiter. f.pushMu must be held.
+//
+// The epoch the shared limiter answers is adopted only from a call with
+// the shared use, which gave back what this replica admitted through it if
+// the shared limiter had lost it. A call without it that finds the epoch
+// changed leaves the old one, so that the next reconciliation with the
+// shared use gives that back.
+func (f *Fallback) send(ctx context.Context, p *pending) error {
+	k, _ := slotOf(f.now())
+	// With the shared use, the call is made even with nothing to push: it
+	// tells the epoch in force.
+	if use := f.own.use(p, k, p.shared); len(use) > 0 || p.shared {
+		var seen string
+		if e := f.epoch.Load(); e != nil {
+			seen = *e
+		}
+		e, err := f.rec.Reconcile(ctx, p.id, seen, use)
+		if err != nil {
+			return fmt.Errorf("reconcile local limits: %w", err)
+		}
+		if p.shared {
+			f.epoch.Store(&e)
+		}
+	}
+	f.own.reconciled(p)
+	f.unpushed = nil
 	return nil
 }
 

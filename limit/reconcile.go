@@ -10,14 +10,36 @@ import (
 // it did not count: what a Fallback admitted on its own while the shared
 // limiter was unreachable. Fallback reconciles with it, if the shared
 // limiter has it, before it serves from the shared limiter again.
+//
+// An epoch names the state of the shared limiter's counts: it stays the
+// same while the shared limiter keeps them, through a restart that
+// restores them too, and changes when it loses them, as a Redis restarted
+// empty does. A replica that saw epoch e before an outage and finds e
+// again after it knows that what it admitted through the shared limiter is
+// still counted there; if it finds another epoch or none, it knows that
+// this was lost, and gives its own part back once.
 type Reconciler interface {
-	// Reconcile applies use to the scopes' windows, all scopes at once.
-	// Each Use's Local counts are added to the slot their Age names; its
-	// Shared counts are a floor: a window (requests or tokens) that holds
-	// less than the sum of its scope's Shared counts is raised to that
-	// sum, youngest slots first. Reconcile applies a given id once: a
-	// retry of a call that was applied applies nothing.
-	Reconcile(ctx context.Context, id string, use []Use) error
+	// Epoch returns the epoch in force, creating one if there is none.
+	Epoch(ctx context.Context) (string, error)
+	// Reconcile applies use to the scopes' windows, all scopes at once,
+	// and returns the epoch in force afterwards, created if there was
+	// none. epoch is the one the caller last saw, "" if it never learned
+	// one. Each Use's Local counts are added to the slot their Age names.
+	// Its Shared counts depend on epoch:
+	//   - epoch is "" or still in force: they are a floor, since the
+	//     shared limiter counted them (or the caller cannot tell): a
+	//     window (requests or tokens) that holds less than the sum of
+	//     its scope's Shared counts is raised to that sum, youngest slots
+	//     first. With the epoch in force the window normally holds them
+	//     already and the floor changes nothing; it restores them if the
+	//     shared limiter came back with an older copy of its counts.
+	//   - epoch is no longer in force: the shared limiter lost them, and
+	//     they are added like Local counts. Each replica adds only its
+	//     own, once, so what several replicas admitted before the loss
+	//     sums up.
+	// Reconcile applies a given id once: a retry of a call that was
+	// applied applies nothing and returns the epoch in force.
+	Reconcile(ctx context.Context, id, epoch string, use []Use) (string, error)
 }
 
 // Use is one scope's use to reconcile, by slot. Only Scope.Kind and
@@ -34,7 +56,7 @@ type SlotUse struct {
 	Local Counts
 	// Shared was admitted through the shared limiter (or reconciled into
 	// it before) by this replica: the shared limiter holds it unless it
-	// lost its state, as a Redis restarted empty does.
+	// lost its state, as a Redis restarted empty does (the epoch tells).
 	Shared Counts
 }
 
@@ -180,7 +202,10 @@ func (o *own) sweep(k int64) {
 // pending is local use taken from own to reconcile: by scope name, the
 // scope and its use by slot.
 type pending struct {
-	id     string
+	id string
+	// shared reports whether it is pushed with the shared use, every
+	// time it is sent.
+	shared bool
 	scopes map[string]*pendingScope
 }
 

@@ -56,35 +56,67 @@ type reconciling struct {
 	flaky
 	f        *limit.Fallback
 	mu       sync.Mutex
-	refuse   bool // Reconcile fails
-	loseNext bool // the next Reconcile is applied, but its answer is lost
+	refuse   bool   // Reconcile fails
+	loseNext bool   // the next Reconcile is applied, but its answer is lost
+	epoch    string // the epoch in force; "" means "e1"
+	epochs   int    // Epoch calls
 	calls    []reconcileCall
 	applied  map[string]bool
 }
 
 type reconcileCall struct {
 	id       string
+	epoch    string // the epoch the Fallback last saw
 	use      []limit.Use
 	degraded bool
 	applied  bool
 }
 
-func (r *reconciling) Reconcile(ctx context.Context, id string, use []limit.Use) error {
+func (r *reconciling) Epoch(ctx context.Context) (string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	c := reconcileCall{id: id, use: use, degraded: r.f.Degraded()}
+	r.epochs++
+	if r.down.Load() {
+		return "", errDown
+	}
+	return r.epochLocked(), nil
+}
+
+func (r *reconciling) epochLocked() string {
+	if r.epoch == "" {
+		return "e1"
+	}
+	return r.epoch
+}
+
+func (r *reconciling) setEpoch(e string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.epoch = e
+}
+
+func (r *reconciling) epochCalls() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.epochs
+}
+
+func (r *reconciling) Reconcile(ctx context.Context, id, epoch string, use []limit.Use) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := reconcileCall{id: id, epoch: epoch, use: use, degraded: r.f.Degraded()}
 	if r.refuse {
 		r.calls = append(r.calls, c)
-		return errDown
+		return "", errDown
 	}
 	c.applied = !r.applied[id]
 	r.applied[id] = true
 	r.calls = append(r.calls, c)
 	if r.loseNext {
 		r.loseNext = false
-		return errDown
+		return "", errDown
 	}
-	return nil
+	return r.epochLocked(), nil
 }
 
 func (r *reconciling) log() []reconcileCall {
@@ -116,8 +148,9 @@ func waitRecovered(t *testing.T, f *limit.Fallback) {
 
 // What a Fallback admits locally (requests, and tokens as committed) is
 // reconciled, slot by slot, before it serves from the shared limiter
-// again, with what it admitted through the shared limiter as a floor; a
-// failed push keeps the outage going and is retried under the same id.
+// again, with what it admitted through the shared limiter (for the shared
+// limiter to add back if it lost it); a failed push keeps the outage going
+// and is retried under the same id.
 func TestFallbackReconcilesLocalUse(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		shared, f := newReconciling(t, limit.FallbackOptions{Share: 0.5, ProbeMin: time.Second, ProbeMax: time.Second})
@@ -305,6 +338,170 @@ func TestFallbackMirrorsSharedAdmissions(t *testing.T) {
 		time.Sleep(31 * time.Second) // the 6 leave the window
 		if got := admitted(10); got != 6 {
 			t.Errorf("%d admitted locally a minute on; want 6", got)
+		}
+	})
+}
+
+var _ limit.Reconciler = (*reconciling)(nil)
+
+// hasShared reports whether use carries shared use.
+func hasShared(use []limit.Use) bool {
+	for _, u := range use {
+		for _, s := range u.Slots {
+			if s.Shared != (limit.Counts{}) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// A Fallback reads the shared limiter's epoch once, before its first
+// Reserve through it, and reconciles under the epoch it last saw. It
+// adopts the epoch a reconciliation with its shared use answers, and not
+// one a push of local use alone answers: that one did not give back what
+// the shared limiter lost, so the next reconciliation must still see the
+// epoch as changed. A failed local push is retried as it was sent, and the
+// shared use goes in a call of its own.
+func TestFallbackTracksEpoch(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		shared, f := newReconciling(t, limit.FallbackOptions{Share: 0.5, ProbeMin: time.Second, ProbeMax: time.Second})
+		ctx := context.Background()
+		s := []limit.Scope{{Kind: limit.ScopeKey, ID: "k", Limits: limit.Limits{RequestsPerMinute: 100, TokensPerMinute: 10_000}}}
+		reserve := func() limit.Reservation {
+			t.Helper()
+			r, d, err := f.Reserve(ctx, s, 10)
+			if err != nil || !d.Allowed {
+				t.Fatalf("Reserve = %+v, %v", d, err)
+			}
+			return r
+		}
+		lastCall := func() reconcileCall {
+			t.Helper()
+			calls := shared.log()
+			if len(calls) == 0 {
+				t.Fatal("no Reconcile call")
+			}
+			return calls[len(calls)-1]
+		}
+
+		for range 3 {
+			reserve()
+		}
+		if n := shared.epochCalls(); n != 1 {
+			t.Fatalf("%d Epoch calls for three Reserves; want 1, before the first", n)
+		}
+
+		// An outage during which the shared limiter loses its counts: the
+		// reconciliation carries the shared use under the old epoch.
+		shared.down.Store(true)
+		reserve()
+		shared.setEpoch("e2")
+		shared.down.Store(false)
+		waitRecovered(t, f)
+		if c := lastCall(); c.epoch != "e1" || !hasShared(c.use) {
+			t.Fatalf("recovery call %+v; want epoch e1 and the shared use", c)
+		}
+
+		// The next outage reconciles under the epoch the last one answered.
+		reserve()
+		shared.down.Store(true)
+		r, r2 := reserve(), reserve() // local, committed after the outage
+		shared.down.Store(false)
+		waitRecovered(t, f)
+		if c := lastCall(); c.epoch != "e2" {
+			t.Fatalf("recovery call %+v; want epoch e2", c)
+		}
+
+		// A push of local use alone finds the epoch changed: it is not
+		// adopted.
+		shared.setEpoch("e3")
+		if err := r.Commit(ctx, 50); err != nil {
+			t.Fatal(err)
+		}
+		reserve()
+		if c := lastCall(); c.epoch != "e2" || hasShared(c.use) || c.degraded {
+			t.Fatalf("late push %+v; want local use alone under epoch e2", c)
+		}
+		// A local push that fails begins an outage; at its end the push is
+		// retried without the shared use, which a second call carries,
+		// still under e2.
+		shared.mu.Lock()
+		shared.refuse = true
+		shared.mu.Unlock()
+		if err := r2.Commit(ctx, 50); err != nil {
+			t.Fatal(err)
+		}
+		before := len(shared.log())
+		reserve() // the push fails: served locally
+		if !f.Degraded() {
+			t.Fatal("not degraded after a failed push")
+		}
+		shared.mu.Lock()
+		shared.refuse = false
+		shared.mu.Unlock()
+		waitRecovered(t, f)
+		calls := shared.log()[before:]
+		if len(calls) != 3 {
+			t.Fatalf("Reconcile calls %+v; want the failed push, its retry and one with the shared use", calls)
+		}
+		if calls[1].id != calls[0].id || hasShared(calls[1].use) || calls[1].epoch != "e2" {
+			t.Errorf("retry %+v; want the failed push %+v again", calls[1], calls[0])
+		}
+		if calls[2].id == calls[0].id || !hasShared(calls[2].use) || calls[2].epoch != "e2" {
+			t.Errorf("third call %+v; want a new one with the shared use under e2", calls[2])
+		}
+
+		// That call answered e3, which the next outage reconciles under.
+		shared.down.Store(true)
+		reserve()
+		shared.down.Store(false)
+		waitRecovered(t, f)
+		if c := lastCall(); c.epoch != "e3" {
+			t.Fatalf("recovery call %+v; want epoch e3", c)
+		}
+		if n := shared.epochCalls(); n != 1 {
+			t.Errorf("%d Epoch calls; want 1", n)
+		}
+	})
+}
+
+// A Fallback whose first Epoch fails serves locally, as after a failed
+// Reserve, and reconciles that outage with no epoch (the floor), then
+// under the epoch the reconciliation answered.
+func TestFallbackEpochUnknown(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		shared, f := newReconciling(t, limit.FallbackOptions{ProbeMin: time.Second, ProbeMax: time.Second})
+		ctx := context.Background()
+		s := []limit.Scope{{Kind: limit.ScopeKey, ID: "k", Limits: limit.Limits{RequestsPerMinute: 100}}}
+		shared.down.Store(true)
+		if _, d, err := f.Reserve(ctx, s, 0); err != nil || !d.Allowed || !f.Degraded() {
+			t.Fatalf("Reserve = %+v, %v, degraded %v; want served locally", d, err, f.Degraded())
+		}
+		if n, r := shared.epochCalls(), shared.flaky.calls.Load(); n != 1 || r != 0 {
+			t.Fatalf("%d Epoch and %d Reserve calls; want 1 and 0", n, r)
+		}
+		shared.down.Store(false)
+		waitRecovered(t, f)
+		calls := shared.log()
+		if len(calls) != 1 || calls[0].epoch != "" {
+			t.Fatalf("Reconcile calls %+v; want one with no epoch", calls)
+		}
+		if _, _, err := f.Reserve(ctx, s, 0); err != nil {
+			t.Fatal(err)
+		}
+		shared.down.Store(true)
+		if _, _, err := f.Reserve(ctx, s, 0); err != nil {
+			t.Fatal(err)
+		}
+		shared.down.Store(false)
+		waitRecovered(t, f)
+		calls = shared.log()
+		if len(calls) != 2 || calls[1].epoch != "e1" || !hasShared(calls[1].use) {
+			t.Fatalf("Reconcile calls %+v; want a second under e1 with the shared use", calls)
+		}
+		if n := shared.epochCalls(); n != 1 {
+			t.Errorf("%d Epoch calls; want 1: the reconciliation told the epoch", n)
 		}
 	})
 }

@@ -14,6 +14,10 @@
 //	<prefix>limit:<kind>:<id>:t   hash: slot number → tokens
 //	<prefix>limit:<kind>:<id>:c   sorted set: reservation ID scored by lease expiry (µs)
 //	<prefix>res:<reservation ID>   marker: settles a reservation, and a retried reserve, once
+//	<prefix>reconcile:<ID>         marker: applies a Fallback's reconciliation once
+//	<prefix>epoch                  string: a random id set when missing; a different or
+//	                               missing one tells a reconciling replica that Redis lost
+//	                               its state (restarted empty) since it last looked
 //
 // Budgets (budget.go) is the Redis side of usage.Budgets: one script per
 // Reserve, Commit and Cancel (scripts/budget_*.lua), evaluating
@@ -33,7 +37,9 @@
 //   - Nothing leaks: every key the scripts write has a TTL (windows: 62s
 //     after the last write; in-flight sets: the lease; markers: the lease
 //     plus two minutes), and slots that left the window are deleted when
-//     read.
+//     read — but for the one epoch key, which must outlive every window
+//     to tell a restart apart (and which a volatile-* eviction policy
+//     therefore never evicts).
 //   - A crashed replica's concurrency slots expire with their lease.
 //   - Time is the Redis server's (TIME) unless LimiterOptions.Now is set,
 //     so replicas' clock skew does not move windows.

@@ -26,6 +26,10 @@ var (
 	reserveScript   = goredis.NewScript(reserveSrc)
 	settleScript    = goredis.NewScript(settleSrc)
 	reconcileScript = goredis.NewScript(reconcileSrc)
+	// epochScript sets KEYS[1] to ARGV[1] unless it is set, and returns
+	// its value: one round trip, on any Redis the scripts run on.
+	epochScript = goredis.NewScript(`redis.call('SET', KEYS[1], ARGV[1], 'NX')
+return redis.call('GET', KEYS[1])`)
 )
 
 // LimiterOptions configure a Limiter. The zero value is valid.
@@ -113,33 +117,50 @@ func (l *Limiter) keys(id string, scopes []limit.Scope) []string {
 	return keys
 }
 
+func (l *Limiter) epochKey() string { return l.prefix + "epoch" }
+
+// Epoch implements limit.Reconciler. The epoch is a random id in a key
+// with no expiry (<prefix>epoch), set when missing: it lives as long as
+// Redis keeps its data, and a Redis restarted empty has none until the
+// first Epoch or Reconcile sets a new one. A Redis restored from a
+// snapshot or promoted from a replica keeps it with the counts.
+func (l *Limiter) Epoch(ctx context.Context) (string, error) {
+	e, err := epochScript.Run(ctx, l.c, []string{l.epochKey()}, rand.Text()).Text()
+	if err != nil {
+		return "", fmt.Errorf("redis limiter: epoch: %w", err)
+	}
+	return e, nil
+}
+
 // Reconcile implements limit.Reconciler with one script over every scope
 // of use: local use is added to the slot its age names on Redis's clock,
-// so replicas' clock skew does not matter; shared use is a floor per
-// window. A marker kept for two Periods (past which every slot of a retry
-// has left the window) makes a retry of an applied id apply nothing.
-func (l *Limiter) Reconcile(ctx context.Context, id string, use []limit.Use) error {
-	keys := make([]string, 0, 1+2*len(use))
-	keys = append(keys, l.prefix+"reconcile:"+id)
-	args := []any{l.nowArg(), granularity, limit.WindowSlots, (2 * limit.Period).Milliseconds()}
+// so replicas' clock skew does not matter; shared use is added if the
+// epoch key no longer holds epoch, a floor per window otherwise. A marker
+// kept for two Periods (past which every slot of a retry has left the
+// window) makes a retry of an applied id apply nothing.
+func (l *Limiter) Reconcile(ctx context.Context, id, epoch string, use []limit.Use) (string, error) {
+	keys := make([]string, 0, 2+2*len(use))
+	keys = append(keys, l.prefix+"reconcile:"+id, l.epochKey())
+	args := []any{l.nowArg(), granularity, limit.WindowSlots, (2 * limit.Period).Milliseconds(), epoch, rand.Text()}
 	for _, u := range use {
 		if u.Scope.Kind == "" || u.Scope.ID == "" {
-			return fmt.Errorf("redis limiter: reconcile: %w: scope without a kind or ID", limit.ErrInvalid)
+			return "", fmt.Errorf("redis limiter: reconcile: %w: scope without a kind or ID", limit.ErrInvalid)
 		}
 		base := l.prefix + "limit:" + u.Scope.Kind + ":" + u.Scope.ID
 		keys = append(keys, base+":r", base+":t")
 		args = append(args, len(u.Slots))
 		for _, s := range u.Slots {
 			if s.Age < 0 || s.Age >= limit.WindowSlots || s.Local.Requests < 0 || s.Local.Tokens < 0 || s.Shared.Requests < 0 || s.Shared.Tokens < 0 {
-				return fmt.Errorf("redis limiter: reconcile: %w: slot %+v of %s", limit.ErrInvalid, s, u.Scope)
+				return "", fmt.Errorf("redis limiter: reconcile: %w: slot %+v of %s", limit.ErrInvalid, s, u.Scope)
 			}
 			args = append(args, s.Age, s.Local.Requests, s.Local.Tokens, s.Shared.Requests, s.Shared.Tokens)
 		}
 	}
-	if err := reconcileScript.Run(ctx, l.c, keys, args...).Err(); err != nil {
-		return fmt.Errorf("redis limiter: reconcile: %w", err)
+	e, err := reconcileScript.Run(ctx, l.c, keys, args...).Text()
+	if err != nil {
+		return "", fmt.Errorf("redis limiter: reconcile: %w", err)
 	}
-	return nil
+	return e, nil
 }
 
 func appendLimits(args []any, scopes []limit.Scope) []any {
