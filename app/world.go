@@ -125,9 +125,12 @@ func newProvider(name string, pc config.Provider) (llm.Provider, error) {
 			ConnectTimeout: pc.ConnectTimeout.D(),
 			H2C:            pc.H2C,
 			WrapTransport:  telemetry.Transport,
+			ContinuePrefix: pc.ContinuePrefix,
 		})
 	case config.ProviderSim:
-		return sim.New(name, pc.Seed, pc.SimModels), nil
+		s := sim.New(name, pc.Seed, pc.SimModels)
+		s.SetContinuesPrefix(pc.ContinuePrefix != "")
+		return s, nil
 	}
 	return nil, fmt.Errorf("unknown provider type %q", pc.Type)
 }

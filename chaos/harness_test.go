@@ -27,6 +27,8 @@ type counted struct {
 	llm.Provider
 	calls atomic.Int64
 	after func(n int64)
+	// stream is the last streaming request.
+	stream atomic.Pointer[llm.ChatRequest]
 }
 
 func (c *counted) Chat(ctx context.Context, req *llm.ChatRequest) (*llm.ChatResponse, error) {
@@ -38,8 +40,15 @@ func (c *counted) Chat(ctx context.Context, req *llm.ChatRequest) (*llm.ChatResp
 	return resp, err
 }
 
+// ContinuesPrefix passes on the simulator's declaration (llm.Continuer).
+func (c *counted) ContinuesPrefix() bool {
+	x, ok := c.Provider.(llm.Continuer)
+	return ok && x.ContinuesPrefix()
+}
+
 func (c *counted) Stream(ctx context.Context, req *llm.ChatRequest) (llm.Stream, error) {
 	n := c.calls.Add(1)
+	c.stream.Store(req)
 	s, err := c.Provider.Stream(ctx, req)
 	if c.after != nil {
 		c.after(n)
@@ -73,6 +82,7 @@ func newObservedEnv(t *testing.T, yaml string, o gateway.Options) *env {
 	clients := map[string]llm.Provider{}
 	for name, pc := range cfg.Providers {
 		s := sim.New(name, pc.Seed, pc.SimModels)
+		s.SetContinuesPrefix(pc.ContinuePrefix != "")
 		e.sims[name] = s
 		e.prov[name] = &counted{Provider: s}
 		clients[name] = e.prov[name]
@@ -150,7 +160,13 @@ func (e *env) stream(alias string, includeUsage bool) sse {
 	if includeUsage {
 		body += `,"stream_options":{"include_usage":true}`
 	}
-	body += "}"
+	return e.streamBody(body + "}")
+}
+
+// streamBody sends a streaming request with the given body through the
+// OpenAI API handler.
+func (e *env) streamBody(body string) sse {
+	e.t.Helper()
 	r := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(body))
 	w := httptest.NewRecorder()
 	e.api.Routes()["POST /v1/chat/completions"](w, r, tenant.Principal{})

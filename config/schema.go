@@ -129,6 +129,14 @@ type Provider struct {
 	// LoadMetrics scrapes the load a self-hosted server (vLLM) reports at
 	// its /metrics; nil means no scraping (loadmetrics.go).
 	LoadMetrics *LoadMetrics `yaml:"load_metrics" json:"load_metrics,omitempty"`
+	// ContinuePrefix declares that the provider's models continue an
+	// answer from a prefix, and how: vllm (the text so far as a trailing
+	// assistant message with continue_final_message true and
+	// add_generation_prompt false; a sim provider understands it too).
+	// Empty means they cannot: OpenAI's own API accepts a trailing
+	// assistant message but starts a new answer. Only such targets finish
+	// a broken stream (models[].stream_recovery; stream_recovery.go).
+	ContinuePrefix string `yaml:"continue_prefix" json:"continue_prefix,omitempty"`
 }
 
 // Model is an alias clients send as "model", routed to targets.
@@ -158,6 +166,10 @@ type Model struct {
 	// Limits bound the alias's traffic from every tenant together, on top
 	// of each key's and tenant's own limits; zero fields limit nothing.
 	Limits ModelLimits `yaml:"limits" json:"limits"`
+	// StreamRecovery lets a stream that breaks after its first content be
+	// finished by a target that continues a prefix (stream_recovery.go);
+	// the zero value is off.
+	StreamRecovery StreamRecovery `yaml:"stream_recovery" json:"stream_recovery"`
 }
 
 // ModelLimits are an alias's rate limits, enforced by the limits backend

@@ -73,6 +73,9 @@ type Faults struct {
 	Malformed Fault `yaml:"malformed" json:"malformed"`
 	// NoDone ends a stream properly but without the [DONE] sentinel.
 	NoDone Fault `yaml:"no_done" json:"no_done"`
+	// ErrorEvent ends a stream with an in-band error event (a server
+	// error) after AfterTokens tokens.
+	ErrorEvent Fault `yaml:"error_event" json:"error_event"`
 }
 
 // Fault is one injected failure.

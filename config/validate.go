@@ -123,6 +123,7 @@ func (v *validator) provider(path, name string, p Provider) {
 	}
 	v.duration(path+".connect_timeout", p.ConnectTimeout)
 	v.loadMetrics(path+".load_metrics", p)
+	v.continuePrefix(path+".continue_prefix", p.ContinuePrefix)
 	switch p.Type {
 	case ProviderOpenAI:
 		v.openAI(path, p)
@@ -359,6 +360,7 @@ func (v *validator) models(c *Config) {
 		v.modelTenants(path+".tenants", m.Tenants)
 		v.modelLimits(path+".limits", m.Limits)
 		v.resilience(path, m, first, aliases)
+		v.streamRecovery(path+".stream_recovery", m.StreamRecovery)
 	}
 	v.fallbackCycles(c, first)
 }

@@ -47,6 +47,9 @@ type quota struct {
 	// left (budget.go); nil when no budget applies.
 	budget       usage.BudgetReservation
 	budgetStatus *BudgetStatus
+	// continued is the recovery of a stream that was continued
+	// (continue.go): its calls are priced each by its own target.
+	continued *recovery
 }
 
 // SetLimiter sets the limiter requests reserve quota from; nil limits
@@ -198,6 +201,13 @@ func (rq *request) settle(out *Outcome, ans answer, err error) {
 		rec.CachedTokens = int64(u.CachedTokens)
 		if p := rq.g.prices.Load(); p != nil {
 			rec.Cost, _ = p.Cost(out.Target.Name(), u)
+			if c := q.continued; c != nil { // each call of a continued stream at its target's price
+				rec.Cost = 0
+				for _, part := range c.parts {
+					cost, _ := p.Cost(part.target, part.usage)
+					rec.Cost += cost
+				}
+			}
 		}
 	}
 	sink.Add(rec)

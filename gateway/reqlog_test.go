@@ -241,8 +241,11 @@ func streamAllocs(t *testing.T, n, capture int) float64 {
 // does. With capture on, the text is parsed out of each chunk, which the
 // same measure shows.
 func TestStreamCaptureCostsNothingWhenOff(t *testing.T) {
+	// AllocsPerRun counts every goroutine's allocations, so a timer or a
+	// background goroutine of the run may add one now and then; a chunk
+	// that allocated would add 190 more.
 	short, long := streamAllocs(t, 10, 0), streamAllocs(t, 200, 0)
-	if long != short {
+	if long > short+2 {
 		t.Errorf("capture off: %v allocations for 10 chunks, %v for 200: relaying a chunk allocates", short, long)
 	}
 	short, long = streamAllocs(t, 10, 1<<20), streamAllocs(t, 200, 1<<20)

@@ -16,10 +16,14 @@ import (
 // until the first chunk with content (or a proper end), all within the
 // route's time-to-first-token limit. On success the returned relay holds
 // the chunks read so far and owns the upstream stream.
-func openStream(ctx context.Context, r *route.Route, t *route.Target, req *llm.ChatRequest) (*relay, error) {
+func openStream(ctx context.Context, r *route.Route, t *route.Target, req *llm.ChatRequest, startBy time.Time) (*relay, error) {
 	sctx, cancel := context.WithCancel(ctx)
 	var late atomic.Bool
-	ttft := time.AfterFunc(r.Policy.TTFT, func() {
+	wait, why := r.Policy.TTFT, fmt.Sprintf("no first token within %s", r.Policy.TTFT)
+	if !startBy.IsZero() && time.Until(startBy) < wait {
+		wait, why = time.Until(startBy), "no first token before the client's deadline"
+	}
+	ttft := time.AfterFunc(wait, func() {
 		late.Store(true)
 		cancel()
 	})
@@ -40,8 +44,7 @@ func openStream(ctx context.Context, r *route.Route, t *route.Target, req *llm.C
 		}
 	}
 	if !ttft.Stop() && late.Load() { // the limit passed, whatever the stream said since
-		err = &llm.Error{Kind: llm.KindTimeout, Provider: t.Provider, Model: t.Model,
-			Message: fmt.Sprintf("no first token within %s", r.Policy.TTFT)}
+		err = &llm.Error{Kind: llm.KindTimeout, Provider: t.Provider, Model: t.Model, Message: why}
 	}
 	rl := &relay{s: s, cancel: cancel, pending: pending, idle: r.Policy.StreamIdle, t: t}
 	switch {
@@ -77,6 +80,9 @@ type relay struct {
 	// read, so relaying a chunk allocates no timer.
 	idleTimer *time.Timer
 	stalled   atomic.Bool
+	// rec continues the stream when it breaks (continue.go); nil when its
+	// route does not.
+	rec *recovery
 }
 
 // stall ends the upstream call of a stream that sent nothing for r.idle.
@@ -86,16 +92,40 @@ func (r *relay) stall() {
 }
 
 // Recv returns the next chunk. After an improper end it returns an
-// *llm.Error (KindStreamBroken for a stall), never io.EOF.
+// *llm.Error (KindStreamBroken for a stall), never io.EOF. A stream whose
+// route continues broken streams is continued here (continue.go) when its
+// break allows it.
 func (r *relay) Recv() (*llm.Chunk, error) {
+	for {
+		c, err := r.recv()
+		if err == nil {
+			if r.rec != nil {
+				if c = r.rec.deliver(c); c == nil {
+					continue // a continuation's role chunk: the client has one
+				}
+			}
+			r.observe(c)
+			return c, nil
+		}
+		if r.rec != nil && !errors.Is(err, io.EOF) {
+			if r.err = r.continueAfter(err); r.err == nil {
+				continue
+			}
+		}
+		r.end()
+		return nil, r.err
+	}
+}
+
+// recv returns the next chunk of the current upstream, or its end (also
+// kept in r.err).
+func (r *relay) recv() (*llm.Chunk, error) {
 	if len(r.pending) > 0 {
 		c := r.pending[0]
 		r.pending = r.pending[1:]
-		r.observe(c)
 		return c, nil
 	}
 	if r.err != nil {
-		r.end()
 		return nil, r.err
 	}
 	if r.idleTimer == nil {
@@ -106,11 +136,10 @@ func (r *relay) Recv() (*llm.Chunk, error) {
 	c, err := r.s.Recv()
 	if !r.idleTimer.Stop() && r.stalled.Load() {
 		err = &llm.Error{Kind: llm.KindStreamBroken, Provider: r.t.Provider, Model: r.t.Model,
-			Message: fmt.Sprintf("the stream stalled: no event for %s", r.idle)}
+			Message: fmt.Sprintf("the stream stalled: no event for %s", r.idle), Break: llm.BreakIdle}
 	}
 	switch {
 	case err == nil:
-		r.observe(c)
 		return c, nil
 	case errors.Is(err, io.EOF):
 		r.err = io.EOF
@@ -121,7 +150,6 @@ func (r *relay) Recv() (*llm.Chunk, error) {
 		}
 		r.err = e
 	}
-	r.end()
 	return nil, r.err
 }
 

@@ -83,6 +83,34 @@ type Error struct {
 	Model    string
 	// Err is the underlying cause, if any.
 	Err error
+	// Break says how a stream that had started broke (a cut, a stall, a
+	// malformed event, an error event); BreakNone for every other failure.
+	// The gateway decides from it whether a broken stream may be
+	// continued (gateway/continue.go).
+	Break Break
+}
+
+// Break is the way a started stream ended improperly.
+type Break uint8
+
+const (
+	BreakNone       Break = iota
+	BreakCut              // the connection ended before the stream's end
+	BreakIdle             // no event within the stream idle timeout
+	BreakMalformed        // an event that is not a chunk
+	BreakErrorEvent       // an error event in the stream
+)
+
+var breakNames = [...]string{BreakNone: "", BreakCut: "cut", BreakIdle: "idle", BreakMalformed: "malformed", BreakErrorEvent: "error_event"}
+
+// String returns the break's name as configuration writes it
+// (models[].stream_recovery.on): cut, idle, malformed, error_event; "" for
+// BreakNone.
+func (b Break) String() string {
+	if int(b) < len(breakNames) {
+		return breakNames[b]
+	}
+	return fmt.Sprintf("break(%d)", b)
 }
 
 func (e *Error) Error() string {

@@ -15,6 +15,16 @@ type Provider interface {
 	Embed(ctx context.Context, req *EmbedRequest) (*EmbedResponse, error)
 }
 
+// Continuer is a Provider that can continue an answer from a prefix: given
+// a streaming request with Continue set, whose last message is the
+// assistant's text so far, it streams only the rest of that answer. It is
+// optional (found by type assertion) and declared in configuration: a
+// provider that accepts a trailing assistant message but starts a new
+// answer (OpenAI's own API) must not claim it.
+type Continuer interface {
+	ContinuesPrefix() bool
+}
+
 // Stream is an open streamed chat completion. It is used by one goroutine.
 type Stream interface {
 	// Recv returns the next chunk. It returns io.EOF after the upstream ended

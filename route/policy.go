@@ -27,6 +27,11 @@ type Policy struct {
 	// fallback aliases.
 	FallbackOnContextLength []string
 	FallbackOnContentFilter []string
+
+	// Recovery is what a stream that breaks after its first content does
+	// (config.StreamRecovery: off, or continue on a target that continues
+	// a prefix).
+	Recovery config.StreamRecovery
 }
 
 func or[T comparable](v, def T) T {
@@ -52,6 +57,7 @@ func policyOf(m config.Model) Policy {
 		MaxRetryAfter:           or(r.MaxRetryAfter.D(), config.DefaultMaxRetryAfter),
 		FallbackOnContextLength: m.FallbackOn.ContextLength,
 		FallbackOnContentFilter: m.FallbackOn.ContentFilter,
+		Recovery:                m.StreamRecovery,
 	}
 	p.HedgeDelay, p.HedgeP95 = m.Hedge.HedgeDelay()
 	return p
@@ -94,7 +100,18 @@ type Health struct {
 	budgetCfg  budgetConfig
 	// upstream reports the target's server-side load (UseLoad).
 	upstream atomic.Pointer[LoadSource]
+	// prefillRefused is set once the target answered a prefill to continue
+	// with a 400: it is not sent one again (RefusePrefill).
+	prefillRefused atomic.Bool
 }
+
+// RefusePrefill remembers that the target refused a prefill to continue
+// (a 400): broken streams are no longer continued on it. It lasts as long
+// as the Health, so a reload that rebuilds the provider forgets it.
+func (h *Health) RefusePrefill() { h.prefillRefused.Store(true) }
+
+// PrefillRefused reports whether RefusePrefill was called.
+func (h *Health) PrefillRefused() bool { return h.prefillRefused.Load() }
 
 func newHealth(client llm.Provider, bc resilience.BreakerConfig, gc budgetConfig) *Health {
 	return &Health{

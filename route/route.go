@@ -21,9 +21,19 @@ type Target struct {
 	// Health is shared by every alias routing to the same provider and
 	// model, and survives reloads (see New).
 	Health *Health
+	// ContinuesPrefix: the provider declares that it continues an answer
+	// from a prefix (llm.Continuer); see CanContinue.
+	ContinuesPrefix bool
 	// name is "provider/model", built once by New: Name is called several
 	// times per request (headers, logs, metrics, exclusion sets).
 	name string
+}
+
+// CanContinue reports whether a broken stream may be continued on t: its
+// provider declares that it continues a prefix, and t has not refused a
+// prefill (Health.RefusePrefill).
+func (t *Target) CanContinue() bool {
+	return t.ContinuesPrefix && (t.Health == nil || !t.Health.prefillRefused.Load())
 }
 
 // Name returns "provider/model", the target's name in logs, headers and
@@ -156,6 +166,9 @@ func New(models []config.Model, providers map[string]llm.Provider, prev *Table) 
 				w = 1
 			}
 			tg := &Target{Provider: ct.Provider, Model: ct.Model, Weight: w, Client: p, name: ct.Provider + "/" + ct.Model}
+			if c, ok := p.(llm.Continuer); ok {
+				tg.ContinuesPrefix = c.ContinuesPrefix()
+			}
 			tg.Health = t.healthFor(tg.Name(), p, bc, gc, prev)
 			r.Targets = append(r.Targets, tg)
 			r.totalWeight += w

@@ -283,6 +283,20 @@ func chatBody(req *llm.ChatRequest, stream bool) ([]byte, error) {
 		return buildChatBody(req, stream)
 	}
 	model := appendString(nil, req.Model)
+	if stream && req.Continue && len(req.Messages) > 0 {
+		prefill, err := json.Marshal(wireMessage{Role: "assistant", Content: req.Messages[len(req.Messages)-1].Content})
+		if err != nil {
+			return nil, err
+		}
+		return rewriteObject(req.Body, []edit{
+			{"model", constant(model)},
+			{"stream", constant(jsonTrue)},
+			{"stream_options", mergeIncludeUsage},
+			{"messages", func(old []byte) []byte { return appendToArray(old, prefill) }},
+			{"continue_final_message", constant(jsonTrue)},
+			{"add_generation_prompt", constant(jsonFalse)},
+		})
+	}
 	if stream {
 		return rewriteObject(req.Body, []edit{
 			{"model", constant(model)},
@@ -295,6 +309,22 @@ func chatBody(req *llm.ChatRequest, stream bool) ([]byte, error) {
 		{"stream", constant(jsonFalse)},
 		{"stream_options", func([]byte) []byte { return nil }},
 	})
+}
+
+// appendToArray returns the JSON array arr with v appended (an array of v
+// alone when arr is not an array).
+func appendToArray(arr, v []byte) []byte {
+	a := bytes.TrimSpace(arr)
+	if len(a) < 2 || a[0] != '[' || a[len(a)-1] != ']' {
+		return append(append([]byte{'['}, v...), ']')
+	}
+	out := make([]byte, 0, len(a)+len(v)+1)
+	out = append(out, a[:len(a)-1]...)
+	if len(bytes.TrimSpace(a[1:len(a)-1])) > 0 {
+		out = append(out, ',')
+	}
+	out = append(out, v...)
+	return append(out, ']')
 }
 
 // embedBody returns the upstream body for req: the client's body with the
@@ -334,6 +364,9 @@ type wireChatRequest struct {
 	User          string             `json:"user,omitempty"`
 	Stream        bool               `json:"stream"`
 	StreamOptions *wireStreamOptions `json:"stream_options,omitempty"`
+	// vLLM's continuation of the last (assistant) message (Continue).
+	ContinueFinalMessage bool  `json:"continue_final_message,omitempty"`
+	AddGenerationPrompt  *bool `json:"add_generation_prompt,omitempty"`
 }
 
 type wireEmbedRequest struct {
@@ -359,6 +392,9 @@ func buildChatBody(req *llm.ChatRequest, stream bool) ([]byte, error) {
 	}
 	if stream {
 		w.StreamOptions = &wireStreamOptions{IncludeUsage: true}
+		if req.Continue {
+			w.ContinueFinalMessage, w.AddGenerationPrompt = true, new(false)
+		}
 	}
 	return json.Marshal(w)
 }

@@ -48,7 +48,17 @@ type Options struct {
 	WrapTransport func(http.RoundTripper) http.RoundTripper
 	// HTTPClient replaces the client New builds; for tests.
 	HTTPClient *http.Client
+	// ContinuePrefix declares how the server continues an answer from a
+	// prefix: ContinueVLLM for vLLM's continue_final_message; "" for
+	// none (OpenAI's own API starts a new answer after a trailing
+	// assistant message, so it must not be declared).
+	ContinuePrefix string
 }
+
+// ContinueVLLM is vLLM's way to continue an answer: the text so far as a
+// trailing assistant message, with continue_final_message true and
+// add_generation_prompt false.
+const ContinueVLLM = "vllm"
 
 // DefaultConnectTimeout is the ConnectTimeout used when Options leaves it
 // zero.
@@ -109,9 +119,18 @@ type Client struct {
 	// rates holds, by model, the rate limit the latest answer stated
 	// (*llm.RateLimit).
 	rates sync.Map
+	// continues is set when the server continues a prefix (ContinuePrefix).
+	continues bool
 }
 
-var _ llm.Provider = (*Client)(nil)
+var (
+	_ llm.Provider  = (*Client)(nil)
+	_ llm.Continuer = (*Client)(nil)
+)
+
+// ContinuesPrefix reports whether the server was declared to continue an
+// answer from a prefix (Options.ContinuePrefix).
+func (c *Client) ContinuesPrefix() bool { return c.continues }
 
 // New returns a Client for o. It checks that BaseURL is an absolute http or
 // https URL.
@@ -164,12 +183,13 @@ func New(o Options) (*Client, error) {
 		hc = &http.Client{Transport: rt, CheckRedirect: sameHostRedirect}
 	}
 	return &Client{
-		name:   o.Name,
-		base:   base,
-		query:  q.Encode(),
-		header: h,
-		apiKey: o.APIKey,
-		http:   hc,
+		continues: o.ContinuePrefix == ContinueVLLM,
+		name:      o.Name,
+		base:      base,
+		query:     q.Encode(),
+		header:    h,
+		apiKey:    o.APIKey,
+		http:      hc,
 	}, nil
 }
 

@@ -106,7 +106,7 @@ func (s *stream) Recv() (*llm.Chunk, error) {
 			s.err = io.EOF
 			return nil, io.EOF
 		case string(event) == "error":
-			return nil, s.fail(s.c.eventError(data, s.model))
+			return nil, s.fail(broke(s.c.eventError(data, s.model), llm.BreakErrorEvent))
 		}
 		ch, err := s.decode(data)
 		if err != nil {
@@ -139,11 +139,17 @@ func (s *stream) readError(err error) error {
 	case err == io.EOF && s.sawFinish:
 		return io.EOF
 	case err == io.EOF:
-		return s.c.errorf(llm.KindStreamBroken, s.model, nil, "stream ended before [DONE] and before a finish reason")
+		return broke(s.c.errorf(llm.KindStreamBroken, s.model, nil, "stream ended before [DONE] and before a finish reason"), llm.BreakCut)
 	case errors.Is(err, errEventTooLong):
-		return s.c.errorf(llm.KindStreamBroken, s.model, err, "stream event exceeds %d bytes", maxEventBytes)
+		return broke(s.c.errorf(llm.KindStreamBroken, s.model, err, "stream event exceeds %d bytes", maxEventBytes), llm.BreakMalformed)
 	}
-	return s.c.errorf(llm.KindStreamBroken, s.model, err, "stream cut: %v", err)
+	return broke(s.c.errorf(llm.KindStreamBroken, s.model, err, "stream cut: %v", err), llm.BreakCut)
+}
+
+// broke marks e as the break b of a stream.
+func broke(e *llm.Error, b llm.Break) *llm.Error {
+	e.Break = b
+	return e
 }
 
 // decode turns one event into a Chunk. It returns nil, nil for an event to
@@ -151,7 +157,7 @@ func (s *stream) readError(err error) error {
 // object.
 func (s *stream) decode(data []byte) (*llm.Chunk, error) {
 	if data[0] != '{' {
-		return nil, s.c.errorf(llm.KindStreamBroken, s.model, nil, "malformed stream event: not a JSON object")
+		return nil, broke(s.c.errorf(llm.KindStreamBroken, s.model, nil, "malformed stream event: not a JSON object"), llm.BreakMalformed)
 	}
 	f, ok := chunkFields{}, false
 	if json.Valid(data) {
@@ -160,11 +166,11 @@ func (s *stream) decode(data []byte) (*llm.Chunk, error) {
 	if !ok {
 		var err error
 		if f, err = decodeChunkJSON(data); err != nil {
-			return nil, s.c.errorf(llm.KindStreamBroken, s.model, err, "malformed stream event: %v", err)
+			return nil, broke(s.c.errorf(llm.KindStreamBroken, s.model, err, "malformed stream event: %v", err), llm.BreakMalformed)
 		}
 	}
 	if f.choices == 0 && f.hasError {
-		return nil, s.c.eventError(data, s.model)
+		return nil, broke(s.c.eventError(data, s.model), llm.BreakErrorEvent)
 	}
 	s.lastModel = f.model
 	ch := &llm.Chunk{

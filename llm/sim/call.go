@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -33,6 +34,9 @@ type call struct {
 	maxLen  int // the longest choice, in tokens
 	total   int // completion tokens of all choices
 	faultAt int // tokens sent before a mid-stream fault, -1 for none
+	// skip is the tokens of a continued answer that its prefill already
+	// holds (ChatRequest.Continue): the stream starts after them.
+	skip int
 
 	faultRetryAfter time.Duration
 	rate            rateInfo
@@ -72,7 +76,15 @@ func (s *Sim) chatCall(req *llm.ChatRequest) (*call, *llm.Error) {
 	if m.window > 0 && c.prompt+max(req.MaxTokens, 1) > m.window {
 		return nil, s.contextError(m, c.prompt, req.MaxTokens)
 	}
-	key := m.contentKey(req)
+	// A continuation's answer is the one its messages without the prefill
+	// get; the prefill's words are its first tokens.
+	asked, prefill := req, ""
+	if req.Continue {
+		cut := *req
+		cut.Messages = req.Messages[:len(req.Messages)-1]
+		asked, prefill = &cut, req.Messages[len(req.Messages)-1].Content
+	}
+	key := m.contentKey(asked)
 	n := max(req.N, 1)
 	if n == 1 {
 		c.choices = c.one[:]
@@ -91,8 +103,17 @@ func (s *Sim) chatCall(req *llm.ChatRequest) (*call, *llm.Error) {
 		if m.window > 0 && c.prompt+ch.length > m.window {
 			ch.length, ch.finish = m.window-c.prompt, "length"
 		}
+		if req.Continue && i == 0 {
+			c.skip = len(strings.Fields(prefill))
+			// An answer the prefill already holds ends with one more word.
+			ch.length = max(ch.length, c.skip+1)
+			var scratch [32]byte
+			for range c.skip {
+				ch.words.next(scratch[:0], false)
+			}
+		}
 		c.maxLen = max(c.maxLen, ch.length)
-		c.total += ch.length
+		c.total += ch.length - c.skip
 	}
 	c.charge = c.prompt + c.total
 	if c.fault.midStream() {

@@ -106,6 +106,10 @@ type chatWire struct {
 	Seed          *int64         `json:"seed"`
 	Stop          stopWire       `json:"stop"`
 	User          string         `json:"user"`
+	// vLLM's continuation of the last (assistant) message; vLLM's
+	// add_generation_prompt defaults to true.
+	ContinueFinalMessage bool  `json:"continue_final_message"`
+	AddGenerationPrompt  *bool `json:"add_generation_prompt"`
 }
 
 type streamOptions struct {
@@ -262,6 +266,13 @@ func decodeChat(body []byte) (*llm.ChatRequest, *llm.Error) {
 	case w.MaxTokens != nil:
 		req.MaxTokens = *w.MaxTokens
 	}
+	if w.ContinueFinalMessage {
+		if w.AddGenerationPrompt == nil || *w.AddGenerationPrompt {
+			return nil, invalid("add_generation_prompt", "invalid_value",
+				"continue_final_message and add_generation_prompt cannot both be true: set add_generation_prompt to false.")
+		}
+		req.Continue = true
+	}
 	if w.N != nil {
 		if *w.N < 1 || *w.N > maxChoices {
 			return nil, invalid("n", "invalid_value", "Invalid 'n': %d. Expected a value from 1 to %d.", *w.N, maxChoices)
@@ -287,6 +298,11 @@ func checkChat(req *llm.ChatRequest) *llm.Error {
 	case req.MaxTokens < 0:
 		return invalid("max_tokens", "integer_below_min_value",
 			"Invalid 'max_tokens': integer below minimum value. Expected a value >= 1, but got %d instead.", req.MaxTokens)
+	case req.Continue && req.Messages[len(req.Messages)-1].Role != "assistant":
+		return invalid("messages", "invalid_value",
+			"continue_final_message is set, but the last message is not an assistant message to continue.")
+	case req.Continue && req.N > 1:
+		return invalid("n", "invalid_value", "continue_final_message continues one answer: n must be 1.")
 	}
 	return nil
 }

@@ -99,10 +99,25 @@
 //   - no_done: a stream ends cleanly but without "data: [DONE]"; in-process
 //     streams have no such marker, so nothing changes there. Plain answers
 //     are not affected.
+//   - error_event: a stream sends an in-band error event (a server_error
+//     object, as OpenAI sends one) after AfterTokens tokens and ends there,
+//     without [DONE]. In-process: Recv returns KindServer with Break
+//     llm.BreakErrorEvent. Plain answers are not affected.
 //
 // A mid-stream fault whose AfterTokens is beyond the answer's length fires
 // after the last token, before the finish chunk, so that a drawn fault is
 // always observable.
+//
+// Continuation. A streamed request whose last message is an assistant
+// message, with vLLM's continue_final_message true and
+// add_generation_prompt false (in-process: llm.ChatRequest.Continue),
+// continues that message: its answer is the one the messages without it
+// would get, and the stream sends only what comes after as many words as
+// the prefill holds (at least one more word). Continued against the same
+// model, a prefill cut from an answer therefore ends as that answer would
+// have. The completion tokens are the words sent. Whether a Sim is to be
+// used for it is declared (SetContinuesPrefix, llm.Continuer); it
+// continues when asked either way, as vLLM does.
 //
 // In-process streams always end with the usage chunk (Bulwark's providers
 // always ask their upstream for usage); over HTTP it is sent when

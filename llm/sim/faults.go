@@ -29,6 +29,7 @@ const (
 	faultStall
 	faultMalformed
 	faultNoDone
+	faultErrorEvent
 )
 
 // fault is the fault one request drew.
@@ -40,7 +41,7 @@ type fault struct {
 
 // midStream reports whether the fault fires after some tokens.
 func (f fault) midStream() bool {
-	return f.kind == faultCut || f.kind == faultStall || f.kind == faultMalformed
+	return f.kind == faultCut || f.kind == faultStall || f.kind == faultMalformed || f.kind == faultErrorEvent
 }
 
 type statusRate struct {
@@ -73,6 +74,7 @@ func namedFaults(f *config.Faults) []namedFault {
 		{faultStall, "stall", f.Stall},
 		{faultMalformed, "malformed", f.Malformed},
 		{faultNoDone, "no_done", f.NoDone},
+		{faultErrorEvent, "error_event", f.ErrorEvent},
 	}
 }
 
@@ -229,9 +231,19 @@ func (s *Sim) connectionError(m *model, msg string) *llm.Error {
 
 // streamError is what an in-process stream returns where an HTTP stream
 // would be cut or carry a malformed event.
-func (s *Sim) streamError(m *model, msg string) *llm.Error {
-	return &llm.Error{Kind: llm.KindStreamBroken, Status: http.StatusOK, Message: msg, Provider: s.name, Model: m.name}
+func (s *Sim) streamError(m *model, b llm.Break, msg string) *llm.Error {
+	return &llm.Error{Kind: llm.KindStreamBroken, Status: http.StatusOK, Message: msg, Provider: s.name, Model: m.name, Break: b}
 }
+
+// errorEventError is what an in-process caller gets where an HTTP client
+// would read the error event of the error_event fault.
+func (s *Sim) errorEventError(m *model) *llm.Error {
+	return &llm.Error{Kind: llm.KindServer, Type: "server_error", Code: "server_error", Message: errorEventMessage,
+		Provider: s.name, Model: m.name, Break: llm.BreakErrorEvent}
+}
+
+// errorEventMessage is the message of the error_event fault's event.
+const errorEventMessage = "The server had an error while streaming the response."
 
 // malformedError is what an in-process caller gets where an HTTP client
 // would get a body that is not JSON.

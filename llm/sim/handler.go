@@ -184,6 +184,10 @@ func (s *Sim) streamHTTP(w http.ResponseWriter, r *http.Request, c *call, usage 
 		case evCut:
 			rc.Flush()
 			panic(http.ErrAbortHandler)
+		case evErrorEvent:
+			w.Write(append(b, "\n\n"...))
+			rc.Flush()
+			return
 		case evEnd:
 			if c.fault.kind != faultNoDone {
 				w.Write([]byte("data: [DONE]\n\n"))

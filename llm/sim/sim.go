@@ -15,7 +15,10 @@ import (
 	"github.com/bulwark-ai/bulwark/llm"
 )
 
-var _ llm.Provider = (*Sim)(nil)
+var (
+	_ llm.Provider  = (*Sim)(nil)
+	_ llm.Continuer = (*Sim)(nil)
+)
 
 // Errors of the fault-control API (SetFaults, Faults), for callers that map
 // them to HTTP statuses.
@@ -43,6 +46,7 @@ type Sim struct {
 	sorted      []*model // by name
 	fingerprint string
 	handler     http.Handler
+	continues   bool // declared to continue prefixes (SetContinuesPrefix)
 }
 
 // model is one simulated model: its configuration with defaults applied
@@ -140,6 +144,15 @@ func (m *model) draw() uint64 {
 	m.mu.Unlock()
 	return v
 }
+
+// SetContinuesPrefix declares whether the simulator is to be used to
+// continue answers from a prefix (llm.Continuer). It continues one when
+// asked either way; the declaration is what the gateway goes by. Call it
+// before the simulator is in use.
+func (s *Sim) SetContinuesPrefix(on bool) { s.continues = on }
+
+// ContinuesPrefix reports what SetContinuesPrefix declared.
+func (s *Sim) ContinuesPrefix() bool { return s.continues }
 
 // Handler returns the simulator's standalone OpenAI-compatible HTTP API:
 //

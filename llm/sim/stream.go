@@ -13,12 +13,13 @@ import (
 type event uint8
 
 const (
-	evChunk     event = iota // a chunk (role, content or finish)
-	evUsage                  // the usage chunk
-	evMalformed              // an event that is not JSON
-	evPause                  // nothing; the wait was a stall
-	evCut                    // the stream is cut here
-	evEnd                    // the stream ended properly
+	evChunk      event = iota // a chunk (role, content or finish)
+	evUsage                   // the usage chunk
+	evMalformed               // an event that is not JSON
+	evPause                   // nothing; the wait was a stall
+	evCut                     // the stream is cut here
+	evErrorEvent              // an error event, then the end
+	evEnd                     // the stream ended properly
 )
 
 // step is one step of a stream: wait, then deliver ev.
@@ -56,7 +57,7 @@ const (
 )
 
 func newStreamer(c *call, usage bool) *streamer {
-	st := &streamer{c: c, usage: usage, tail: "}"}
+	st := &streamer{c: c, usage: usage, tail: "}", r: c.skip}
 	if usage {
 		st.tail = `,"usage":null}`
 	}
@@ -100,7 +101,7 @@ func (st *streamer) next(b []byte) ([]byte, step) {
 				return b, step{ev: evChunk, finish: ch.finish}
 			}
 			var wait time.Duration
-			if st.r > 0 && !st.waited {
+			if st.r > c.skip && !st.waited {
 				st.waited, wait = true, c.m.itl.draw(c.rng)
 			}
 			b = st.appendToken(b, st.i, ch)
@@ -141,6 +142,8 @@ func (st *streamer) fault(b []byte) ([]byte, step) {
 			d = forever
 		}
 		return b, step{ev: evPause, wait: d}
+	case faultErrorEvent:
+		return append(b, errorEventJSON...), step{ev: evErrorEvent}
 	}
 	return append(b, malformedJSON...), step{ev: evMalformed}
 }
@@ -210,9 +213,11 @@ func (s *stream) Recv() (*llm.Chunk, error) {
 			u := c.usage()
 			return &llm.Chunk{Data: b, Model: c.m.name, Usage: &u}, nil
 		case evMalformed:
-			return nil, s.end(c.s.streamError(c.m, "malformed stream event: invalid JSON"))
+			return nil, s.end(c.s.streamError(c.m, llm.BreakMalformed, "malformed stream event: invalid JSON"))
 		case evCut:
-			return nil, s.end(c.s.streamError(c.m, "stream cut: connection closed before the end of the stream"))
+			return nil, s.end(c.s.streamError(c.m, llm.BreakCut, "stream cut: connection closed before the end of the stream"))
+		case evErrorEvent:
+			return nil, s.end(c.s.errorEventError(c.m))
 		case evEnd:
 			return nil, s.end(io.EOF)
 		}

@@ -19,6 +19,9 @@ const (
 // malformedJSON is the payload of the malformed fault.
 const malformedJSON = "{not json"
 
+// errorEventJSON is the data of the error_event fault's event.
+const errorEventJSON = `{"error":{"message":"` + errorEventMessage + `","type":"server_error","param":null,"code":"server_error"}}`
+
 const hexDigits = "0123456789abcdef"
 
 func appendHex64(b []byte, v uint64) []byte {
