@@ -45,14 +45,26 @@ func (g *Gateway) admit(rq *request, p tenant.Principal, priority, serviceTier s
 }
 
 // acquire takes target t's permit for one attempt of rq. It returns the
-// permit's release, or the refusal as the attempt's error.
+// permit's release, or the refusal as the attempt's error; an attempt the
+// time left cannot fit is refused before it queues (tooLate).
 func (rq *request) acquire(ctx context.Context, t *route.Target) (func(shed.Result), *llm.Error) {
 	g := rq.g
+	if e := rq.tooLate(ctx, t); e != nil { // deadline.go
+		g.recordAdmission(rq, 0, e.Err)
+		spanAdmission(ctx, rq, 0, e.Err)
+		return nil, e
+	}
 	if g.capacity == nil {
 		return func(shed.Result) {}, nil
 	}
 	start := time.Now()
-	release, err := g.capacity.Target(t.Name()).Acquire(ctx, shed.Request{Class: rq.class, Tenant: rq.tenant})
+	qctx := ctx // the queue wait fits a stream's start deadline too
+	if dl, ok := rq.deadline(ctx); ok {
+		var cancel context.CancelFunc
+		qctx, cancel = context.WithDeadline(ctx, dl)
+		defer cancel()
+	}
+	release, err := g.capacity.Target(t.Name()).Acquire(qctx, shed.Request{Class: rq.class, Tenant: rq.tenant})
 	g.recordAdmission(rq, time.Since(start), err)
 	spanAdmission(ctx, rq, time.Since(start), err)
 	if err == nil {

@@ -181,8 +181,9 @@ func attempt[T any](ctx context.Context, r *route.Route, t *route.Target, tr try
 //     misconfigured target) and fail over;
 //   - rate limited, overloaded, server, connection, stream broken, unknown:
 //     retry the same target after backoff (or its Retry-After, when that is
-//     at most max_retry_after and within the deadline) while it has attempts
-//     and retry budget left; otherwise exclude it and fail over.
+//     at most max_retry_after and leaves time for the attempt before the
+//     deadline) while it has attempts and retry budget left and the client
+//     is not retrying itself; otherwise exclude it and fail over.
 //
 // When an alias has no target left, its general fallbacks are queued. The
 // loop ends on success, when max_attempts is reached, when no alias is
@@ -195,8 +196,10 @@ func run[T any](ctx context.Context, rq *request, tbl *route.Table, r *route.Rou
 	defer func() { out.Upstream, out.Attempts = time.Since(start), len(out.Tried) }()
 
 	pol := r.Policy
-	queue := []*route.Route{r}
-	queued := map[string]bool{r.Alias: true}
+	// The loop's state lives in rq so that a broken stream's continuation
+	// resumes this loop rather than starting another (continue.go).
+	st := rq.loopFor(r)
+	queue, queued, excluded, tries := st.queue, st.queued, st.excluded, st.tries
 	enqueue := func(aliases []string) {
 		for _, a := range aliases {
 			if fr, ok := tbl.Lookup(a); ok && !queued[a] {
@@ -205,20 +208,18 @@ func run[T any](ctx context.Context, rq *request, tbl *route.Table, r *route.Rou
 			}
 		}
 	}
-	excluded := map[string]bool{}
-	tries := map[string]int{}
 	var (
-		retry    *route.Target // the target to try again, after wait
-		wait     time.Duration
+		retry    = st.retry // the target to try again, after wait
+		wait     = st.wait
 		decisive *llm.Error // the error that ended the loop by its kind
-		last     *llm.Error
+		last     = st.last
 	)
 
-	for i := 0; i < len(queue) && len(out.Tried) < pol.MaxAttempts; {
+	for i := st.i; i < len(queue) && len(out.Tried) < pol.MaxAttempts; {
 		cur := queue[i]
 		t := retry
 		if t == nil {
-			t = cur.Pick(g.rnd, func(t *route.Target) bool { return excluded[t.Name()] })
+			t = cur.Pick(g.rnd, func(t *route.Target) bool { return excluded[t.Name()] || st.skip(t) })
 			if t == nil { // this alias is spent: its fallbacks come next
 				enqueue(cur.Fallbacks)
 				i++
@@ -253,6 +254,7 @@ func run[T any](ctx context.Context, rq *request, tbl *route.Table, r *route.Rou
 		out.Tried = append(out.Tried, res.a)
 		if res.a.Err == nil {
 			out.Target = res.t
+			st.queue, st.i = queue, i
 			return res.val, nil
 		}
 		e := res.a.Err
@@ -287,7 +289,7 @@ func run[T any](ctx context.Context, rq *request, tbl *route.Table, r *route.Rou
 			excluded[t.Name()] = true
 			continue
 		default:
-			w, ok := g.retryWait(ctx, cur, t, e, tries[t.Name()])
+			w, ok := g.retryWait(ctx, rq, cur, t, e, tries[t.Name()])
 			if !ok {
 				excluded[t.Name()] = true
 				continue
@@ -324,10 +326,12 @@ func fallback(r, cur *route.Route, t *route.Target, tried []Attempt) bool {
 }
 
 // retryWait decides whether t may be tried again after failure e (its
-// n-th attempt) and how long to wait first.
-func (g *Gateway) retryWait(ctx context.Context, r *route.Route, t *route.Target, e *llm.Error, n int) (time.Duration, bool) {
+// n-th attempt) and how long to wait first. A request whose client is
+// retrying it is not retried (deadline.go), nor one whose wait and the
+// attempt after it (attemptNeeds) would pass its deadline.
+func (g *Gateway) retryWait(ctx context.Context, rq *request, r *route.Route, t *route.Target, e *llm.Error, n int) (time.Duration, bool) {
 	pol := r.Policy
-	if n >= pol.PerTarget {
+	if n >= pol.PerTarget || rq.clientRetries > 0 {
 		return 0, false
 	}
 	w := resilience.Backoff(pol.BackoffBase, pol.BackoffMax, n, g.jitter)
@@ -337,7 +341,7 @@ func (g *Gateway) retryWait(ctx context.Context, r *route.Route, t *route.Target
 		}
 		w = e.RetryAfter
 	}
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= w {
+	if dl, ok := rq.deadline(ctx); ok && time.Until(dl) <= w+attemptNeeds(t) {
 		return 0, false
 	}
 	if !t.Health.Budget.TryRetry() {

@@ -85,6 +85,10 @@ type Outcome struct {
 	// RateLimit is the state of the request's limits after its reservation
 	// (the x-ratelimit-* headers); nil when no limit applies.
 	RateLimit *RateLimit
+	// Continuations are the continuations of a stream that broke after
+	// its first content (continue.go); its broken attempts are in Tried
+	// with their break.
+	Continuations []Continuation
 }
 
 // resolve finds the route that serves the model name the client sent, in
@@ -132,7 +136,7 @@ func (g *Gateway) Chat(ctx context.Context, p tenant.Principal, req *llm.ChatReq
 	out = Outcome{Alias: req.Model}
 	rq := g.begin(ctx, telemetry.OperationChat, p, req.Model)
 	rq.keep(req, false) // for the request log (reqlog.go)
-	rq.requestID = req.RequestID
+	rq.requestID, rq.clientRetries = req.RequestID, req.ClientRetries
 	defer func() {
 		ans := answerOf(resp)
 		if err == nil {
@@ -178,7 +182,7 @@ func (g *Gateway) Chat(ctx context.Context, p tenant.Principal, req *llm.ChatReq
 func (g *Gateway) Embed(ctx context.Context, p tenant.Principal, req *llm.EmbedRequest) (resp *llm.EmbedResponse, out Outcome, err error) {
 	out = Outcome{Alias: req.Model}
 	rq := g.begin(ctx, telemetry.OperationEmbeddings, p, req.Model)
-	rq.requestID = req.RequestID
+	rq.requestID, rq.clientRetries = req.RequestID, req.ClientRetries
 	defer func() {
 		if rq.quota != nil {
 			rq.quota.usage = usageOf(resp)
@@ -222,6 +226,13 @@ type StreamOptions struct {
 	// no attempt has produced content yet. It is called from another
 	// goroutine, never after Stream returns.
 	Heartbeat func()
+	// StartBy, when set, is the client's deadline for the stream's first
+	// content (its SDK's timeout): the attempts, queue waits and retries
+	// before it fit inside it, as a whole request's do inside its context's
+	// deadline, and a stream that cannot start by then is refused at once.
+	// It does not bound the stream once started: the SDKs' timeouts stop
+	// at the response's first bytes (Node) or between reads (Python).
+	StartBy time.Time
 }
 
 // Stream starts a streaming chat completion. It returns once an attempt
@@ -236,7 +247,7 @@ func (g *Gateway) Stream(ctx context.Context, p tenant.Principal, req *llm.ChatR
 	out := Outcome{Alias: req.Model}
 	rq := g.begin(ctx, telemetry.OperationChat, p, req.Model)
 	rq.keep(req, true) // for the request log (reqlog.go)
-	rq.requestID = req.RequestID
+	rq.requestID, rq.clientRetries, rq.startBy = req.RequestID, req.ClientRetries, o.StartBy
 	tbl := g.routes.Load()
 	r, err := resolve(rq, tbl, p, req.Model)
 	if err != nil {
@@ -266,9 +277,10 @@ func (g *Gateway) Stream(ctx context.Context, p tenant.Principal, req *llm.ChatR
 	stop := heartbeat(r.Policy.Heartbeat, o.Heartbeat)
 	s, err := run(ctx, rq, tbl, r, &out, false,
 		func(ctx context.Context, cr *route.Route, t *route.Target) (*relay, error) {
-			return openStream(ctx, cr, t, req)
+			return openStream(ctx, cr, t, req, rq.startBy)
 		})
 	stop()
+	rq.startBy = time.Time{} // started, or failed: the client's start deadline is spent
 	if err != nil {
 		cancel()
 		admitted()
@@ -277,6 +289,9 @@ func (g *Gateway) Stream(ctx context.Context, p tenant.Principal, req *llm.ChatR
 	}
 	s.onClose = func() { cancel(); admitted() }
 	s.watch.handOver(reqCtx, rq, out)
+	if r.Policy.Recovery.Enabled() { // continue.go
+		s.rec = newRecovery(ctx, tbl, r, req, prompt)
+	}
 	return s, out, nil
 }
 

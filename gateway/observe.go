@@ -47,10 +47,20 @@ type request struct {
 	// quota is the request's reservation and usage record (quota.go);
 	// nil until the request reserved.
 	quota *quota
+	// loop is the state of the request's attempt loop, which a broken
+	// stream's continuation resumes (continue.go).
+	loop *loop
 	// requestID is the API's id of the request (llm.ChatRequest.RequestID),
 	// for the usage record; route is the route resolved, nil until then.
 	requestID string
 	route     *route.Route
+	// clientRetries is the client SDK's retry number
+	// (llm.ChatRequest.ClientRetries; deadline.go).
+	clientRetries int
+	// startBy is when a stream's client stops waiting for its first
+	// content (StreamOptions.StartBy; deadline.go); zero when it said
+	// nothing, and once the stream started.
+	startBy time.Time
 	// keyID and stream describe the request for the request log
 	// (reqlog.go); capture is the text it keeps, nil unless content
 	// capture is on.

@@ -34,6 +34,10 @@ type ChatRequest struct {
 	// control reads them (shed.Resolve). Empty means not sent.
 	Priority    string
 	ServiceTier string
+	// ClientRetries is the retry number the client's SDK sent
+	// (X-Stainless-Retry-Count): zero on its first try. The gateway spends
+	// fewer retries of its own on a request its client is retrying.
+	ClientRetries int
 	// RequestID is the id the API gave the client request (X-Request-Id),
 	// for the usage ledger; empty when there is none. It is never sent
 	// upstream.
@@ -41,6 +45,11 @@ type ChatRequest struct {
 	// Body is the client's request JSON. Never nil for requests decoded from
 	// the wire; providers that build their own body may ignore it.
 	Body json.RawMessage
+	// Continue asks a Continuer to continue the answer whose text so far is
+	// the last message of Messages (an assistant message the gateway
+	// appended; Body does not hold it): only the rest is streamed. Set only
+	// by the gateway, only for targets that continue a prefix.
+	Continue bool
 }
 
 // Message is one chat message. Content is the text of the message: a plain
@@ -61,10 +70,12 @@ type EmbedRequest struct {
 	// Dimensions is the requested output dimension, zero for the model's own.
 	Dimensions int
 	User       string
-	// Priority, ServiceTier and RequestID are as for ChatRequest.
-	Priority    string
-	ServiceTier string
-	RequestID   string
+	// Priority, ServiceTier, ClientRetries and RequestID are as for
+	// ChatRequest.
+	Priority      string
+	ServiceTier   string
+	ClientRetries int
+	RequestID     string
 	// Body is the client's request JSON, as for ChatRequest.
 	Body json.RawMessage
 }

@@ -89,3 +89,16 @@ func (l *Load) P95() time.Duration {
 	slices.Sort(s)
 	return s[(n*95+99)/100-1]
 }
+
+// Min returns the shortest of recent latencies, zero before the first
+// sample: a call that has less time than this left is unlikely to be
+// answered in time.
+func (l *Load) Min() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := min(l.n, len(l.ring))
+	if n == 0 {
+		return 0
+	}
+	return slices.Min(l.ring[:n])
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/bulwark-ai/bulwark/api"
 	"github.com/bulwark-ai/bulwark/gateway"
@@ -18,20 +19,22 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request, p tenant.Principa
 		return
 	}
 	req, err := decodeChat(body)
+	var e edge
 	if err == nil {
-		req.Priority, err = priority(r)
+		e, err = readEdge(r)
 	}
 	if err != nil {
 		api.WriteError(w, err)
 		return
 	}
+	req.Priority, req.ClientRetries = e.priority, e.retries
 	api.Annotate(w, req.Model, "")
 	req.RequestID = api.RequestID(w) // for the usage ledger
 	if req.Stream {
-		h.stream(w, r, p, req)
+		h.stream(w, r, p, req, e.timeout)
 		return
 	}
-	ctx, cancel := h.context(r)
+	ctx, cancel := h.context(r, e.timeout)
 	defer cancel()
 	resp, out, err := h.gw.Chat(ctx, p, req)
 	setOutcome(w, out)
@@ -52,8 +55,14 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request, p tenant.Principa
 // event. Either way, an error after the header ends the stream with an
 // error event and no [DONE]; so does the server's shutdown cutting the
 // stream short (gateway.ErrShuttingDown: a server_shutting_down event).
-func (h *Handler) stream(w http.ResponseWriter, r *http.Request, p tenant.Principal, req *llm.ChatRequest) {
-	ctx, cancel := h.context(r)
+//
+// The client's timeout (clientTimeout, zero when it stated none) bounds
+// the stream's start — its first content — as the SDKs' own timeouts do
+// (Node's stops at the response's first bytes, Python's counts between
+// reads); the whole stream stays bounded by server.request_timeout and
+// the alias's timeouts.total.
+func (h *Handler) stream(w http.ResponseWriter, r *http.Request, p tenant.Principal, req *llm.ChatRequest, clientTimeout time.Duration) {
+	ctx, cancel := h.context(r, 0)
 	defer cancel()
 	ew := newEventWriter(w, h.streamWriteTimeout)
 	started := false // the header is out
@@ -89,7 +98,11 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, p tenant.Princi
 			ew.idle()
 		}
 	}
-	s, out, err := h.gw.Stream(ctx, p, req, gateway.StreamOptions{Heartbeat: beat})
+	o := gateway.StreamOptions{Heartbeat: beat}
+	if clientTimeout > 0 {
+		o.StartBy = time.Now().Add(clientTimeout)
+	}
+	s, out, err := h.gw.Stream(ctx, p, req, o)
 	if err != nil {
 		if started {
 			writeErr(err)

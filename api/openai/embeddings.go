@@ -16,16 +16,18 @@ func (h *Handler) embeddings(w http.ResponseWriter, r *http.Request, p tenant.Pr
 		return
 	}
 	req, b64, err := decodeEmbed(body)
+	var e edge
 	if err == nil {
-		req.Priority, err = priority(r)
+		e, err = readEdge(r)
 	}
 	if err != nil {
 		api.WriteError(w, err)
 		return
 	}
+	req.Priority, req.ClientRetries = e.priority, e.retries
 	api.Annotate(w, req.Model, "")
 	req.RequestID = api.RequestID(w) // for the usage ledger
-	ctx, cancel := h.context(r)
+	ctx, cancel := h.context(r, e.timeout)
 	defer cancel()
 	resp, out, err := h.gw.Embed(ctx, p, req)
 	setOutcome(w, out)

@@ -1,7 +1,6 @@
 package openai
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -44,13 +43,6 @@ func (h *Handler) Routes() map[string]api.AuthedHandler {
 		"GET /v1/models":            h.models,
 		"GET /v1/models/{model}":    h.model,
 	}
-}
-
-func (h *Handler) context(r *http.Request) (context.Context, context.CancelFunc) {
-	if h.timeout > 0 {
-		return context.WithTimeout(r.Context(), h.timeout)
-	}
-	return context.WithCancel(r.Context())
 }
 
 // failure returns what to tell the client about err, the failure of r:
