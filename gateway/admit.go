@@ -137,12 +137,14 @@ func shedAttempt(e *llm.Error) bool {
 	return ok
 }
 
-// learnFrom is what target t's limiter learns from one attempt a.
-func learnFrom(a Attempt, t *route.Target) shed.Result {
+// learnFrom is what target t's limiter learns from one attempt a that
+// answered v: a whole answer's latency with its output tokens, so the
+// limit judges latency per token; a stream's time to first content.
+func learnFrom(a Attempt, t *route.Target, v any) shed.Result {
 	res := shed.Result{Ignore: true}
 	switch {
 	case a.Err == nil:
-		res = shed.Result{Latency: a.Duration}
+		res = shed.Result{Latency: a.Duration, Tokens: answerOf(v).output}
 	case a.Kind == llm.KindRateLimited || a.Kind == llm.KindOverloaded:
 		res = shed.Result{Latency: a.Duration, Overloaded: true, RetryAfter: a.Err.RetryAfter}
 	case a.Kind == llm.KindTimeout:
@@ -182,9 +184,13 @@ func headroomOf(a Attempt, t *route.Target) *shed.Headroom {
 }
 
 // holdUntilClose makes a stream's relay keep its permit until the stream
-// ends: release runs once, when the relay's attempt context is canceled
+// ends: the limit learns from res (its first content) now, and the
+// permit comes back once, when the relay's attempt context is canceled
 // (its end, its stall or its Close).
 func holdUntilClose(rl *relay, release func(shed.Result), res shed.Result) {
+	held := res
+	held.Holding = true
+	release(held)
 	prev := rl.cancel
 	var once sync.Once
 	rl.cancel = func() {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bulwark-ai/bulwark/llm"
+	"github.com/bulwark-ai/bulwark/route"
 	"github.com/bulwark-ai/bulwark/shed"
 	"github.com/bulwark-ai/bulwark/tenant"
 )
@@ -136,4 +137,18 @@ func TestProbeLeftInTheQueueDoesNotHoldTheHalfOpenBreaker(t *testing.T) {
 			t.Errorf("breaker %s after a successful probe; want closed", got)
 		}
 	})
+}
+
+// A whole answer teaches the limit its latency with its output tokens, so
+// the limit judges latency per token; a stream's time to first content
+// comes without them.
+func TestLearnFromCountsAWholeAnswersTokens(t *testing.T) {
+	tg := &route.Target{}
+	a := Attempt{Duration: 400 * time.Millisecond}
+	if res := learnFrom(a, tg, &llm.ChatResponse{Usage: llm.Usage{CompletionTokens: 40}}); res.Latency != a.Duration || res.Tokens != 40 || res.Ignore {
+		t.Errorf("whole answer: %+v, want its latency with 40 tokens", res)
+	}
+	if res := learnFrom(a, tg, &relay{}); res.Latency != a.Duration || res.Tokens != 0 {
+		t.Errorf("stream: %+v, want its time to first content without tokens", res)
+	}
 }

@@ -161,9 +161,9 @@ func attempt[T any](ctx context.Context, r *route.Route, t *route.Target, tr try
 	}
 	if rl, ok := any(v).(*relay); ok && err == nil {
 		rl.watch = &streamWatch{att: obs, attStart: start}
-		holdUntilClose(rl, release, learnFrom(res.a, t))
+		holdUntilClose(rl, release, learnFrom(res.a, t, v))
 	} else {
-		release(learnFrom(res.a, t))
+		release(learnFrom(res.a, t, v))
 		obs.finish(res.a.Duration, answerOf(v), res.a.Err)
 	}
 	return res

@@ -8,10 +8,14 @@
 //   - Class: the priority classes critical, interactive (the default) and
 //     batch, and how a request's class is resolved (Resolve).
 //   - Limiter: one per target. Its limit is learned from the latency and
-//     the overload answers (429/503) of the calls it admits: the smoothed
-//     latency (an EWMA over about ten calls, so the spread of answer
-//     lengths does not read as congestion) is compared with its baseline
-//     (the best smoothed latency of the last windows of 500 calls, which
+//     the overload answers (429/503) of the calls it admits (learn.go): a
+//     whole answer's latency per output token, which does not grow with
+//     the answer's length; a stream's time to first content, learned as
+//     soon as it comes while the stream goes on holding its permit
+//     (Result.Holding); any other call's latency. For each of these kinds
+//     the smoothed value (an EWMA over about ten calls, so the spread of
+//     answers does not read as congestion) is compared with its baseline
+//     (the best smoothed value of the last windows of 500 calls, which
 //     may rise by 5% a window so lasting congestion does not become the
 //     norm). Beyond Tolerance × baseline, or on an overload answer, the
 //     limit shrinks by 10% — once per episode: only calls started after
@@ -46,7 +50,19 @@
 //     tenant holding the most permits for its weight, its least important
 //     class, the newest — if that waiter would be served after the
 //     arrival: a busier tenant never displaces a quieter one's waiter, and
-//     critical waiters are never displaced.
+//     critical waiters are never displaced. Queueing is bounded by time
+//     too, not only by count (controlled delay, codel.go): once a
+//     tenant's waiters have not run out for an interval (twice the
+//     service time, at least 100ms), its waiters that waited past a
+//     target (half a service time, at least 5ms) are refused
+//     (queue_delay, with Retry-After) rather than served late, so
+//     clients that send no deadline do not wait behind a standing
+//     queue. The queue stands per tenant, so a quiet tenant's is not
+//     refused for a bursting one's; a waiter served before every other
+//     as it joined, or whose tenant is within its weighted share, may
+//     wait the interval rather than the target; critical waiters, and
+//     those that join before a service time is learned, are bound only
+//     by their deadline.
 //   - Controller: the process gate (max in flight, max queued), the
 //     limiters by target name (they survive reloads), and a snapshot of
 //     limits, queue depths and shed counts for the admin API and metrics.

@@ -28,6 +28,7 @@ const (
 	ReasonDeadline    = "deadline"     // the estimated wait does not fit the deadline
 	ReasonDisplaced   = "displaced"    // a more important request took its place in the queue
 	ReasonQueueWait   = "queue_wait"   // it waited in the queue until its deadline
+	ReasonQueueDelay  = "queue_delay"  // the queue stood for an interval and it waited past the target
 )
 
 // Error is a request Bulwark refused to serve. It is safe to copy.

@@ -22,6 +22,12 @@ type Config struct {
 	// Tolerance is how far latency may grow over the best recent latency
 	// before the limit shrinks (default 1.5).
 	Tolerance float64
+	// QueueTarget and QueueInterval bound queueing by time (controlled
+	// delay, codel.go): once a tenant's waiters have not run out for
+	// QueueInterval, its waiter that has waited QueueTarget (QueueInterval
+	// for one in line) is refused (queue_delay). Defaults: half the recent service time, at least 5ms; twice the
+	// recent service time, at least 100ms.
+	QueueTarget, QueueInterval time.Duration
 	// IgnoreHeadroom makes the limiter disregard what the upstream says
 	// about its own rate limit (Result.Headroom): it then slows down only
 	// once the upstream refuses.
@@ -53,6 +59,7 @@ func (c Config) withDefaults() Config {
 	if c.Tolerance <= 1 {
 		c.Tolerance = 1.5
 	}
+	c.QueueTarget, c.QueueInterval = max(c.QueueTarget, 0), max(c.QueueInterval, 0)
 	return c
 }
 
@@ -66,6 +73,16 @@ type Request struct {
 type Result struct {
 	// Latency of the call (for a stream, until its first content).
 	Latency time.Duration
+	// Tokens is how many tokens the answer produced when Latency covers
+	// producing them (a whole answer), zero when it does not (a stream's
+	// first content, an embedding): the limit then judges the latency per
+	// token, which does not grow with the answer's length.
+	Tokens int
+	// Holding is set when the call goes on holding its permit (a stream
+	// past its first content): the limit learns from this result at once
+	// and the permit comes back at the next call of release, whose
+	// latency is not learned again.
+	Holding bool
 	// Overloaded is set when the upstream refused for capacity (429, 503).
 	Overloaded bool
 	// RetryAfter is the pause the upstream asked for, if any.
@@ -155,12 +172,11 @@ type Limiter struct {
 	paused   time.Time // no grants before it
 	wake     *time.Timer
 
-	// Latency learning: the best latency of this and the previous window
-	// of samples, and an EWMA of service time.
-	curMin, prevMin time.Duration
-	samples         int
-	service         time.Duration
-	lastDecrease    time.Time
+	// Latency learning: an EWMA of service time, and what the limit
+	// judges congestion by, per kind of sample (learn).
+	service      time.Duration
+	sig          [numSignals]signal
+	lastDecrease time.Time
 
 	admitted [numClasses]int64
 	shed     [numClasses]map[string]int64 // by reason
@@ -169,6 +185,8 @@ type Limiter struct {
 
 type tenantLoad struct {
 	inflight, waiting int
+	// busySince is when its waiters last became non-empty (codel.go).
+	busySince time.Time
 }
 
 type waiter struct {
@@ -177,6 +195,10 @@ type waiter struct {
 	// time (the request's deadline less the slowest service time the
 	// limit tolerates).
 	deadline time.Time
+	since    time.Time // when it joined the queue
+	// patience is how long it may wait while its tenant's queue stands,
+	// fixed as it joins (codel.go); zero: no bound but the deadline.
+	patience time.Duration
 	ready    chan struct{} // closed when granted or refused
 	granted  bool
 	err      *Error
@@ -309,21 +331,37 @@ func (l *Limiter) Acquire(ctx context.Context, r Request) (release func(Result),
 			return nil, e
 		}
 	}
-	w := &waiter{req: r, ready: make(chan struct{}), deadline: now.Add(wait)}
+	w := &waiter{req: r, ready: make(chan struct{}), deadline: now.Add(wait), since: now, patience: l.patience(r)}
 	l.waiting[r.Class] = append(l.waiting[r.Class], w)
-	l.tenant(r.Tenant).waiting++
+	tl := l.tenant(r.Tenant)
+	if tl.waiting++; tl.waiting == 1 {
+		tl.busySince = now
+	}
+	check := l.recheck(w, now)
 	l.mu.Unlock()
 
-	timer := time.NewTimer(wait)
+	// Wait until granted or refused, the caller leaves, the deadline
+	// passes or the waiter is past its patience while its tenant's queue
+	// stands (codel.go); in between, wake up to check the last.
+	timer := time.NewTimer(check.Sub(now))
 	defer timer.Stop()
 	var end error
-	select {
-	case <-w.ready:
-	case <-ctx.Done():
-		end = ctx.Err()
-	case <-timer.C:
+	at := now
+	for {
+		select {
+		case <-w.ready:
+		case <-ctx.Done():
+			end = ctx.Err()
+		case <-timer.C:
+		}
+		l.mu.Lock()
+		at = time.Now()
+		if w.settled() || end != nil || !at.Before(w.deadline) || l.overdue(w, at) {
+			break
+		}
+		timer.Reset(l.recheck(w, at).Sub(at))
+		l.mu.Unlock()
 	}
-	l.mu.Lock()
 	defer l.mu.Unlock()
 	select {
 	case <-w.ready:
@@ -341,7 +379,11 @@ func (l *Limiter) Acquire(ctx context.Context, r Request) (release func(Result),
 	if end != nil {
 		return nil, end
 	}
-	return nil, l.refuse(r, ReasonQueueWait, l.estimate(r, time.Now()))
+	reason := ReasonQueueWait
+	if at.Before(w.deadline) {
+		reason = ReasonQueueDelay
+	}
+	return nil, l.refuse(r, reason, l.estimate(r, at))
 }
 
 // canGrant reports whether r may take a permit now without overtaking a
@@ -548,9 +590,14 @@ func (l *Limiter) dispatch(now time.Time) {
 		if best == nil {
 			return
 		}
+		overdue := l.overdue(best, now)
 		l.unqueue(best)
-		if now.After(best.deadline) { // too late to be served in time
-			best.err = l.refuse(best.req, ReasonQueueWait, l.estimate(best.req, now))
+		if now.After(best.deadline) || overdue { // too late to be served in time, or a standing queue's
+			reason := ReasonQueueWait
+			if overdue {
+				reason = ReasonQueueDelay
+			}
+			best.err = l.refuse(best.req, reason, l.estimate(best.req, now))
 			close(best.ready)
 			continue
 		}
@@ -560,13 +607,31 @@ func (l *Limiter) dispatch(now time.Time) {
 	}
 }
 
-// releaser returns the release function of a permit granted to r.
+// releaser returns the release function of a permit granted to r. A
+// result with Holding set teaches the limit at once and keeps the permit;
+// the next call without it returns the permit.
 func (l *Limiter) releaser(r Request, start time.Time) func(Result) {
 	var once sync.Once
+	learned, done := false, false // guarded by l.mu
 	return func(res Result) {
+		if res.Holding {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			if !learned && !done && !res.Ignore {
+				learned = true
+				now := time.Now()
+				l.learn(res, start, now)
+				l.dispatch(now)
+			}
+			return
+		}
 		once.Do(func() {
 			l.mu.Lock()
 			defer l.mu.Unlock()
+			done = true
+			if learned { // its latency was learned while it held the permit
+				res.Ignore, res.Latency, res.Overloaded, res.RetryAfter = true, 0, false, 0
+			}
 			l.put(r, res, start)
 		})
 	}
@@ -590,73 +655,6 @@ func (l *Limiter) put(r Request, res Result, start time.Time) {
 	l.dispatch(now)
 }
 
-// learn adjusts the limit from a call that started at start:
-// multiplicative decrease on an overload answer or when the smoothed
-// latency grows beyond the tolerance over its baseline, additive increase (about one per limit's worth of calls)
-// while the limit is in use and latency is within it. Only calls started
-// after the last decrease may decrease it again, so one episode of
-// queueing shrinks the limit once, not once per call it slowed. A
-// Retry-After pauses grants.
-func (l *Limiter) learn(res Result, start, now time.Time) {
-	l.pause(now, res.RetryAfter)
-	if res.Overloaded {
-		l.decrease(start, now)
-		return
-	}
-	d := res.Latency
-	if d <= 0 {
-		return
-	}
-	base := l.curMin
-	if l.prevMin > 0 && (base == 0 || l.prevMin < base) {
-		base = l.prevMin
-	}
-	if res.Censored {
-		if base > 0 && float64(d) > l.cfg.Tolerance*float64(base) {
-			l.decrease(start, now)
-		}
-		return
-	}
-	if l.service == 0 {
-		l.service = d
-	} else {
-		l.service = (l.service*9 + d) / 10
-	}
-	// The baseline is the best smoothed latency of this window or the
-	// last: an average over recent calls, so the spread of answer lengths
-	// does not read as congestion, and a floor that forgets old windows.
-	if l.curMin == 0 || l.service < l.curMin {
-		l.curMin = l.service
-	}
-	if l.samples++; l.samples >= 500 {
-		// A new window: the baseline may rise by 5% at most, so lasting
-		// congestion does not become the new normal.
-		if l.prevMin == 0 || l.curMin < l.prevMin {
-			l.prevMin = l.curMin
-		} else {
-			l.prevMin = min(l.curMin, l.prevMin*21/20)
-		}
-		l.curMin, l.samples = 0, 0
-	}
-	base = l.curMin
-	if l.prevMin > 0 && (base == 0 || l.prevMin < base) {
-		base = l.prevMin
-	}
-	ratio := float64(l.service) / float64(base)
-	if ratio > l.cfg.Tolerance {
-		l.decrease(start, now)
-		return
-	}
-	// Grow only while latency is in the lower half of the tolerance band,
-	// and only when the limit is what holds calls back.
-	if ratio > (1+l.cfg.Tolerance)/2 {
-		return
-	}
-	if float64(l.inflight+1) >= l.limit*(1-l.cfg.CriticalReserve) || l.queued() > 0 {
-		l.limit = min(l.limit+1/l.limit, float64(l.cfg.Max))
-	}
-}
-
 // pause stops grants for d from now, unless a longer pause runs.
 func (l *Limiter) pause(now time.Time, d time.Duration) {
 	if d <= 0 {
@@ -673,14 +671,6 @@ func (l *Limiter) pause(now time.Time, d time.Duration) {
 			l.dispatch(time.Now())
 		})
 	}
-}
-
-func (l *Limiter) decrease(start, now time.Time) {
-	if start.Before(l.lastDecrease) {
-		return
-	}
-	l.lastDecrease = now
-	l.limit = max(l.limit*0.9, float64(l.cfg.Min))
 }
 
 // State is a snapshot of a Limiter.

@@ -650,3 +650,22 @@ func TestArrivalThatCannotWaitDisplacesNoOne(t *testing.T) {
 		(<-got)(Result{Ignore: true})
 	})
 }
+
+// A stream teaches the limit at its first content (Holding) and keeps its
+// permit until it ends; its end returns the permit and is not learned
+// again, however long the stream ran.
+func TestStreamTeachesAtFirstContentAndHoldsItsPermit(t *testing.T) {
+	c := New(Options{})
+	l := c.Configure("t", Config{Initial: 2})
+	rel := mustAcquire(t, l, Request{})
+	rel(Result{Latency: 80 * time.Millisecond, Holding: true})
+	if s := l.State(); s.Service != "80ms" || s.Inflight != 1 {
+		t.Fatalf("after first content: service %s, %d in flight; want 80ms learned and the permit held", s.Service, s.Inflight)
+	}
+	rel(Result{Latency: 20 * time.Millisecond, Holding: true}) // learned once only
+	rel(Result{Latency: 10 * time.Minute})
+	rel(Result{Latency: 10 * time.Minute, Holding: true}) // after the end: nothing
+	if s := l.State(); s.Service != "80ms" || s.Inflight != 0 {
+		t.Errorf("after the stream's end: service %s, %d in flight; want 80ms and the permit back", s.Service, s.Inflight)
+	}
+}

@@ -1,0 +1,119 @@
+package shed
+
+import "time"
+
+// The kinds of latency sample the limit judges congestion by: a whole
+// answer's latency per output token (Result.Tokens), which does not grow
+// with the answer's length; anything else (a stream's first content, an
+// embedding, an answer without a token count) by its latency.
+const (
+	sigLatency  = iota
+	sigPerToken // nanoseconds per output token
+	numSignals
+)
+
+// signal is one kind of latency sample: its EWMA over about ten samples
+// and the best EWMA of this and the previous window of 500 samples.
+type signal struct {
+	ewma, curMin, prevMin float64
+	samples               int
+}
+
+// add takes sample x and returns the EWMA's ratio to its baseline: the
+// best EWMA of this window or the last, an average over recent calls, so
+// the spread of answers does not read as congestion, and a floor that
+// forgets old windows.
+func (s *signal) add(x float64) float64 {
+	if s.ewma == 0 {
+		s.ewma = x
+	} else {
+		s.ewma = (s.ewma*9 + x) / 10
+	}
+	if s.curMin == 0 || s.ewma < s.curMin {
+		s.curMin = s.ewma
+	}
+	if s.samples++; s.samples >= 500 {
+		// A new window: the baseline may rise by 5% at most, so lasting
+		// congestion does not become the new normal.
+		if s.prevMin == 0 || s.curMin < s.prevMin {
+			s.prevMin = s.curMin
+		} else {
+			s.prevMin = min(s.curMin, s.prevMin*21/20)
+		}
+		s.curMin, s.samples = 0, 0
+	}
+	return s.ewma / s.base()
+}
+
+// base is the signal's baseline, zero before any sample.
+func (s *signal) base() float64 {
+	if s.prevMin > 0 && (s.curMin == 0 || s.prevMin < s.curMin) {
+		return s.prevMin
+	}
+	return s.curMin
+}
+
+// learn adjusts the limit from a call that started at start:
+// multiplicative decrease on an overload answer or when the smoothed
+// latency of the result's kind (per token for a whole answer) grows
+// beyond the tolerance over its baseline, additive increase (about one
+// per limit's worth of calls) while the limit is in use and latency is
+// within it. Only calls started after the last decrease may decrease it
+// again, so one episode of queueing shrinks the limit once, not once per
+// call it slowed. A Retry-After pauses grants.
+func (l *Limiter) learn(res Result, start, now time.Time) {
+	l.pause(now, res.RetryAfter)
+	if res.Overloaded {
+		l.decrease(start, now)
+		return
+	}
+	d := res.Latency
+	if d <= 0 {
+		return
+	}
+	if res.Censored {
+		// A lower bound of a call's latency: it counts only when it
+		// already exceeds the tolerance over the latency baseline, or,
+		// when the limit judges by tokens only, over the service time.
+		base := l.sig[sigLatency].base()
+		if base == 0 {
+			base = float64(l.service)
+		}
+		if base > 0 && float64(d) > l.cfg.Tolerance*base {
+			l.decrease(start, now)
+		}
+		return
+	}
+	if l.service == 0 {
+		l.service = d
+	} else {
+		l.service = (l.service*9 + d) / 10
+	}
+	kind, x := sigLatency, float64(d)
+	if res.Tokens > 0 {
+		kind, x = sigPerToken, x/float64(res.Tokens)
+	}
+	ratio := l.sig[kind].add(x)
+	if ratio > l.cfg.Tolerance {
+		l.decrease(start, now)
+		return
+	}
+	// Grow only while latency is in the lower half of the tolerance band,
+	// and only when the limit is what holds calls back.
+	if ratio > (1+l.cfg.Tolerance)/2 {
+		return
+	}
+	if float64(l.inflight+1) >= l.limit*(1-l.cfg.CriticalReserve) || l.queued() > 0 {
+		l.limit = min(l.limit+1/l.limit, float64(l.cfg.Max))
+	}
+}
+
+// decrease shrinks the limit by 10%, once per episode: only for a call
+// started after the last decrease.
+func (l *Limiter) decrease(start, now time.Time) {
+	if start.Before(l.lastDecrease) {
+		return
+	}
+	l.lastDecrease = now
+	l.limit = max(l.limit*0.9, float64(l.cfg.Min))
+}
