@@ -46,8 +46,9 @@ const notLogged = 0
 //
 // mu guards every field below it. Lock order: Writer.mu, then wal.mu.
 type wal struct {
-	dir  string
-	sync bool
+	dir    string
+	sync   bool
+	unlock func() // gives up the directory's lock (lock_unix.go)
 
 	mu   sync.Mutex
 	f    *os.File // the open segment; nil until the next write
@@ -61,6 +62,12 @@ type wal struct {
 	written, synced uint64
 	syncing         bool
 	round           chan struct{}
+	// failedTo and failErr are the last failed sync: the first failedTo
+	// records written are not known to be on stable storage, and a later
+	// sync's success does not say they are (the kernel reports a lost
+	// write once), so their Adds fail.
+	failedTo uint64
+	failErr  error
 
 	// pending is set when segments may be waiting for replay.
 	pending atomic.Bool
@@ -103,9 +110,15 @@ func openWAL(dir string, sync bool) (*wal, error) {
 	if _, loaded := logDirs.LoadOrStore(abs, true); loaded {
 		return nil, fmt.Errorf("usage writer: log directory %s is owned by another writer", abs)
 	}
-	l := &wal{dir: abs, sync: sync, next: 1, segs: map[uint64]*segment{}, round: make(chan struct{})}
+	unlock, err := lockDir(abs)
+	if err != nil {
+		logDirs.Delete(abs)
+		return nil, err
+	}
+	l := &wal{dir: abs, sync: sync, unlock: unlock, next: 1, segs: map[uint64]*segment{}, round: make(chan struct{})}
 	seqs, err := l.files(^uint64(0))
 	if err != nil {
+		unlock()
 		logDirs.Delete(abs)
 		return nil, fmt.Errorf("usage writer: %w", err)
 	}
@@ -193,6 +206,9 @@ func syncDir(dir string) error {
 // called, and returns, with mu held.
 func (l *wal) syncLocked(n uint64) error {
 	for l.synced < n {
+		if n <= l.failedTo {
+			return l.failErr
+		}
 		if l.syncing {
 			round := l.round
 			l.mu.Unlock()
@@ -201,7 +217,9 @@ func (l *wal) syncLocked(n uint64) error {
 			continue
 		}
 		f, target := l.f, l.written
-		if f == nil { // sealed, hence synced, since n was written
+		if f == nil {
+			// Sealed since n was written: a seal that synced set synced;
+			// one that failed set failedTo.
 			l.synced = max(l.synced, target)
 			break
 		}
@@ -213,7 +231,8 @@ func (l *wal) syncLocked(n uint64) error {
 		close(l.round)
 		l.round = make(chan struct{})
 		if err != nil {
-			return fmt.Errorf("sync usage log: %w", err)
+			l.failedTo, l.failErr = target, fmt.Errorf("sync usage log: %w", err)
+			return l.failErr
 		}
 		l.synced = max(l.synced, target)
 	}
@@ -246,6 +265,8 @@ func (l *wal) sealLocked() error {
 	}
 	if err == nil {
 		l.synced = l.written
+	} else {
+		l.failedTo, l.failErr = l.written, fmt.Errorf("seal usage log segment: %w", err)
 	}
 	l.f = nil
 	s := l.segs[l.cur]
@@ -357,6 +378,7 @@ func (l *wal) removeFile(seq uint64) error {
 // close seals the open segment and gives up the directory.
 func (l *wal) close() error {
 	_, err := l.seal()
+	l.unlock()
 	logDirs.Delete(l.dir)
 	return err
 }

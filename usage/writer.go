@@ -356,9 +356,9 @@ func (w *Writer) ship(batch []queued) bool {
 	if len(unlogged) > 0 {
 		seg, lerr := w.log.append(unlogged...)
 		w.noteLog(lerr)
-		if lerr != nil {
+		if seg == notLogged {
 			w.drop(len(unlogged), errors.Join(err, lerr))
-		} else {
+		} else { // written, even if its fsync failed
 			w.log.dirty(seg) // nothing else will ship them: replay them
 			w.spilled.Add(uint64(len(unlogged)))
 		}
