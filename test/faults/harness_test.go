@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
@@ -46,6 +47,24 @@ func TestMain(m *testing.M) {
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
 }
+
+// statSources stats the module's sources once, from a test: go test
+// caches a result by the files the test process read (from m.Run on),
+// and the sources TestMain's build read are not among them, so without
+// this a changed source would be answered from the cache.
+var statSources = sync.OnceFunc(func() {
+	_ = filepath.WalkDir("../..", func(path string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return nil
+		case d.IsDir() && (d.Name() == "node_modules" || strings.HasPrefix(d.Name(), ".")) && path != "../..":
+			return filepath.SkipDir
+		case strings.HasSuffix(path, ".go") || strings.HasSuffix(path, ".lua") || strings.HasSuffix(path, ".sql") || d.Name() == "go.mod" || d.Name() == "go.sum":
+			_, _ = os.Stat(path)
+		}
+		return nil
+	})
+})
 
 // fastSim is a config fragment: a simulated provider that answers at
 // once, with short streams.
@@ -114,6 +133,7 @@ func freePort(t *testing.T) string {
 // runs.
 func serve(t *testing.T, dataDir, cfg string) *proc {
 	t.Helper()
+	statSources()
 	cfgPath := filepath.Join(dataDir, "..", filepath.Base(dataDir)+".yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
