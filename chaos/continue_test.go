@@ -381,3 +381,24 @@ models:
 		}
 	})
 }
+
+// The client's max_tokens bounds the whole answer: a continuation may
+// produce only what the text so far left of it.
+func TestContinuationGetsWhatIsLeftOfMaxTokens(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, continued)
+		e.faults("a", "m", config.Faults{Cut: config.Fault{Rate: 1, AfterTokens: 40}})
+		s := e.streamBody(`{"model":"chat","stream":true,"max_tokens":100,"messages":[{"role":"user","content":"hello there"}]}`)
+		if s.status != 200 || !s.done() {
+			t.Fatalf("status %d, events %q", s.status, s.events)
+		}
+		req := e.prov["b"].stream.Load()
+		if req == nil || !req.Continue || len(req.Messages) != 2 {
+			t.Fatalf("continuation request %+v", req)
+		}
+		sent := tokens.For("m").Text(req.Messages[1].Content)
+		if want := 100 - sent; req.MaxTokens != want {
+			t.Errorf("the continuation may produce %d tokens; want the %d that the %d already sent left of 100", req.MaxTokens, want, sent)
+		}
+	})
+}

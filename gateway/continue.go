@@ -293,6 +293,17 @@ func (r *relay) continueAfter(err error) error {
 	call := *rc.req
 	call.Messages = append(slices.Clip(rc.req.Messages), llm.Message{Role: "assistant", Content: prefill})
 	call.Continue = true
+	if call.MaxTokens > 0 {
+		// The client's max_tokens bounds the whole answer: the
+		// continuation gets what the calls so far left of it.
+		used := 0
+		for _, p := range rc.parts {
+			used += p.usage.CompletionTokens
+		}
+		if call.MaxTokens -= used; call.MaxTokens < 1 {
+			return err // the answer already has all the tokens it may
+		}
+	}
 	rq.loop.resume(rc.ctx, rq, r.t, e)
 	upstream := w.out.Upstream
 	nr, cerr := run(rc.ctx, rq, rc.tbl, rc.r, &w.out, false,

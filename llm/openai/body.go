@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"strconv"
 
 	"github.com/bulwark-ai/bulwark/llm"
 )
@@ -288,6 +289,14 @@ func chatBody(req *llm.ChatRequest, stream bool) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
+		// What the client allowed for the whole answer, less what the
+		// text so far took (the gateway sets req.MaxTokens so).
+		left := func(old []byte) []byte {
+			if old == nil || req.MaxTokens <= 0 {
+				return old
+			}
+			return strconv.AppendInt(nil, int64(req.MaxTokens), 10)
+		}
 		return rewriteObject(req.Body, []edit{
 			{"model", constant(model)},
 			{"stream", constant(jsonTrue)},
@@ -295,6 +304,8 @@ func chatBody(req *llm.ChatRequest, stream bool) ([]byte, error) {
 			{"messages", func(old []byte) []byte { return appendToArray(old, prefill) }},
 			{"continue_final_message", constant(jsonTrue)},
 			{"add_generation_prompt", constant(jsonFalse)},
+			{"max_tokens", left},
+			{"max_completion_tokens", left},
 		})
 	}
 	if stream {

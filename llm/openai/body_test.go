@@ -282,3 +282,35 @@ func FuzzRewriteObject(f *testing.F) {
 		}
 	})
 }
+
+// A continuation's body is the client's, with the text so far appended as
+// the last message, vLLM's continuation flags, and the client's token
+// bound cut to what is left of it; a bound the client did not send is not
+// added.
+func TestContinuationBody(t *testing.T) {
+	msgs := []llm.Message{{Role: "user", Content: "hi"}, {Role: "assistant", Content: "so far"}}
+	req := &llm.ChatRequest{Model: "m", Continue: true, MaxTokens: 56, Messages: msgs,
+		Body: []byte(`{"model":"chat","max_tokens":100,"messages":[{"role":"user","content":"hi"}]}`)}
+	b, err := chatBody(req, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		MaxTokens int `json:"max_tokens"`
+		Messages  []struct {
+			Role, Content string
+		} `json:"messages"`
+		Continue bool  `json:"continue_final_message"`
+		AddGen   *bool `json:"add_generation_prompt"`
+	}
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatalf("%s: %v", b, err)
+	}
+	if got.MaxTokens != 56 || len(got.Messages) != 2 || got.Messages[1].Content != "so far" || !got.Continue || got.AddGen == nil || *got.AddGen {
+		t.Errorf("continuation body %s", b)
+	}
+	req.Body = []byte(`{"model":"chat","messages":[{"role":"user","content":"hi"}]}`)
+	if b, err = chatBody(req, true); err != nil || bytes.Contains(b, []byte("max_tokens")) || bytes.Contains(b, []byte("max_completion_tokens")) {
+		t.Errorf("a bound the client did not send was added: %s %v", b, err)
+	}
+}
