@@ -2,12 +2,9 @@ package postgres_test
 
 import (
 	"errors"
-	"net/url"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/bulwark-ai/bulwark/faultproxy"
 	"github.com/bulwark-ai/bulwark/postgres"
 	"github.com/bulwark-ai/bulwark/tenant"
 	"github.com/bulwark-ai/bulwark/usage"
@@ -18,25 +15,9 @@ import (
 // server answers with (here a tenant that exists) does not.
 func TestUnreachableIsErrUnavailable(t *testing.T) {
 	t.Parallel()
-	raw := newSchema(t)
-	if !strings.HasPrefix(raw, "postgres://") && !strings.HasPrefix(raw, "postgresql://") {
-		t.Skip("needs a postgres:// URL")
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	px, err := faultproxy.Start(u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(px.Close)
-	u.Host = px.Addr()
-	q := u.Query()
-	q.Set("connect_timeout", "1")
-	u.RawQuery = q.Encode()
+	dbURL, px := schemaBehindProxy(t)
 	ctx := t.Context()
-	db, err := postgres.Open(ctx, u.String())
+	db, err := postgres.Open(ctx, dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,12 +11,11 @@ import (
 	"github.com/bulwark-ai/bulwark/tenant"
 )
 
-// A replica must be able to start while Postgres is down: Open returns a
-// DB whose methods fail with the connection error, and the first call
-// after the server is back connects and migrates, without reopening.
-// A server that answers but refuses the database is still an error.
-func TestOpenWhileUnreachable(t *testing.T) {
-	t.Parallel()
+// schemaBehindProxy returns the URL of a schema of the test's own reached
+// through a faultproxy (with a 1 s connect timeout), and the proxy,
+// closed when the test ends.
+func schemaBehindProxy(t *testing.T) (string, *faultproxy.Proxy) {
+	t.Helper()
 	raw := newSchema(t)
 	if !strings.HasPrefix(raw, "postgres://") && !strings.HasPrefix(raw, "postgresql://") {
 		t.Skip("needs a postgres:// URL")
@@ -30,14 +29,24 @@ func TestOpenWhileUnreachable(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(px.Close)
-	px.Cut()
 	u.Host = px.Addr()
 	q := u.Query()
 	q.Set("connect_timeout", "1")
 	u.RawQuery = q.Encode()
+	return u.String(), px
+}
+
+// A replica must be able to start while Postgres is down: Open returns a
+// DB whose methods fail with the connection error, and the first call
+// after the server is back connects and migrates, without reopening.
+// A server that answers but refuses the database is still an error.
+func TestOpenWhileUnreachable(t *testing.T) {
+	t.Parallel()
+	dbURL, px := schemaBehindProxy(t)
+	px.Cut()
 
 	ctx := t.Context()
-	db, err := postgres.Open(ctx, u.String())
+	db, err := postgres.Open(ctx, dbURL)
 	if err != nil {
 		t.Fatalf("Open with the server unreachable: %v", err)
 	}
@@ -67,7 +76,7 @@ func TestOpenWhileUnreachable(t *testing.T) {
 	}
 
 	// Reachable, but no such database: a configuration error, refused.
-	if db, err := postgres.Open(ctx, withDatabase(t, raw, "no_such_database_x")); err == nil {
+	if db, err := postgres.Open(ctx, withDatabase(t, testURL(), "no_such_database_x")); err == nil {
 		_ = db.Close()
 		t.Error("Open of a database that does not exist succeeded")
 	}
