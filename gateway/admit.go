@@ -59,9 +59,9 @@ func (rq *request) acquire(ctx context.Context, t *route.Target) (func(shed.Resu
 	}
 	start := time.Now()
 	qctx := ctx // the queue wait fits a stream's start deadline too
-	if dl, ok := rq.deadline(ctx); ok {
+	if dl, ok := ctx.Deadline(); !rq.startBy.IsZero() && (!ok || rq.startBy.Before(dl)) {
 		var cancel context.CancelFunc
-		qctx, cancel = context.WithDeadline(ctx, dl)
+		qctx, cancel = context.WithDeadline(ctx, rq.startBy)
 		defer cancel()
 	}
 	release, err := g.capacity.Target(t.Name()).Acquire(qctx, shed.Request{Class: rq.class, Tenant: rq.tenant})

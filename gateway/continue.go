@@ -188,6 +188,9 @@ func present(raw json.RawMessage) bool {
 // itself until the stream is continued, then c as the client's stream
 // goes on (nil for a continuation's role chunk).
 func (rc *recovery) deliver(c *llm.Chunk) *llm.Chunk {
+	if len(rc.done) == 0 && (rc.other || rc.over) {
+		return c // it can no longer be continued: nothing to note
+	}
 	var v chunkView
 	if json.Unmarshal(c.Data, &v) != nil {
 		rc.other = true
@@ -296,11 +299,7 @@ func (r *relay) continueAfter(err error) error {
 	if call.MaxTokens > 0 {
 		// The client's max_tokens bounds the whole answer: the
 		// continuation gets what the calls so far left of it.
-		used := 0
-		for _, p := range rc.parts {
-			used += p.usage.CompletionTokens
-		}
-		if call.MaxTokens -= used; call.MaxTokens < 1 {
+		if call.MaxTokens -= rc.sum().CompletionTokens; call.MaxTokens < 1 {
 			return err // the answer already has all the tokens it may
 		}
 	}

@@ -200,13 +200,13 @@ func (rq *request) settle(out *Outcome, ans answer, err error) {
 		rec.CompletionTokens = int64(u.CompletionTokens)
 		rec.CachedTokens = int64(u.CachedTokens)
 		if p := rq.g.prices.Load(); p != nil {
-			rec.Cost, _ = p.Cost(out.Target.Name(), u)
 			if c := q.continued; c != nil { // each call of a continued stream at its target's price
-				rec.Cost = 0
 				for _, part := range c.parts {
 					cost, _ := p.Cost(part.target, part.usage)
 					rec.Cost += cost
 				}
+			} else {
+				rec.Cost, _ = p.Cost(out.Target.Name(), u)
 			}
 		}
 	}

@@ -19,9 +19,9 @@ import (
 func openStream(ctx context.Context, r *route.Route, t *route.Target, req *llm.ChatRequest, startBy time.Time) (*relay, error) {
 	sctx, cancel := context.WithCancel(ctx)
 	var late atomic.Bool
-	wait, why := r.Policy.TTFT, fmt.Sprintf("no first token within %s", r.Policy.TTFT)
+	wait, clients := r.Policy.TTFT, false
 	if !startBy.IsZero() && time.Until(startBy) < wait {
-		wait, why = time.Until(startBy), "no first token before the client's deadline"
+		wait, clients = time.Until(startBy), true
 	}
 	ttft := time.AfterFunc(wait, func() {
 		late.Store(true)
@@ -44,6 +44,10 @@ func openStream(ctx context.Context, r *route.Route, t *route.Target, req *llm.C
 		}
 	}
 	if !ttft.Stop() && late.Load() { // the limit passed, whatever the stream said since
+		why := fmt.Sprintf("no first token within %s", r.Policy.TTFT)
+		if clients {
+			why = "no first token before the client's deadline"
+		}
 		err = &llm.Error{Kind: llm.KindTimeout, Provider: t.Provider, Model: t.Model, Message: why}
 	}
 	rl := &relay{s: s, cancel: cancel, pending: pending, idle: r.Policy.StreamIdle, t: t}

@@ -33,7 +33,7 @@ type Target struct {
 // provider declares that it continues a prefix, and t has not refused a
 // prefill (Health.RefusePrefill).
 func (t *Target) CanContinue() bool {
-	return t.ContinuesPrefix && (t.Health == nil || !t.Health.prefillRefused.Load())
+	return t.ContinuesPrefix && (t.Health == nil || !t.Health.PrefillRefused())
 }
 
 // Name returns "provider/model", the target's name in logs, headers and
