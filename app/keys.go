@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"time"
@@ -31,16 +32,15 @@ func (a *App) loadKeys(ctx context.Context, cfg *config.Config) error {
 	if err == nil || a.keysSnapshot == "" {
 		return err
 	}
-	perr := a.db.Ping(ctx)
-	if perr == nil {
-		return err // the store answers: not an outage
+	if !errors.Is(err, tenant.ErrUnavailable) {
+		return err // the store answered: not an outage
 	}
 	loadedAt, lerr := a.keys.LoadSnapshot(a.keysSnapshot)
 	if lerr != nil {
-		return fmt.Errorf("the store is unreachable and there is no key set to start from: %w (%w)", perr, lerr)
+		return fmt.Errorf("the store is unreachable and there is no key set to start from: %w (%w)", err, lerr)
 	}
 	a.log.Warn("the store is unreachable; serving with the key set saved before, until it is back",
-		"snapshot_age", time.Since(loadedAt).Round(time.Second).String(), "err", perr.Error())
+		"snapshot_age", time.Since(loadedAt).Round(time.Second).String(), "err", err.Error())
 	return nil
 }
 
@@ -86,25 +86,18 @@ func keysAge(st tenant.SnapshotStatus) time.Duration {
 	return max(0, time.Since(st.LoadedAt))
 }
 
-// keysCheck is the /readyz check of the key set snapshot: where the key
-// set in force came from and its age; degraded while it came from the
-// snapshot, and when saving it fails (a restart during an outage would
-// then start from an older set, or not at all).
-type keysCheck struct {
-	Status     string        `json:"status"`
-	Source     tenant.Source `json:"source"`
-	AgeSeconds int64         `json:"age_seconds"`
-	Error      string        `json:"error,omitempty"`
-}
-
-// snapshotCheck returns the key set snapshot's check, and false when the
+// snapshotCheck returns the /readyz check of the key set snapshot — where
+// the key set in force came from and its age; degraded while it came from
+// the snapshot, and when saving it fails (a restart during an outage would
+// then start from an older set, or not at all) — and false when the
 // key set is not saved (a local store).
-func (a *App) snapshotCheck() (keysCheck, bool) {
+func (a *App) snapshotCheck() (check, bool) {
 	if a.keysSnapshot == "" {
-		return keysCheck{}, false
+		return check{}, false
 	}
 	st := a.keys.SnapshotStatus()
-	c := keysCheck{Status: "ok", Source: st.Source, AgeSeconds: int64(keysAge(st).Seconds())}
+	age := int64(keysAge(st).Seconds())
+	c := check{Status: "ok", Source: st.Source, AgeSeconds: &age}
 	switch {
 	case st.Source == tenant.SourceSnapshot:
 		c.Status, c.Error = "degraded", "serving with the key set saved before the start; the store has not answered since"

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/bulwark-ai/bulwark/tenant"
 )
 
 // Readiness answers from what background probes last found, never from
@@ -222,22 +224,26 @@ func (p *prober) dependency(name string) *dependency {
 // budget fallbacks to local enforcement, as a failed request would.
 func (a *App) startProbes() error {
 	deps := []*dependency{{name: "store", ping: a.db.Ping}}
-	var probes []func(context.Context) error
+	// Limits and budgets share limits.redis_url: one probe's write says
+	// whether Redis answers, and the budgets' probe, run only when it
+	// does not, moves budgets to local enforcement too.
+	var limits, budgets func(context.Context) error
 	if a.fallback != nil {
-		probes = append(probes, a.fallback.Probe)
+		limits = a.fallback.Probe
 	}
 	if a.budgets != nil && a.budgets.fallback != nil {
-		probes = append(probes, a.budgets.fallback.Probe)
+		budgets = a.budgets.fallback.Probe
 	}
-	if len(probes) > 0 {
+	if limits != nil || budgets != nil {
 		deps = append(deps, &dependency{name: "redis", ping: func(ctx context.Context) error {
-			var first error
-			for _, probe := range probes {
-				if err := probe(ctx); err != nil && first == nil {
-					first = err
-				}
+			if limits == nil {
+				return budgets(ctx)
 			}
-			return first
+			err := limits(ctx)
+			if err != nil && budgets != nil {
+				_ = budgets(ctx)
+			}
+			return err
 		}})
 	}
 	p, err := startProber(deps, a.obs.metrics.Registry(), a.log)
@@ -246,6 +252,19 @@ func (a *App) startProbes() error {
 	}
 	a.probes = p
 	return nil
+}
+
+// check is one dependency's entry in /readyz.
+type check struct {
+	Status string `json:"status"`
+	Error  string `json:"error,omitempty"`
+	// CheckedMSAgo is the age of the probe the check reports, for the
+	// probed dependencies (-1: none has ended yet).
+	CheckedMSAgo *int64 `json:"checked_ms_ago,omitempty"`
+	// Source and AgeSeconds are where the key set in force came from
+	// and its age, for the snapshot check (keys.go).
+	Source     tenant.Source `json:"source,omitempty"`
+	AgeSeconds *int64        `json:"age_seconds,omitempty"`
 }
 
 // readyz reports whether the app can serve: 200 with status ok, or
@@ -261,17 +280,6 @@ func (a *App) startProbes() error {
 // probes last found, with how long ago (checked_ms_ago), so it answers at
 // once whatever state a dependency is in.
 func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
-	type check struct {
-		Status string `json:"status"`
-		Error  string `json:"error,omitempty"`
-		// CheckedMSAgo is the age of the probe the check reports, for the
-		// probed dependencies (-1: none has ended yet).
-		CheckedMSAgo *int64 `json:"checked_ms_ago,omitempty"`
-		// Source and AgeSeconds are where the key set in force came from
-		// and its age, for the snapshot check (keys.go).
-		Source     string `json:"source,omitempty"`
-		AgeSeconds *int64 `json:"age_seconds,omitempty"`
-	}
 	type target struct {
 		Target  string `json:"target"`
 		Breaker string `json:"breaker"` // closed, open or half-open
@@ -312,7 +320,7 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if c, ok := a.snapshotCheck(); ok {
-		res.Checks["snapshot"] = check{Status: c.Status, Error: c.Error, Source: string(c.Source), AgeSeconds: &c.AgeSeconds}
+		res.Checks["snapshot"] = c
 		if c.Status != "ok" {
 			degrade()
 		}

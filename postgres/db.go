@@ -165,7 +165,7 @@ func (db *DB) Close() error {
 // Ping reports whether the database answers a query.
 func (db *DB) Ping(ctx context.Context) error {
 	if err := db.open(ctx); err != nil {
-		return opError("ping postgres", err)
+		return err // open's error says what failed
 	}
 	var one int
 	if err := db.pool.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {

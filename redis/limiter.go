@@ -111,11 +111,15 @@ func (l *Limiter) keys(id string, scopes []limit.Scope) []string {
 	keys := make([]string, 0, 1+3*len(scopes))
 	keys = append(keys, l.markerKey(id))
 	for _, s := range scopes {
-		base := l.prefix + "limit:" + s.Kind + ":" + s.ID
+		base := l.scopeKey(s)
 		keys = append(keys, base+":r", base+":t", base+":c")
 	}
 	return keys
 }
+
+// scopeKey is the stem of scope s's keys: Reserve's windows and in-flight
+// set, and Reconcile's windows.
+func (l *Limiter) scopeKey(s limit.Scope) string { return l.prefix + "limit:" + s.Kind + ":" + s.ID }
 
 func (l *Limiter) epochKey() string { return l.prefix + "epoch" }
 
@@ -146,7 +150,7 @@ func (l *Limiter) Reconcile(ctx context.Context, id, epoch string, use []limit.U
 		if u.Scope.Kind == "" || u.Scope.ID == "" {
 			return "", fmt.Errorf("redis limiter: reconcile: %w: scope without a kind or ID", limit.ErrInvalid)
 		}
-		base := l.prefix + "limit:" + u.Scope.Kind + ":" + u.Scope.ID
+		base := l.scopeKey(u.Scope)
 		keys = append(keys, base+":r", base+":t")
 		args = append(args, len(u.Slots))
 		for _, s := range u.Slots {
