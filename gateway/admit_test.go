@@ -148,7 +148,7 @@ func TestLearnFromCountsAWholeAnswersTokens(t *testing.T) {
 	if res := learnFrom(a, tg, &llm.ChatResponse{Usage: llm.Usage{CompletionTokens: 40}}); res.Latency != a.Duration || res.Tokens != 40 || res.Ignore {
 		t.Errorf("whole answer: %+v, want its latency with 40 tokens", res)
 	}
-	if res := learnFrom(a, tg, &relay{}); res.Latency != a.Duration || res.Tokens != 0 {
+	if res := learnFrom(a, tg, &relay{}); res.Latency != a.Duration || res.Tokens != 0 || res.Ignore {
 		t.Errorf("stream: %+v, want its time to first content without tokens", res)
 	}
 }
