@@ -238,8 +238,16 @@ type snapshotFile struct {
 
 	mu      sync.Mutex
 	savedAt time.Time // LoadedAt of the set last saved
-	err     error     // of the last save, nil once one succeeds
+	body    [sha256.Size]byte
+	err     error // of the last save, nil once one succeeds
 }
+
+// snapshotRewrite is how old a saved set may grow before an unchanged one
+// is written again: every reload (a refresh every 30 s, every change
+// notice) loads the same set most of the time, and each save costs two
+// fsyncs; a start from the file then says the set is at most this much
+// older than it is.
+const snapshotRewrite = 5 * time.Minute
 
 // save writes the snapshot of what a Reload loaded at loadedAt, unless a
 // set loaded later was saved already (two reloads may finish out of
@@ -251,14 +259,19 @@ func (f *snapshotFile) save(loadedAt time.Time, keys []Key, tenants []Tenant, bu
 		return
 	}
 	b, err := newSnapshot(loadedAt, keys, tenants, budgets).encode()
+	var body [sha256.Size]byte
 	if err == nil {
+		body = sha256.Sum256(b[bytes.IndexByte(b, '\n')+1:]) // the set, without its header's time
+		if f.err == nil && body == f.body && loadedAt.Sub(f.savedAt) < snapshotRewrite {
+			return // the file already holds this set, recently enough
+		}
 		err = writeFileAtomic(f.path, b)
 	}
 	if err != nil {
 		f.err = fmt.Errorf("save key set snapshot: %w", err)
 		return
 	}
-	f.err, f.savedAt = nil, loadedAt
+	f.err, f.savedAt, f.body = nil, loadedAt, body
 }
 
 // writeFileAtomic replaces path with b, mode 0600: a crash leaves the old

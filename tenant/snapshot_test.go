@@ -252,3 +252,34 @@ func TestSnapshotSaveFailureIsReported(t *testing.T) {
 		t.Errorf("SnapshotStatus = %+v; want the save error", st)
 	}
 }
+
+// A reload that loads the set already saved does not write the file
+// again (each save costs two fsyncs, and reloads come every 30 s); a
+// changed set is saved at once.
+func TestSnapshotIsRewrittenOnlyWhenTheSetChanged(t *testing.T) {
+	f := newSnapFixture(t)
+	path := filepath.Join(t.TempDir(), tenant.SnapshotFile)
+	k := tenant.NewKeyring(f.store)
+	k.SetSnapshot(path)
+	stat := func() os.FileInfo {
+		t.Helper()
+		if err := k.Reload(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi
+	}
+	first := stat()
+	if again := stat(); !os.SameFile(first, again) {
+		t.Error("an unchanged key set was written again")
+	}
+	if err := f.store.CreateTenant(t.Context(), tenant.Tenant{ID: "newco", CreatedAt: time.Now().UTC()}); err != nil {
+		t.Fatal(err)
+	}
+	if changed := stat(); os.SameFile(first, changed) {
+		t.Error("a changed key set was not saved")
+	}
+}
