@@ -23,6 +23,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/bulwark-ai/bulwark/faultproxy"
 )
 
 const adminKey = "sk-bulwark-faults-admin-0123456789abcdef"
@@ -361,6 +363,36 @@ func viaProxy(t *testing.T, pg, addr string) string {
 	q.Set("connect_timeout", "1")
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// postgresBehindProxy creates a schema of the test's own and returns its
+// direct URL, its URL through a faultproxy, and the proxy, closed when the
+// test ends.
+func postgresBehindProxy(t *testing.T) (direct, proxied string, px *faultproxy.Proxy) {
+	t.Helper()
+	direct, _ = pgSchema(t, postgresURL(t))
+	px, err := faultproxy.Start(pgHost(t, direct))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(px.Close)
+	return direct, viaProxy(t, direct, px.Addr()), px
+}
+
+// redisBehindProxy returns the test Redis's options and a faultproxy in
+// front of it, closed when the test ends.
+func redisBehindProxy(t *testing.T) (*goredis.Options, *faultproxy.Proxy) {
+	t.Helper()
+	o, err := goredis.ParseURL(redisURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	px, err := faultproxy.Start(o.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(px.Close)
+	return o, px
 }
 
 // pgHost is the host:port of a postgres:// URL.

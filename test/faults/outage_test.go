@@ -15,8 +15,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	goredis "github.com/redis/go-redis/v9"
-
-	"github.com/bulwark-ai/bulwark/faultproxy"
 )
 
 // statuses returns request id → usage status of the ledger rows whose
@@ -206,14 +204,9 @@ func TestSIGTERMEndsOpenStreamsWithAnErrorAndRecordsThem(t *testing.T) {
 // serves the keys it knew from its local snapshot, and its usage reaches
 // Postgres once Postgres is back, without a restart.
 func TestReplicaStartsWithPostgresDownAndCatchesUp(t *testing.T) {
-	pg, _ := pgSchema(t, postgresURL(t))
-	px, err := faultproxy.Start(pgHost(t, pg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(px.Close)
+	pg, proxied, px := postgresBehindProxy(t)
 	data := filepath.Join(t.TempDir(), "data")
-	cfg := fastSim + fmt.Sprintf("store: {type: postgres, url: %q}\n", viaProxy(t, pg, px.Addr()))
+	cfg := fastSim + fmt.Sprintf("store: {type: postgres, url: %q}\n", proxied)
 	p := serve(t, data, cfg)
 	secret := createKey(t, p, "")
 	if st, body, err := p.chatAs(t.Context(), secret, "before-0"); err != nil || st != 200 {
@@ -254,14 +247,9 @@ func TestReplicaStartsWithPostgresDownAndCatchesUp(t *testing.T) {
 // requests are still served; admin reads answer 503 with the reason and
 // nothing internal.
 func TestFrozenPostgresReadyzAnswersAtOnce(t *testing.T) {
-	pg, _ := pgSchema(t, postgresURL(t))
-	px, err := faultproxy.Start(pgHost(t, pg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(px.Close)
+	_, proxied, px := postgresBehindProxy(t)
 	data := filepath.Join(t.TempDir(), "data")
-	p := serve(t, data, fastSim+fmt.Sprintf("store: {type: postgres, url: %q}\n", viaProxy(t, pg, px.Addr())))
+	p := serve(t, data, fastSim+fmt.Sprintf("store: {type: postgres, url: %q}\n", proxied))
 	if r := p.readyz(t); r.Status != "ok" {
 		t.Fatalf("readyz before the freeze: %s", r.raw)
 	}
@@ -297,16 +285,7 @@ func TestFrozenPostgresReadyzAnswersAtOnce(t *testing.T) {
 // Row "/readyz right after start with Redis down": the first answer
 // already says limits are enforced locally.
 func TestReadyzRightAfterStartWithRedisDown(t *testing.T) {
-	rd := redisURL(t)
-	o, err := goredis.ParseURL(rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	px, err := faultproxy.Start(o.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(px.Close)
+	_, px := redisBehindProxy(t)
 	px.Cut()
 	data := filepath.Join(t.TempDir(), "data")
 	p := serve(t, data, fastSim+fmt.Sprintf("limits: {backend: redis, redis_url: %q, prefix: %q}\n",
@@ -321,16 +300,7 @@ func TestReadyzRightAfterStartWithRedisDown(t *testing.T) {
 // refused requests are in the ledger with their real status, and a
 // replica without Redis admits exactly 204 of a 600-a-minute key.
 func TestLocalShareIsExactAndRefusalsAreRecorded(t *testing.T) {
-	rd := redisURL(t)
-	o, err := goredis.ParseURL(rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	px, err := faultproxy.Start(o.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(px.Close)
+	_, px := redisBehindProxy(t)
 	px.Cut()
 	data := filepath.Join(t.TempDir(), "data")
 	p := serve(t, data, fastSim+fmt.Sprintf("limits: {backend: redis, redis_url: %q, prefix: %q, fallback_share: 0.34}\n",
@@ -377,16 +347,7 @@ func TestLocalShareIsExactAndRefusalsAreRecorded(t *testing.T) {
 // before and during the outage is carried into the restarted Redis, so
 // the key gets no more than its limit plus one local share in the minute.
 func TestRedisRestartedEmptyKeepsTheLimit(t *testing.T) {
-	rd := redisURL(t)
-	o, err := goredis.ParseURL(rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	px, err := faultproxy.Start(o.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(px.Close)
+	o, px := redisBehindProxy(t)
 	prefix := "bulwark-faults-" + randomHex() + ":"
 	data := filepath.Join(t.TempDir(), "data")
 	p := serve(t, data, fastSim+fmt.Sprintf("limits: {backend: redis, redis_url: %q, prefix: %q, fallback_share: 0.5}\n",
