@@ -104,7 +104,8 @@ func buildCapacity(cfg *config.Config, ctl *shed.Controller) *shed.Controller {
 			seen[name] = true
 			ctl.Configure(name, shed.Config{
 				Initial: mc.InitialLimit, Min: mc.MinLimit, Max: mc.MaxLimit, Queue: mc.Queue,
-				CriticalReserve: mc.CriticalReserve, Tolerance: mc.LatencyTolerance,
+				CriticalReserve: mc.CriticalReserve, Tolerance: mc.LatencyTolerance, Jitter: mc.LatencyJitter.D(),
+				QueueTarget: mc.QueueTarget.D(), QueueInterval: mc.QueueInterval.D(),
 				IgnoreHeadroom: !cfg.Providers[t.Provider].HeedsRateLimitHeaders(),
 			})
 		}

@@ -56,7 +56,7 @@ type Capacity struct {
 // settings apply. Zero means the default.
 type ModelCapacity struct {
 	// InitialLimit, MinLimit and MaxLimit bound the learned limit of
-	// concurrent calls (defaults 16, 1, 512).
+	// concurrent calls (defaults 16, 1, 4096).
 	InitialLimit int `yaml:"initial_limit" json:"initial_limit,omitempty"`
 	MinLimit     int `yaml:"min_limit" json:"min_limit,omitempty"`
 	MaxLimit     int `yaml:"max_limit" json:"max_limit,omitempty"`
@@ -68,6 +68,15 @@ type ModelCapacity struct {
 	// LatencyTolerance is how far latency may grow over the best recent
 	// latency before the limit shrinks (default 1.5).
 	LatencyTolerance float64 `yaml:"latency_tolerance" json:"latency_tolerance,omitempty"`
+	// LatencyJitter is a rise in latency that never counts as congestion,
+	// however large a share of a short call it is (default 10ms).
+	LatencyJitter Duration `yaml:"latency_jitter" json:"latency_jitter,omitempty"`
+	// QueueTarget and QueueInterval bound queueing by time (controlled
+	// delay): once a tenant's waiters have not run out for the interval,
+	// those that waited the target are refused (queue_delay). Defaults:
+	// half and twice the recent service time, at least 5ms and 100ms.
+	QueueTarget   Duration `yaml:"queue_target" json:"queue_target,omitempty"`
+	QueueInterval Duration `yaml:"queue_interval" json:"queue_interval,omitempty"`
 }
 
 func (v *validator) capacity(c *Config) {
@@ -95,6 +104,12 @@ func (v *validator) capacity(c *Config) {
 			v.add(path+".min_limit", "min_limit %d is above max_limit %d", mc.MinLimit, mc.MaxLimit)
 		}
 		v.share(path+".critical_reserve", mc.CriticalReserve)
+		v.duration(path+".latency_jitter", mc.LatencyJitter)
+		v.duration(path+".queue_target", mc.QueueTarget)
+		v.duration(path+".queue_interval", mc.QueueInterval)
+		if mc.QueueTarget > 0 && mc.QueueInterval > 0 && mc.QueueTarget >= mc.QueueInterval {
+			v.add(path+".queue_target", "queue_target %s must be shorter than queue_interval %s", mc.QueueTarget, mc.QueueInterval)
+		}
 		if mc.LatencyTolerance != 0 && !(mc.LatencyTolerance > 1) {
 			v.add(path+".latency_tolerance", "a tolerance is a factor above 1, got %g", mc.LatencyTolerance)
 		}

@@ -14,11 +14,13 @@ import "time"
 // in turn is not refused because a bursting one keeps the queue full.
 //
 // How long a waiter may wait (its patience) is fixed as it joins: the
-// target; the interval for a waiter in line (inLine) — one served before
+// target; the interval less the target for a waiter in line (inLine) — one served before
 // every other waiter, or whose tenant, with it, holds and awaits no more
 // than its weighted share of the limit, or than any other tenant that
 // competes, for their weights —
-// since it waits for permits to come back, not behind a queue; and no
+// since it waits for permits to come back, not behind a queue (less the
+// target, so that its wait and its call stay within about three service
+// times); and no
 // bound but its deadline for a critical waiter (critical requests go
 // before every share, and their deadline or MaxWait and the queue's bound
 // still hold them) and for any waiter that joins before a service time is
@@ -58,7 +60,7 @@ func (l *Limiter) patience(r Request) time.Duration {
 	case r.Class == Critical || l.service == 0 && l.cfg.QueueTarget == 0:
 		return 0
 	case l.inLine(r):
-		return l.queueInterval()
+		return l.queueInterval() - l.queueTarget()
 	}
 	return l.queueTarget()
 }

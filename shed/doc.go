@@ -17,11 +17,17 @@
 //     answers does not read as congestion) is compared with its baseline
 //     (the best smoothed value of the last windows of 500 calls, which
 //     may rise by 5% a window so lasting congestion does not become the
-//     norm). Beyond Tolerance × baseline, or on an overload answer, the
-//     limit shrinks by 10% — once per episode: only calls started after
-//     the last decrease can decrease it again. In the lower half of the
-//     band and while the limit holds calls back, it grows by about one per
-//     limit's worth of calls. An upstream Retry-After pauses grants for
+//     norm). Beyond Tolerance × baseline and by more than Jitter in time
+//     (10ms: a call of a few milliseconds doubles with a busy host's
+//     scheduling, not with a queue), or on an overload answer, the limit
+//     shrinks by 10% — once per episode: only calls started after the
+//     last decrease can decrease it again. In the lower half of the band
+//     (or within half the jitter) and while the limit holds calls back, it
+//     grows: until it first shrinks, and again once it has not shrunk
+//     for 30 s, by one permit per call (doubling each round of calls, as
+//     TCP's slow start, so 2,000 streams opened at once to a healthy
+//     upstream are not refused); in between, near the capacity it found,
+//     by about one per limit's worth of calls. An upstream Retry-After pauses grants for
 //     that long, and so does an upstream's statement that its own rate
 //     limit is about used up (Headroom, from the x-ratelimit-* headers,
 //     unless Config.IgnoreHeadroom): when it will take no more requests
@@ -60,9 +66,9 @@
 //     queue. The queue stands per tenant, so a quiet tenant's is not
 //     refused for a bursting one's; a waiter served before every other
 //     as it joined, or whose tenant is within its weighted share, may
-//     wait the interval rather than the target; critical waiters, and
-//     those that join before a service time is learned, are bound only
-//     by their deadline.
+//     wait the interval less the target rather than the target;
+//     critical waiters, and those that join before a service time is
+//     learned, are bound only by their deadline.
 //   - Controller: the process gate (max in flight, max queued), the
 //     limiters by target name (they survive reloads), and a snapshot of
 //     limits, queue depths and shed counts for the admin API and metrics.

@@ -89,24 +89,57 @@ func (l *Limiter) learn(res Result, start, now time.Time) {
 	} else {
 		l.service = (l.service*9 + d) / 10
 	}
-	kind, x := sigLatency, float64(d)
+	kind, x, scale := sigLatency, float64(d), 1.0
 	if res.Tokens > 0 {
-		kind, x = sigPerToken, x/float64(res.Tokens)
+		kind, x, scale = sigPerToken, x/float64(res.Tokens), float64(res.Tokens)
 	}
 	ratio := l.sig[kind].add(x)
-	if ratio > l.cfg.Tolerance {
+	// The rise over the baseline, in time: for a whole answer, the
+	// per-token rise over this answer's tokens. A rise within the jitter
+	// is noise (the scheduling of this process and the upstream's on a
+	// busy host), not queueing, however large a ratio it makes of a
+	// latency of a few milliseconds.
+	rise := time.Duration((l.sig[kind].ewma - l.sig[kind].base()) * scale)
+	if ratio > l.cfg.Tolerance && rise > l.cfg.Jitter {
 		l.decrease(start, now)
 		return
 	}
-	// Grow only while latency is in the lower half of the tolerance band,
-	// and only when the limit is what holds calls back.
-	if ratio > (1+l.cfg.Tolerance)/2 {
+	// Grow only while latency is in the lower half of the tolerance band
+	// (or within half the jitter), and only when the limit is what holds
+	// calls back.
+	if ratio > (1+l.cfg.Tolerance)/2 && rise > l.cfg.Jitter/2 {
 		return
 	}
-	if float64(l.inflight+1) >= l.limit*(1-l.cfg.CriticalReserve) || l.queued() > 0 {
+	l.grow(now)
+}
+
+// grow raises the limit after a call that found latency in the band,
+// while the limit holds calls back. Until the limit first shrinks, and
+// again once it has not shrunk for probeAfter, it probes, as TCP's slow
+// start: one permit more per call for the classes outside the critical
+// reserve (doubling the limit each round of calls), while the calls in
+// flight hold half of it or more, so that it keeps ahead of a demand that
+// doubles as fast. In between, near the capacity it found, it grows by
+// one per limit's worth of calls while the calls in flight hold all of it
+// or others wait. So a healthy upstream's limit follows a surge of demand
+// (thousands of streams opened at once) within a few round trips, and a
+// limit that found the upstream's capacity stays close to it.
+func (l *Limiter) grow(now time.Time) {
+	usable := l.limit * (1 - l.cfg.CriticalReserve)
+	if l.lastDecrease.IsZero() || now.Sub(l.lastDecrease) >= probeAfter {
+		if float64(l.inflight+1) >= usable/2 || l.queued() > 0 {
+			l.limit = min(l.limit+1/(1-l.cfg.CriticalReserve), float64(l.cfg.Max))
+		}
+		return
+	}
+	if float64(l.inflight+1) >= usable || l.queued() > 0 {
 		l.limit = min(l.limit+1/l.limit, float64(l.cfg.Max))
 	}
 }
+
+// probeAfter is how long after its last decrease the limit grows fast
+// again (grow).
+const probeAfter = 30 * time.Second
 
 // decrease shrinks the limit by 10%, once per episode: only for a call
 // started after the last decrease.

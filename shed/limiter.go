@@ -12,7 +12,7 @@ import (
 // defaults below.
 type Config struct {
 	// Initial, Min and Max bound the learned concurrency limit
-	// (defaults 16, 1, 512).
+	// (defaults 16, 1, 4096).
 	Initial, Min, Max int
 	// Queue is how many requests may wait for the target (default 64).
 	Queue int
@@ -22,6 +22,11 @@ type Config struct {
 	// Tolerance is how far latency may grow over the best recent latency
 	// before the limit shrinks (default 1.5).
 	Tolerance float64
+	// Jitter is the rise in latency over the best recent latency that is
+	// never taken for congestion, however large a share of it it is
+	// (default 10ms; negative means none): a call of a few milliseconds
+	// doubles with the scheduling of a busy host, not with a queue.
+	Jitter time.Duration
 	// QueueTarget and QueueInterval bound queueing by time (controlled
 	// delay, codel.go): once a tenant's waiters have not run out for
 	// QueueInterval, its waiter that has waited QueueTarget (QueueInterval
@@ -42,7 +47,7 @@ func (c Config) withDefaults() Config {
 		c.Min = 1
 	}
 	if c.Max <= 0 {
-		c.Max = 512
+		c.Max = 4096
 	}
 	c.Max = max(c.Max, c.Min)
 	c.Initial = min(max(c.Initial, c.Min), c.Max)
@@ -58,6 +63,12 @@ func (c Config) withDefaults() Config {
 	c.CriticalReserve = min(c.CriticalReserve, 0.9)
 	if c.Tolerance <= 1 {
 		c.Tolerance = 1.5
+	}
+	switch {
+	case c.Jitter == 0:
+		c.Jitter = 10 * time.Millisecond
+	case c.Jitter < 0:
+		c.Jitter = 0
 	}
 	c.QueueTarget, c.QueueInterval = max(c.QueueTarget, 0), max(c.QueueInterval, 0)
 	return c
