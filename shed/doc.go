@@ -23,11 +23,12 @@
 //     shrinks by 10% — once per episode: only calls started after the
 //     last decrease can decrease it again. In the lower half of the band
 //     (or within half the jitter) and while the limit holds calls back, it
-//     grows: until it first shrinks, and again once it has not shrunk
-//     for 30 s, by one permit per call (doubling each round of calls, as
-//     TCP's slow start, so 2,000 streams opened at once to a healthy
-//     upstream are not refused); in between, near the capacity it found,
-//     by about one per limit's worth of calls. An upstream Retry-After pauses grants for
+//     grows by about one per limit's worth of calls; a stream that goes on
+//     holding its permit, which teaches the limit once in its whole
+//     length, raises it by one permit (doubling it each round of first
+//     contents, as TCP's slow start, so 2,000 streams opened at once to a
+//     healthy upstream are not refused). A decrease on latency goes down
+//     to where latency would be in the middle of the band (10% to 50%). An upstream Retry-After pauses grants for
 //     that long, and so does an upstream's statement that its own rate
 //     limit is about used up (Headroom, from the x-ratelimit-* headers,
 //     unless Config.IgnoreHeadroom): when it will take no more requests

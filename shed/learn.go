@@ -64,7 +64,7 @@ func (s *signal) base() float64 {
 func (l *Limiter) learn(res Result, start, now time.Time) {
 	l.pause(now, res.RetryAfter)
 	if res.Overloaded {
-		l.decrease(start, now)
+		l.decrease(start, now, 0.9)
 		return
 	}
 	d := res.Latency
@@ -80,7 +80,7 @@ func (l *Limiter) learn(res Result, start, now time.Time) {
 			base = float64(l.service)
 		}
 		if base > 0 && float64(d) > l.cfg.Tolerance*base {
-			l.decrease(start, now)
+			l.decrease(start, now, 0.9)
 		}
 		return
 	}
@@ -100,33 +100,38 @@ func (l *Limiter) learn(res Result, start, now time.Time) {
 	// busy host), not queueing, however large a ratio it makes of a
 	// latency of a few milliseconds.
 	rise := time.Duration((l.sig[kind].ewma - l.sig[kind].base()) * scale)
+	mid := (1 + l.cfg.Tolerance) / 2
 	if ratio > l.cfg.Tolerance && rise > l.cfg.Jitter {
-		l.decrease(start, now)
+		// Down to where latency would be in the middle of the band, were
+		// it proportional to the calls in flight (as it is once the
+		// upstream queues): at least 10%, at most half.
+		l.decrease(start, now, min(max(mid/ratio, 0.5), 0.9))
 		return
 	}
 	// Grow only while latency is in the lower half of the tolerance band
 	// (or within half the jitter), and only when the limit is what holds
 	// calls back.
-	if ratio > (1+l.cfg.Tolerance)/2 && rise > l.cfg.Jitter/2 {
+	if ratio > mid && rise > l.cfg.Jitter/2 {
 		return
 	}
-	l.grow(now)
+	l.grow(res.Holding)
 }
 
-// grow raises the limit after a call that found latency in the band,
-// while the limit holds calls back. Until the limit first shrinks, and
-// again once it has not shrunk for probeAfter, it probes, as TCP's slow
-// start: one permit more per call for the classes outside the critical
-// reserve (doubling the limit each round of calls), while the calls in
-// flight hold half of it or more, so that it keeps ahead of a demand that
-// doubles as fast. In between, near the capacity it found, it grows by
-// one per limit's worth of calls while the calls in flight hold all of it
-// or others wait. So a healthy upstream's limit follows a surge of demand
-// (thousands of streams opened at once) within a few round trips, and a
-// limit that found the upstream's capacity stays close to it.
-func (l *Limiter) grow(now time.Time) {
+// grow raises the limit after a call that found latency in the lower
+// half of the band, while the limit holds calls back: by one per limit's
+// worth of calls (about one per round of calls, as the calls that return
+// their permits teach it again within a service time) while the calls in
+// flight hold all of it or others wait. A stream that goes on holding its
+// permit (Result.Holding) teaches it once in its whole length, so a limit
+// that waited for a round of them would not follow a surge of streams to
+// a healthy upstream (2,000 opened at once got 12 served); each such
+// stream raises it by one permit for the classes outside the critical
+// reserve, while the calls in flight hold half of it or more — doubling
+// it each round of first contents, as TCP's slow start, and keeping it
+// ahead of a demand that grows as fast.
+func (l *Limiter) grow(holding bool) {
 	usable := l.limit * (1 - l.cfg.CriticalReserve)
-	if l.lastDecrease.IsZero() || now.Sub(l.lastDecrease) >= probeAfter {
+	if holding {
 		if float64(l.inflight+1) >= usable/2 || l.queued() > 0 {
 			l.limit = min(l.limit+1/(1-l.cfg.CriticalReserve), float64(l.cfg.Max))
 		}
@@ -137,16 +142,12 @@ func (l *Limiter) grow(now time.Time) {
 	}
 }
 
-// probeAfter is how long after its last decrease the limit grows fast
-// again (grow).
-const probeAfter = 30 * time.Second
-
-// decrease shrinks the limit by 10%, once per episode: only for a call
-// started after the last decrease.
-func (l *Limiter) decrease(start, now time.Time) {
+// decrease shrinks the limit by factor, once per episode: only for a
+// call started after the last decrease.
+func (l *Limiter) decrease(start, now time.Time, factor float64) {
 	if start.Before(l.lastDecrease) {
 		return
 	}
 	l.lastDecrease = now
-	l.limit = max(l.limit*0.9, float64(l.cfg.Min))
+	l.limit = max(l.limit*factor, float64(l.cfg.Min))
 }

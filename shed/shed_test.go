@@ -294,7 +294,10 @@ func TestLimitLearnsFromLatencyOverloadAndRetryAfter(t *testing.T) {
 		if s := l.State().Limit; s >= grown*0.5 {
 			t.Fatalf("limit = %v after latency tripled, want < %v", s, grown*0.5)
 		}
-		// An upstream 429 with Retry-After pauses grants, then resumes them.
+		// An upstream 429 with Retry-After pauses grants, then resumes them
+		// (on a limiter of its own: the tripled latency took this one to
+		// its floor).
+		l = c.Configure("t2", Config{Initial: 10, Min: 2, Max: 20, CriticalReserve: -1})
 		before := l.State().Limit
 		rel := mustAcquire(t, l, Request{})
 		rel(Result{Overloaded: true, RetryAfter: 2 * time.Second})
