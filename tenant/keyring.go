@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -35,7 +36,11 @@ const maxSecretLen = 256
 // A Keyring is safe for concurrent use.
 type Keyring struct {
 	store Store
-	set   atomic.Pointer[keySet]
+	// reload serializes Reload, so that a load that read the store before
+	// a write (a background refresh) cannot publish its older set after
+	// the load that followed the write (the admin API's).
+	reload sync.Mutex
+	set    atomic.Pointer[keySet]
 	// lastErr holds the error of the last Reload, or a nil *reloadError.
 	lastErr atomic.Pointer[reloadError]
 	// snap is where Reload saves the key set (snapshot.go); nil: nowhere.
@@ -73,6 +78,8 @@ func NewKeyring(s Store) *Keyring {
 // store fails, the previous set stays in force and the error is returned.
 // After a successful load it saves the set where SetSnapshot says.
 func (k *Keyring) Reload(ctx context.Context) error {
+	k.reload.Lock()
+	defer k.reload.Unlock()
 	keys, err := k.store.Keys(ctx, "")
 	if err != nil {
 		err = fmt.Errorf("reload keys: %w", err)

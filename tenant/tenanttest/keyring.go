@@ -31,6 +31,72 @@ func testKeyring(t *testing.T, newStore func(t *testing.T) tenant.Store) {
 	t.Run("Authenticate", func(t *testing.T) { testAuthenticate(t, newStore(t)) })
 	t.Run("ReloadFailureKeepsSet", func(t *testing.T) { testReloadFailure(t, newStore(t)) })
 	t.Run("ConcurrentReload", func(t *testing.T) { testConcurrentReload(t, newStore(t)) })
+	t.Run("StaleReloadDoesNotWin", func(t *testing.T) { testStaleReload(t, newStore(t)) })
+}
+
+// stalling is a Store whose Keys, once armed, reads the keys and then
+// waits for release before it returns them: a slow background reload.
+type stalling struct {
+	tenant.Store
+	armed   atomic.Bool
+	read    chan struct{}
+	release chan struct{}
+}
+
+func (s *stalling) Keys(ctx context.Context, tenantID string) ([]tenant.Key, error) {
+	keys, err := s.Store.Keys(ctx, tenantID)
+	if s.armed.CompareAndSwap(true, false) {
+		close(s.read)
+		<-s.release
+	}
+	return keys, err
+}
+
+// A reload that read the keys before a key was created (a background
+// refresh) and returns after the reload that followed the creation (the
+// admin API's) must not put the older set back: the new key would be
+// refused until the next refresh.
+func testStaleReload(t *testing.T, s tenant.Store) {
+	ctx := t.Context()
+	st := &stalling{Store: s, read: make(chan struct{}), release: make(chan struct{})}
+	mustTenant(t, s, "a")
+	kr := tenant.NewKeyring(st)
+	if err := kr.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st.armed.Store(true)
+	stale := make(chan error, 1)
+	go func() { stale <- kr.Reload(ctx) }()
+	<-st.read
+	k, secret := newKey("a", "new", 0)
+	mustKey(t, s, k)
+	fresh := make(chan error, 1)
+	go func() { fresh <- kr.Reload(ctx) }()
+	// The fresh reload runs once the stale one is done, or — without
+	// ordering — it finishes first and the stale one overwrites it.
+	select {
+	case err := <-fresh:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(st.release)
+	if err := <-stale; err != nil {
+		t.Fatal(err)
+	}
+	// Wait for the fresh reload if it was held behind the stale one.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := kr.Authenticate(secret)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the key created before the last reload is refused: %v", err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 func testAuthenticate(t *testing.T, s tenant.Store) {
