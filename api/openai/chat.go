@@ -100,7 +100,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, p tenant.Princi
 	}
 	o := gateway.StreamOptions{Heartbeat: beat}
 	if clientTimeout > 0 {
-		o.StartBy = time.Now().Add(clientTimeout)
+		o.StartBy = time.Now().Add(answerWithin(clientTimeout))
 	}
 	s, out, err := h.gw.Stream(ctx, p, req, o)
 	if err != nil {

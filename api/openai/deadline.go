@@ -135,13 +135,26 @@ func grpcTimeout(v string) (time.Duration, bool) {
 	return time.Duration(n) * unit, true
 }
 
+// answerWithin is how long Bulwark has to answer a client that waits
+// timeout: the client's clock started before the request reached Bulwark
+// and stops after the answer left it, so Bulwark's ends a margin earlier —
+// 2% of the timeout, at least 5ms and at most a second — and an answer,
+// even a refusal, reaches the client before the client gives up on it.
+func answerWithin(timeout time.Duration) time.Duration {
+	if timeout <= 0 {
+		return 0
+	}
+	margin := min(max(timeout/50, 5*time.Millisecond), time.Second)
+	return max(timeout-margin, timeout/2)
+}
+
 // context returns r's context bounded by server.request_timeout and by
-// the client's own timeout, whichever ends first. The route's total
-// timeout bounds it further in the gateway.
+// the client's own timeout (answerWithin), whichever ends first. The
+// route's total timeout bounds it further in the gateway.
 func (h *Handler) context(r *http.Request, clientTimeout time.Duration) (context.Context, context.CancelFunc) {
 	d := h.timeout
-	if clientTimeout > 0 && (d <= 0 || clientTimeout < d) {
-		d = clientTimeout
+	if c := answerWithin(clientTimeout); c > 0 && (d <= 0 || c < d) {
+		d = c
 	}
 	if d > 0 {
 		return context.WithTimeout(r.Context(), d)

@@ -96,3 +96,29 @@ func TestMalformedDeadlineHeadersAre400(t *testing.T) {
 		}
 	}
 }
+
+// Bulwark's deadline for a client ends before the client's own, so that
+// its answer — a refusal or a timeout too — reaches the client before the
+// client gives up: a 1 s SDK timeout measured over HTTP got 504s 2.8 ms
+// after the client had left when both ended together.
+func TestTheAnswerIsDueBeforeTheClientGivesUp(t *testing.T) {
+	for _, c := range []struct{ timeout, want time.Duration }{
+		{0, 0},
+		{time.Second, 980 * time.Millisecond},
+		{100 * time.Millisecond, 95 * time.Millisecond},
+		{6 * time.Millisecond, 3 * time.Millisecond},
+		{600 * time.Second, 599 * time.Second},
+	} {
+		if got := answerWithin(c.timeout); got != c.want {
+			t.Errorf("answerWithin(%s) = %s, want %s", c.timeout, got, c.want)
+		}
+	}
+	h := &Handler{}
+	r := httptest.NewRequest("POST", "/v1/chat/completions", nil)
+	ctx, cancel := h.context(r, time.Second)
+	defer cancel()
+	dl, ok := ctx.Deadline()
+	if left := time.Until(dl); !ok || left > 980*time.Millisecond || left < 900*time.Millisecond {
+		t.Errorf("a 1 s client timeout left %s (deadline %v)", left, ok)
+	}
+}
