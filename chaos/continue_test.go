@@ -240,6 +240,11 @@ func TestContinuationIsRecordedWithBothAttempts(t *testing.T) {
 		if len(at) != 2 || at[0].Target != "a/m" || at[0].ErrorKind != "stream_broken" || at[1].Target != "b/m" || at[1].ErrorKind != "" {
 			t.Errorf("request log attempts %+v", at)
 		}
+		// The request log shows the continuation: the break of the first
+		// attempt, and the attempt that continued it.
+		if len(at) == 2 && (at[0].Break != "cut" || at[0].Continues || at[1].Break != "" || !at[1].Continues) {
+			t.Errorf("request log attempts %+v: want a/m broken by a cut, continued by b/m", at)
+		}
 	})
 }
 

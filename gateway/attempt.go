@@ -20,7 +20,10 @@ type Attempt struct {
 	Status   int
 	Duration time.Duration
 	Hedge    bool
-	Err      *llm.Error // nil on success
+	// Continues: the attempt continues a stream that broke after its
+	// first content (continue.go).
+	Continues bool
+	Err       *llm.Error // nil on success
 }
 
 func (a Attempt) String() string {
@@ -251,6 +254,7 @@ func run[T any](ctx context.Context, rq *request, tbl *route.Table, r *route.Rou
 		} else {
 			res = attempt(ctx, cur, t, tr, call)
 		}
+		res.a.Continues = st.continuing
 		out.Tried = append(out.Tried, res.a)
 		if res.a.Err == nil {
 			out.Target = res.t

@@ -204,7 +204,7 @@ func (rq *request) settleBudget(out *Outcome, err error) {
 	} else {
 		var cost usage.Nanodollars
 		if err == nil {
-			cost, _ = rq.g.prices.Load().Cost(out.Target.Name(), q.usage)
+			cost = q.cost(rq.g.prices.Load(), out)
 		}
 		serr = q.budget.Commit(ctx, cost)
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/bulwark-ai/bulwark/config"
 	"github.com/bulwark-ai/bulwark/llm"
 	"github.com/bulwark-ai/bulwark/route"
-	"github.com/bulwark-ai/bulwark/tokens"
+	"github.com/bulwark-ai/bulwark/telemetry"
 )
 
 // Continuing a broken stream.
@@ -33,8 +33,14 @@ import (
 // The client sees one stream: the continuation's role chunk is dropped,
 // its chunks carry the id, model, created and system_fingerprint the
 // client saw, and its finish chunk and usage chunk carry a "bulwark"
-// object listing the continuations. Usage is the sum of the calls (the broken call's is
-// estimated from its prompt and the text it sent). A stream that carried
+// object listing the continuations. Usage is the sum of the calls, each
+// billed by the billing rule (usage/doc.go, bill.go): the usage it
+// reported, or, for a call that broke without reporting any (the broken
+// call, a continuation that broke again), the tokens Bulwark counts of
+// its prompt and of the text the client received from it; the usage
+// record then says its usage was counted. Each continuation is counted
+// in bulwark_stream_continuations_total by its outcome, and is an event
+// on the request's span. A stream that carried
 // anything but the text of one choice (tool or function calls, refusals,
 // reasoning, several choices) is never continued. A continuation that
 // fails ends the stream with an error event naming both failures; a target
@@ -111,11 +117,19 @@ func (st *loop) resume(ctx context.Context, rq *request, t *route.Target, e *llm
 	st.retry, st.wait = t, w
 }
 
-// callUsage is the usage of one upstream call of a continued stream.
-type callUsage struct {
-	target string
-	usage  llm.Usage
-}
+// Outcomes of a continuation (bulwark_stream_continuations_total).
+const (
+	// The continuation's stream ended properly.
+	contCompleted = "completed"
+	// It broke too (and may have been continued in turn).
+	contBroken = "broken"
+	// The client closed the stream during it.
+	contCanceled = "canceled"
+	// No target could start it; prefill_refused: the last one tried
+	// refused the prefill (400).
+	contFailed         = "failed"
+	contPrefillRefused = "prefill_refused"
+)
 
 // recovery continues a stream that breaks (see above). It is used by the
 // relay's goroutine.
@@ -125,8 +139,8 @@ type recovery struct {
 	r   *route.Route // the route the client asked for
 	req *llm.ChatRequest
 	pol config.StreamRecovery
-	// prompt is the client's prompt in tokens (an estimate).
-	prompt int
+	// bill is the relay's: the usage of the stream's calls so far.
+	bill *bill
 
 	// What the client saw: the first choice's text, and the first chunk's
 	// id, model, created and system_fingerprint.
@@ -137,17 +151,14 @@ type recovery struct {
 	other bool
 
 	done []Continuation
-	// parts are the usage of each call that broke; callPrompt is the
-	// current call's prompt (estimated) and callFrom where its text starts.
-	parts      []callUsage
-	callPrompt int
-	callFrom   int
+	// open: the last continuation's outcome is not recorded yet.
+	open bool
 	// over is set once a continuation failed: the stream's end is final.
 	over bool
 }
 
-func newRecovery(ctx context.Context, tbl *route.Table, r *route.Route, req *llm.ChatRequest, prompt int) *recovery {
-	return &recovery{ctx: ctx, tbl: tbl, r: r, req: req, pol: r.Policy.Recovery, prompt: prompt, callPrompt: prompt}
+func newRecovery(ctx context.Context, tbl *route.Table, r *route.Route, req *llm.ChatRequest, b *bill) *recovery {
+	return &recovery{ctx: ctx, tbl: tbl, r: r, req: req, pol: r.Policy.Recovery, bill: b}
 }
 
 // chunkView is what recovery reads of a chunk.
@@ -228,9 +239,8 @@ func (rc *recovery) deliver(c *llm.Chunk) *llm.Chunk {
 	}
 	set := []member{{"id", rc.id}, {"model", rc.model}, {"created", rc.created}, {"system_fingerprint", rc.fpr}}
 	out := *c
-	if c.Usage != nil {
-		rc.parts = append(rc.parts, callUsage{target: rc.current(), usage: *c.Usage})
-		sum := rc.sum()
+	if c.Usage != nil { // the calls before this one, and this one's
+		sum := sumUsage(append(slices.Clip(rc.bill.calls), callUsage{usage: *c.Usage}))
 		out.Usage = &sum
 		u, _ := json.Marshal(sum)
 		set = append(set, member{"usage", u})
@@ -248,19 +258,36 @@ func (rc *recovery) deliver(c *llm.Chunk) *llm.Chunk {
 	return &out
 }
 
-// current is the target of the call under way.
-func (rc *recovery) current() string { return rc.done[len(rc.done)-1].Target }
+// record counts continuation k in bulwark_stream_continuations_total with
+// its outcome.
+func (rc *recovery) record(rq *request, k Continuation, outcome string) {
+	rq.g.metrics.RecordContinuation(telemetry.ContinuationRecord{Alias: rq.alias, Target: k.Target, Reason: k.Reason, Outcome: outcome})
+}
 
-// sum is the usage of every call of the stream.
-func (rc *recovery) sum() llm.Usage {
-	var u llm.Usage
-	for _, p := range rc.parts {
-		u.PromptTokens += p.usage.PromptTokens
-		u.CompletionTokens += p.usage.CompletionTokens
-		u.TotalTokens += p.usage.TotalTokens
-		u.CachedTokens += p.usage.CachedTokens
+// settle records the outcome of the last continuation, if it is not
+// recorded yet.
+func (rc *recovery) settle(rq *request, outcome string) {
+	if rc.open && rq != nil {
+		rc.open = false
+		rc.record(rq, rc.done[len(rc.done)-1], outcome)
 	}
-	return u
+}
+
+// ended records the outcome of the last continuation once the stream
+// ended: properly (broken nil), closed by the client, or broken.
+func (rc *recovery) ended(r *relay, broken error) {
+	if r.watch == nil {
+		return
+	}
+	outcome := contCompleted
+	var le *llm.Error
+	switch {
+	case errors.As(broken, &le) && le.Kind == llm.KindCanceled:
+		outcome = contCanceled
+	case broken != nil:
+		outcome = contBroken
+	}
+	rc.settle(r.watch.rq, outcome)
 }
 
 // may reports whether a break e may be continued.
@@ -280,13 +307,14 @@ func (r *relay) continueAfter(err error) error {
 		return err
 	}
 	rq := w.rq
-	// The broken call: its attempt ends with the break, its usage is
-	// estimated, and it is released.
+	// The broken call: its attempt ends with the break, it is billed by
+	// the billing rule (bill.go), and it is released. A continuation that
+	// broke is done with.
 	w.att.finish(time.Since(w.attStart), w.ans, e)
 	brokenAttempt(&w.out, r.t, e)
-	n := tokens.For(r.t.Model)
-	out := n.Text(string(rc.text[rc.callFrom:]))
-	rc.parts = append(rc.parts, callUsage{target: r.t.Name(), usage: llm.Usage{PromptTokens: rc.callPrompt, CompletionTokens: out, TotalTokens: rc.callPrompt + out}})
+	r.bill.end(true)
+	rc.settle(rq, contBroken)
+	from := r.t.Name()
 	if r.s != nil {
 		_ = r.s.Close()
 	}
@@ -299,7 +327,7 @@ func (r *relay) continueAfter(err error) error {
 	if call.MaxTokens > 0 {
 		// The client's max_tokens bounds the whole answer: the
 		// continuation gets what the calls so far left of it.
-		if call.MaxTokens -= rc.sum().CompletionTokens; call.MaxTokens < 1 {
+		if call.MaxTokens -= rc.bill.sum().CompletionTokens; call.MaxTokens < 1 {
 			return err // the answer already has all the tokens it may
 		}
 	}
@@ -317,6 +345,14 @@ func (r *relay) continueAfter(err error) error {
 	chars := utf8.RuneCount(rc.text)
 	if cerr != nil {
 		rc.over = true
+		k, outcome := Continuation{AfterChars: chars, Reason: e.Break.String()}, contFailed
+		if n := len(w.out.Tried); n > 0 && w.out.Tried[n-1].Continues {
+			k.Target = w.out.Tried[n-1].Target
+		}
+		if le := (*llm.Error)(nil); errors.As(cerr, &le) && le.Status == 400 && le.Kind == llm.KindBadRequest {
+			outcome = contPrefillRefused
+		}
+		rc.record(rq, k, outcome)
 		return bothFailed(e, chars, cerr)
 	}
 	// The continuation's upstream becomes the stream's.
@@ -324,13 +360,11 @@ func (r *relay) continueAfter(err error) error {
 	r.idleTimer = nil
 	r.stalled.Store(false)
 	w.att, w.attStart = nr.watch.att, nr.watch.attStart
-	rc.done = append(rc.done, Continuation{Target: nr.t.Name(), AfterChars: chars, Reason: e.Break.String()})
+	r.bill.start(nr.bill.t, nr.bill.req)
+	k := Continuation{Target: nr.t.Name(), AfterChars: chars, Reason: e.Break.String()}
+	rc.done, rc.open = append(rc.done, k), true
 	w.out.Continuations = slices.Clone(rc.done)
-	rc.callPrompt = rc.prompt + tokens.For(nr.t.Model).Text(prefill)
-	rc.callFrom = len(rc.text)
-	if q := rq.quota; q != nil {
-		q.continued = rc
-	}
+	telemetry.AddContinuation(w.ctx, telemetry.ContinuationEvent{From: from, To: k.Target, Reason: k.Reason, AfterChars: k.AfterChars})
 	return nil
 }
 

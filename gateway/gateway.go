@@ -290,7 +290,7 @@ func (g *Gateway) Stream(ctx context.Context, p tenant.Principal, req *llm.ChatR
 	s.onClose = func() { cancel(); admitted() }
 	s.watch.handOver(reqCtx, rq, out)
 	if r.Policy.Recovery.Enabled() { // continue.go
-		s.rec = newRecovery(ctx, tbl, r, req, prompt)
+		s.rec = newRecovery(ctx, tbl, r, req, &s.bill)
 	}
 	return s, out, nil
 }

@@ -154,6 +154,7 @@ func (rq *request) end(ctx context.Context, out *Outcome, ans answer, err error)
 		OutputTokens:  ans.output,
 		FinishReasons: ans.finish,
 		Attempts:      out.Attempts,
+		Continuations: len(out.Continuations),
 		Overhead:      max(d-rec.Upstream, 0),
 		ErrorType:     rec.ErrorType,
 		Err:           failure,
@@ -306,7 +307,10 @@ type streamWatch struct {
 	ttft     time.Duration // from the request's start to Stream's return
 	ans      answer
 	usage    llm.Usage // of the usage chunk, when one came
-	done     bool
+	// calls are the usage of each upstream call of the stream, by the
+	// billing rule (bill.go); set before end.
+	calls []callUsage
+	done  bool
 }
 
 // handOver starts following the stream as Stream returns it: from now on
@@ -360,8 +364,8 @@ func (w *streamWatch) end(err error) {
 	w.ans.firstToken = w.ttft
 	w.ans.relayed = time.Since(w.handed)
 	w.ans.broken = err
-	if w.rq.quota != nil {
-		w.rq.quota.usage = w.usage
+	if q := w.rq.quota; q != nil {
+		q.usage, q.calls, q.counted = sumUsage(w.calls), w.calls, counted(w.calls)
 	}
 	w.rq.end(w.ctx, &w.out, w.ans, nil)
 }

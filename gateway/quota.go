@@ -47,9 +47,22 @@ type quota struct {
 	// left (budget.go); nil when no budget applies.
 	budget       usage.BudgetReservation
 	budgetStatus *BudgetStatus
-	// continued is the recovery of a stream that was continued
-	// (continue.go): its calls are priced each by its own target.
-	continued *recovery
+	// calls are a stream's upstream calls (bill.go), each priced by its
+	// own target; nil for a call that does not stream. counted: the usage
+	// of one of them was counted, not reported.
+	calls   []callUsage
+	counted bool
+}
+
+// cost is what the request's usage costs by the billing rule: each call
+// of a stream at its target's price, else the answer's usage at the price
+// of the target that answered.
+func (q *quota) cost(p *usage.Prices, out *Outcome) usage.Nanodollars {
+	if q.calls != nil {
+		return costOf(p, q.calls)
+	}
+	c, _ := p.Cost(out.Target.Name(), q.usage)
+	return c
 }
 
 // SetLimiter sets the limiter requests reserve quota from; nil limits
@@ -192,23 +205,17 @@ func (rq *request) settle(out *Outcome, ans answer, err error) {
 		rec.Status = errorType(failure)
 	}
 	// The billing rule (usage/doc.go): the usage of the attempt that
-	// answered, priced by its target. A request no upstream answered costs
-	// nothing; a stream that broke after its first byte is billed for the
-	// usage it reported, if any.
+	// answered, priced by its target; for a stream, that of each of its
+	// calls (one per continuation), each priced by its target. A request
+	// no upstream answered costs nothing. A stream call that broke without
+	// reporting usage is billed for the tokens Bulwark counted of it
+	// (bill.go), and the record says so.
 	if answered && err == nil {
 		rec.PromptTokens = int64(u.PromptTokens)
 		rec.CompletionTokens = int64(u.CompletionTokens)
 		rec.CachedTokens = int64(u.CachedTokens)
-		if p := rq.g.prices.Load(); p != nil {
-			if c := q.continued; c != nil { // each call of a continued stream at its target's price
-				for _, part := range c.parts {
-					cost, _ := p.Cost(part.target, part.usage)
-					rec.Cost += cost
-				}
-			} else {
-				rec.Cost, _ = p.Cost(out.Target.Name(), u)
-			}
-		}
+		rec.UsageCounted = q.counted
+		rec.Cost = q.cost(rq.g.prices.Load(), out)
 	}
 	sink.Add(rec)
 }

@@ -164,15 +164,19 @@ func (rq *request) logRequest(out *Outcome, ans answer, done *requestRecord) {
 		PromptTokens:     int64(max(ans.input, 0)),
 		CompletionTokens: int64(max(ans.output, 0)),
 	}
+	if q := rq.quota; q != nil && q.counted { // what the usage record bills (quota.go)
+		r.PromptTokens, r.CompletionTokens = int64(q.usage.PromptTokens), int64(q.usage.CompletionTokens)
+		r.UsageCounted = true
+	}
 	if len(ans.finish) > 0 {
 		r.FinishReason = ans.finish[0]
 	}
 	if len(out.Tried) > 0 {
 		r.Attempts = make([]reqlog.Attempt, len(out.Tried))
 		for i, a := range out.Tried {
-			la := reqlog.Attempt{Target: a.Target, Status: a.Status, Duration: a.Duration, Hedge: a.Hedge}
+			la := reqlog.Attempt{Target: a.Target, Status: a.Status, Duration: a.Duration, Hedge: a.Hedge, Continues: a.Continues}
 			if a.Err != nil {
-				la.ErrorKind = a.Kind.String()
+				la.ErrorKind, la.Break = a.Kind.String(), a.Err.Break.String()
 			}
 			r.Attempts[i] = la
 		}

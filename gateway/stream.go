@@ -51,6 +51,7 @@ func openStream(ctx context.Context, r *route.Route, t *route.Target, req *llm.C
 		err = &llm.Error{Kind: llm.KindTimeout, Provider: t.Provider, Model: t.Model, Message: why}
 	}
 	rl := &relay{s: s, cancel: cancel, pending: pending, idle: r.Policy.StreamIdle, t: t}
+	rl.bill.start(t, &call)
 	switch {
 	case err == nil:
 	case errors.Is(err, io.EOF): // ended properly before any content
@@ -87,6 +88,8 @@ type relay struct {
 	// rec continues the stream when it breaks (continue.go); nil when its
 	// route does not.
 	rec *recovery
+	// bill is what the stream's upstream calls are billed for (bill.go).
+	bill bill
 }
 
 // stall ends the upstream call of a stream that sent nothing for r.idle.
@@ -103,6 +106,7 @@ func (r *relay) Recv() (*llm.Chunk, error) {
 	for {
 		c, err := r.recv()
 		if err == nil {
+			r.bill.note(c)
 			if r.rec != nil {
 				if c = r.rec.deliver(c); c == nil {
 					continue // a continuation's role chunk: the client has one
@@ -177,6 +181,12 @@ func (r *relay) end() {
 	case !errors.Is(r.err, io.EOF):
 		broken = r.err
 	}
+	r.bill.end(broken != nil)
+	r.bill.release()
+	if r.rec != nil {
+		r.rec.ended(r, broken)
+	}
+	r.watch.calls = r.bill.calls
 	r.watch.end(broken)
 }
 

@@ -37,3 +37,13 @@ func CheckMigrations(fsys fs.FS) error {
 	_, err := loadMigrations(fsys)
 	return err
 }
+
+// UsageCounted returns the usage_counted column of the usage record id.
+func UsageCounted(t *testing.T, db *DB, id string) bool {
+	t.Helper()
+	var c bool
+	if err := db.pool.QueryRow(t.Context(), "SELECT usage_counted FROM usage_records WHERE id = $1", id).Scan(&c); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}

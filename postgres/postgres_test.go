@@ -129,6 +129,24 @@ func TestUsageLedger(t *testing.T) {
 	usagetest.Run(t, func(t *testing.T) usage.Ledger { return newDB(t) })
 }
 
+// TestUsageCountedIsStored: a record whose usage Bulwark counted (a
+// stream call that broke without reporting usage) says so in the ledger.
+func TestUsageCountedIsStored(t *testing.T) {
+	t.Parallel()
+	requirePostgres(t)
+	db := newDB(t)
+	now := time.Now()
+	if err := db.Append(t.Context(), []usage.Record{
+		{ID: "counted", Time: now, TenantID: "acme", Status: "stream_broken", Stream: true, PromptTokens: 9, CompletionTokens: 40, UsageCounted: true},
+		{ID: "reported", Time: now, TenantID: "acme", Status: usage.StatusOK, Stream: true, PromptTokens: 9, CompletionTokens: 60},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !postgres.UsageCounted(t, db, "counted") || postgres.UsageCounted(t, db, "reported") {
+		t.Error("usage_counted is not stored as the records say")
+	}
+}
+
 func TestPing(t *testing.T) {
 	t.Parallel()
 	if err := newDB(t).Ping(t.Context()); err != nil {

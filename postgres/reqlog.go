@@ -31,6 +31,7 @@ func (db *DB) AppendRequests(ctx context.Context, recs []reqlog.Record) error {
 	ops, stream, status, errTypes := make([]string, n), make([]bool, n), make([]int32, n), make([]string, n)
 	latency, overhead, ttft := make([]int64, n), make([]int64, n), make([]int64, n)
 	prompt, completion, finish := make([]int64, n), make([]int64, n), make([]string, n)
+	counted := make([]bool, n)
 	attempts, content := make([]string, n), make([]*string, n)
 	for i := range recs {
 		r := &recs[i]
@@ -59,16 +60,17 @@ func (db *DB) AppendRequests(ctx context.Context, recs []reqlog.Record) error {
 		ops[i], stream[i], status[i], errTypes[i] = r.Operation, r.Stream, int32(r.Status), r.ErrorType
 		latency[i], overhead[i], ttft[i] = int64(r.Latency), int64(r.Overhead), int64(r.TimeToFirstToken)
 		prompt[i], completion[i], finish[i] = r.PromptTokens, r.CompletionTokens, r.FinishReason
+		counted[i] = r.UsageCounted
 	}
 	_, err := db.pool.Exec(ctx, `INSERT INTO request_log
 	(id, time_ns, request_id, tenant_id, key_id, alias, target, operation, stream, status, error_type,
-	 latency_ns, overhead_ns, ttft_ns, prompt_tokens, completion_tokens, finish_reason, attempts, content)
+	 latency_ns, overhead_ns, ttft_ns, prompt_tokens, completion_tokens, finish_reason, attempts, content, usage_counted)
 	SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
 		$8::text[], $9::boolean[], $10::integer[], $11::text[], $12::bigint[], $13::bigint[], $14::bigint[],
-		$15::bigint[], $16::bigint[], $17::text[], $18::jsonb[], $19::jsonb[])
+		$15::bigint[], $16::bigint[], $17::text[], $18::jsonb[], $19::jsonb[], $20::boolean[])
 	ON CONFLICT (id) DO NOTHING`,
 		ids, times, requestIDs, tenants, keys, aliases, targets, ops, stream, status, errTypes,
-		latency, overhead, ttft, prompt, completion, finish, attempts, content)
+		latency, overhead, ttft, prompt, completion, finish, attempts, content, counted)
 	if err != nil {
 		return opError("append request log", err)
 	}
@@ -76,7 +78,7 @@ func (db *DB) AppendRequests(ctx context.Context, recs []reqlog.Record) error {
 }
 
 const requestColumns = `id, time_ns, request_id, tenant_id, key_id, alias, target, operation, stream, status,
-	error_type, latency_ns, overhead_ns, ttft_ns, prompt_tokens, completion_tokens, finish_reason, attempts::text`
+	error_type, latency_ns, overhead_ns, ttft_ns, prompt_tokens, completion_tokens, usage_counted, finish_reason, attempts::text`
 
 // scanRequest reads a row of requestColumns (and content, when
 // withContent).
@@ -87,7 +89,7 @@ func scanRequest(row pgx.Row, withContent bool) (reqlog.Record, error) {
 	var attempts string
 	var content *string
 	dest := []any{&r.ID, &at, &r.RequestID, &r.TenantID, &r.KeyID, &r.Alias, &r.Target, &r.Operation, &r.Stream,
-		&status, &r.ErrorType, &latency, &overhead, &ttft, &r.PromptTokens, &r.CompletionTokens, &r.FinishReason, &attempts}
+		&status, &r.ErrorType, &latency, &overhead, &ttft, &r.PromptTokens, &r.CompletionTokens, &r.UsageCounted, &r.FinishReason, &attempts}
 	if withContent {
 		dest = append(dest, &content)
 	}

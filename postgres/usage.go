@@ -30,7 +30,7 @@ func (db *DB) Append(ctx context.Context, recs []usage.Record) error {
 	tenants, keys, aliases, targets := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	prompt, completion, cached := make([]int64, n), make([]int64, n), make([]int64, n)
 	cost, latency, attempts := make([]int64, n), make([]int64, n), make([]int32, n)
-	statuses, stream, cacheHit := make([]string, n), make([]bool, n), make([]bool, n)
+	statuses, stream, cacheHit, counted := make([]string, n), make([]bool, n), make([]bool, n), make([]bool, n)
 	tags := make([]string, n) // JSON objects
 	for i, r := range recs {
 		if err := r.Validate(); err != nil {
@@ -40,7 +40,7 @@ func (db *DB) Append(ctx context.Context, recs []usage.Record) error {
 		tenants[i], keys[i], aliases[i], targets[i] = r.TenantID, r.KeyID, r.Alias, r.Target
 		prompt[i], completion[i], cached[i] = r.PromptTokens, r.CompletionTokens, r.CachedTokens
 		cost[i], latency[i], attempts[i] = int64(r.Cost), int64(r.Latency), int32(min(r.Attempts, math.MaxInt32))
-		statuses[i], stream[i], cacheHit[i] = r.Status, r.Stream, r.CacheHit
+		statuses[i], stream[i], cacheHit[i], counted[i] = r.Status, r.Stream, r.CacheHit, r.UsageCounted
 		tags[i] = "{}"
 		if len(r.Tags) > 0 {
 			b, err := json.Marshal(r.Tags)
@@ -52,13 +52,13 @@ func (db *DB) Append(ctx context.Context, recs []usage.Record) error {
 	}
 	_, err := db.pool.Exec(ctx, `INSERT INTO usage_records
 	(id, time, request_id, tenant_id, key_id, alias, target, prompt_tokens, completion_tokens, cached_tokens,
-	 cost_nanodollars, latency_ns, attempts, status, stream, cache_hit, tags)
+	 cost_nanodollars, latency_ns, attempts, status, stream, cache_hit, tags, usage_counted)
 	SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
 		$8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::integer[], $14::text[],
-		$15::boolean[], $16::boolean[], $17::text[]::jsonb[])
+		$15::boolean[], $16::boolean[], $17::text[]::jsonb[], $18::boolean[])
 	ON CONFLICT (id) DO NOTHING`,
 		ids, times, requestIDs, tenants, keys, aliases, targets, prompt, completion, cached, cost, latency,
-		attempts, statuses, stream, cacheHit, tags)
+		attempts, statuses, stream, cacheHit, tags, counted)
 	if err != nil {
 		return opError("append usage", err)
 	}

@@ -46,6 +46,10 @@ type Record struct {
 	TimeToFirstToken time.Duration `json:"time_to_first_token_ns"`
 	PromptTokens     int64         `json:"prompt_tokens"`
 	CompletionTokens int64         `json:"completion_tokens"`
+	// UsageCounted is set when the tokens are (in part) what Bulwark
+	// counted, not what the upstream reported: a stream call that broke
+	// without reporting usage (usage.Record.UsageCounted).
+	UsageCounted bool `json:"usage_counted,omitempty"`
 	// FinishReason is the first choice's finish_reason.
 	FinishReason string    `json:"finish_reason,omitempty"`
 	Attempts     []Attempt `json:"attempts,omitempty"`
@@ -62,6 +66,13 @@ type Attempt struct {
 	Status    int           `json:"status,omitempty"`
 	Duration  time.Duration `json:"duration_ns"`
 	Hedge     bool          `json:"hedge,omitempty"`
+	// Break is how the attempt's stream broke after its first content
+	// reached the client (cut, idle, malformed, error_event); empty when
+	// it did not.
+	Break string `json:"break,omitempty"`
+	// Continues is set on an attempt that continues a stream an earlier
+	// attempt's break left unfinished (stream_recovery: continue).
+	Continues bool `json:"continues,omitempty"`
 }
 
 // Content is a request's captured text, with personal data and secrets

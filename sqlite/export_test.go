@@ -38,3 +38,13 @@ func CheckMigrations(fsys fs.FS) error {
 	_, err := loadMigrations(fsys)
 	return err
 }
+
+// UsageCounted returns the usage_counted column of the usage record id.
+func UsageCounted(t *testing.T, db *DB, id string) bool {
+	t.Helper()
+	var c bool
+	if err := db.db.QueryRowContext(t.Context(), "SELECT usage_counted FROM usage_records WHERE id = ?", id).Scan(&c); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}

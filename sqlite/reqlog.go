@@ -45,8 +45,8 @@ func (db *DB) AppendRequests(ctx context.Context, recs []reqlog.Record) error {
 	defer func() { _ = tx.Rollback() }()
 	stmt, err := tx.PrepareContext(ctx, `INSERT INTO request_log
 	(id, time, request_id, tenant_id, key_id, alias, target, operation, stream, status, error_type,
-	 latency_ns, overhead_ns, ttft_ns, prompt_tokens, completion_tokens, finish_reason, attempts, content)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	 latency_ns, overhead_ns, ttft_ns, prompt_tokens, completion_tokens, usage_counted, finish_reason, attempts, content)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (id) DO NOTHING`)
 	if err != nil {
 		return opError("append request log", err)
@@ -55,7 +55,7 @@ func (db *DB) AppendRequests(ctx context.Context, recs []reqlog.Record) error {
 	for i, r := range recs {
 		if _, err := stmt.ExecContext(ctx, r.ID, formatTime(r.Time), r.RequestID, r.TenantID, r.KeyID, r.Alias,
 			r.Target, r.Operation, r.Stream, r.Status, r.ErrorType, int64(r.Latency), int64(r.Overhead),
-			int64(r.TimeToFirstToken), r.PromptTokens, r.CompletionTokens, r.FinishReason,
+			int64(r.TimeToFirstToken), r.PromptTokens, r.CompletionTokens, r.UsageCounted, r.FinishReason,
 			rows[i].attempts, rows[i].content); err != nil {
 			return opError("append request log", err)
 		}
@@ -106,7 +106,7 @@ func decodeRequestJSON(r *reqlog.Record, attempts []byte, content []byte) error 
 }
 
 const requestColumns = `id, time, request_id, tenant_id, key_id, alias, target, operation, stream, status,
-	error_type, latency_ns, overhead_ns, ttft_ns, prompt_tokens, completion_tokens, finish_reason, attempts`
+	error_type, latency_ns, overhead_ns, ttft_ns, prompt_tokens, completion_tokens, usage_counted, finish_reason, attempts`
 
 // scanRequest reads a row of requestColumns (and content, when withContent).
 func scanRequest(rows interface{ Scan(...any) error }, withContent bool) (reqlog.Record, error) {
@@ -116,7 +116,7 @@ func scanRequest(rows interface{ Scan(...any) error }, withContent bool) (reqlog
 	var attempts []byte
 	var content sql.NullString
 	dest := []any{&r.ID, &at, &r.RequestID, &r.TenantID, &r.KeyID, &r.Alias, &r.Target, &r.Operation, &r.Stream,
-		&r.Status, &r.ErrorType, &latency, &overhead, &ttft, &r.PromptTokens, &r.CompletionTokens, &r.FinishReason, &attempts}
+		&r.Status, &r.ErrorType, &latency, &overhead, &ttft, &r.PromptTokens, &r.CompletionTokens, &r.UsageCounted, &r.FinishReason, &attempts}
 	if withContent {
 		dest = append(dest, &content)
 	}

@@ -28,8 +28,8 @@ func (db *DB) Append(ctx context.Context, recs []usage.Record) error {
 	defer func() { _ = tx.Rollback() }()
 	stmt, err := tx.PrepareContext(ctx, `INSERT INTO usage_records
 	(id, time, request_id, tenant_id, key_id, alias, target, prompt_tokens, completion_tokens, cached_tokens,
-	 cost_nanodollars, latency_ns, attempts, status, stream, cache_hit, tags)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	 cost_nanodollars, latency_ns, attempts, status, stream, cache_hit, tags, usage_counted)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (id) DO NOTHING`)
 	if err != nil {
 		return opError("append usage", err)
@@ -42,7 +42,7 @@ func (db *DB) Append(ctx context.Context, recs []usage.Record) error {
 		}
 		if _, err := stmt.ExecContext(ctx, r.ID, formatTime(r.Time), r.RequestID, r.TenantID, r.KeyID, r.Alias,
 			r.Target, r.PromptTokens, r.CompletionTokens, r.CachedTokens, int64(r.Cost), int64(r.Latency),
-			r.Attempts, r.Status, r.Stream, r.CacheHit, tags); err != nil {
+			r.Attempts, r.Status, r.Stream, r.CacheHit, tags, r.UsageCounted); err != nil {
 			return opError("append usage", err)
 		}
 	}

@@ -99,6 +99,7 @@ type Metrics struct {
 	queueWait      *prometheus.HistogramVec
 	admitted       *prometheus.CounterVec
 	shed           *prometheus.CounterVec
+	continuations  *prometheus.CounterVec
 	httpRequests   *prometheus.CounterVec
 	httpDuration   *prometheus.HistogramVec
 
@@ -205,6 +206,9 @@ func NewMetrics(o MetricsOptions) *Metrics {
 		"Requests admitted by priority class.", "class")
 	m.shed = counter("bulwark_shed_total",
 		"Requests shed (refused for overload) by priority class, tenant and reason.", "class", "tenant", "reason")
+	m.continuations = counter("bulwark_stream_continuations_total",
+		"Continuations of streams that broke after their first content, by alias, the target that continued (for one that failed, the last tried; empty when none was), the break (cut, idle, malformed, error_event) and outcome (completed, broken, canceled, failed, prefill_refused).",
+		"alias", "target", "reason", "outcome")
 	m.httpRequests = counter("bulwark_http_requests_total",
 		"HTTP requests by route and status.", "route", "code")
 	m.httpDuration = hist("bulwark_http_request_duration_seconds",
@@ -300,6 +304,32 @@ func (m *Metrics) RecordRequest(r RequestRecord) {
 	if r.OutputTokens > 0 {
 		m.tokens.WithLabelValues(alias, tenant, TokenOutput).Add(float64(r.OutputTokens))
 	}
+}
+
+// ContinuationRecord is one continuation of a stream that broke after its
+// first content, once its outcome is known.
+type ContinuationRecord struct {
+	// Alias is the route the stream was served on.
+	Alias string
+	// Target is the provider/model that continued the stream; for a
+	// continuation that failed, the last one tried (empty when none was).
+	Target string
+	// Reason is the break continued: cut, idle, malformed or error_event.
+	Reason string
+	// Outcome is how the continuation ended: completed (its stream ended
+	// properly), broken (it broke too), canceled (the client closed the
+	// stream), failed (no target could start it) or prefill_refused (the
+	// target tried last refused the prefill).
+	Outcome string
+}
+
+// RecordContinuation counts a continuation in
+// bulwark_stream_continuations_total.
+func (m *Metrics) RecordContinuation(c ContinuationRecord) {
+	if m == nil {
+		return
+	}
+	m.continuations.WithLabelValues(m.aliases.value(c.Alias), c.Target, c.Reason, c.Outcome).Inc()
 }
 
 // AttemptRecord is one finished upstream attempt.

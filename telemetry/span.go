@@ -36,7 +36,23 @@ const (
 	AttrShedReason   = attribute.Key("bulwark.shed.reason")
 	AttrQueueWait    = attribute.Key("bulwark.queue.wait_ms")
 	AttrOverhead     = attribute.Key("bulwark.overhead_ms")
+	// AttrContinuations is the number of continuations of a stream that
+	// broke after its first content (the request span's).
+	AttrContinuations = attribute.Key("bulwark.continuations")
+
+	// The attributes of a continuation's event (EventContinuation): the
+	// target whose stream broke, the target that continued it, the break
+	// (cut, idle, malformed, error_event) and the characters of text the
+	// client had at the break.
+	AttrContinuationFrom       = attribute.Key("bulwark.continuation.from")
+	AttrContinuationTo         = attribute.Key("bulwark.continuation.to")
+	AttrContinuationReason     = attribute.Key("bulwark.continuation.reason")
+	AttrContinuationAfterChars = attribute.Key("bulwark.continuation.after_chars")
 )
+
+// EventContinuation is the name of the request span's event for each
+// continuation of its stream.
+const EventContinuation = "bulwark.continuation"
 
 // Shed decisions (bulwark.shed.decision).
 const (
@@ -108,6 +124,9 @@ type RequestResult struct {
 	OutputTokens  int
 	FinishReasons []string
 	Attempts      int
+	// Continuations is the number of continuations of a stream that broke
+	// after its first content; recorded only when above 0.
+	Continuations int
 	Overhead      time.Duration
 	// ErrorType is empty on success, else a short stable name (an
 	// llm.Kind's String, "shed", …); Err, when set, is recorded with it.
@@ -127,6 +146,35 @@ func SetRequestResult(ctx context.Context, r RequestResult) {
 	if r.Provider != "" {
 		span.SetAttributes(AttrProvider.String(r.Provider))
 	}
+	if r.Continuations > 0 {
+		span.SetAttributes(AttrContinuations.Int(r.Continuations))
+	}
+}
+
+// ContinuationEvent is one continuation of a stream that broke after its
+// first content.
+type ContinuationEvent struct {
+	// From is the provider/model whose stream broke, To the one that
+	// continued it.
+	From, To string
+	// Reason is the break: cut, idle, malformed or error_event.
+	Reason string
+	// AfterChars is the characters of text the client had at the break.
+	AfterChars int
+}
+
+// AddContinuation adds a continuation's event to the request span in ctx.
+func AddContinuation(ctx context.Context, c ContinuationEvent) {
+	span := trace.SpanFromContext(ctx)
+	if !span.IsRecording() {
+		return
+	}
+	span.AddEvent(EventContinuation, trace.WithAttributes(
+		AttrContinuationFrom.String(c.From),
+		AttrContinuationTo.String(c.To),
+		AttrContinuationReason.String(c.Reason),
+		AttrContinuationAfterChars.Int(c.AfterChars),
+	))
 }
 
 // AttemptInfo describes one upstream attempt.

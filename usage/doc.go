@@ -19,16 +19,25 @@
 //
 // # Billing rule
 //
-// A request is billed for the usage the upstream reported for the attempt
-// that answered it, priced by that attempt's target. Failed attempts are
-// never billed, whether or not a later attempt succeeded. A request that
-// failed entirely costs 0, with one exception: a stream that broke after
-// its first byte reached the client is billed for the usage the upstream
-// reported for it, if it reported any (tokens the client received are
-// tokens the upstream charges for); Bulwark never estimates usage to bill
-// it. A response served from Bulwark's own cache costs 0 and is recorded
-// with CacheHit set. Prices.Cost applies the table; the caller decides
-// which usage to pass it according to this rule.
+// A request is billed for the upstream calls that answered it, each
+// priced by its own target: the attempt that answered, and for a stream
+// that broke after its first content and was continued
+// (stream_recovery: continue), each call that continued it, its usage
+// being the sum of its calls. Failed attempts are never billed, whether or
+// not a later attempt succeeded; a request no upstream answered costs 0.
+// A call is billed for the usage the upstream reported for it. A stream
+// call that broke after its content reached the client without reporting
+// usage (a plain broken stream, the broken first call of a continued
+// stream, a continuation that broke in turn) is billed instead for the
+// tokens Bulwark counts of it, since tokens the client received are tokens
+// the upstream charges for: its prompt, counted with package tokens'
+// tokenizer for the call's target (a continuation's prompt holds the text
+// so far), and the text the client received from that call. Such a record
+// has UsageCounted set. Otherwise Bulwark never estimates usage to bill
+// it: a call that ended properly without reporting usage is billed for
+// none. A response served from Bulwark's own cache costs 0 and is
+// recorded with CacheHit set. Prices.Cost applies the table; the caller
+// decides which usage to pass it according to this rule.
 //
 // # Idempotency
 //

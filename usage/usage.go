@@ -50,6 +50,11 @@ type Record struct {
 	// CacheHit is set when Bulwark answered from its own cache; no upstream
 	// was called and the request costs 0.
 	CacheHit bool `json:"cache_hit"`
+	// UsageCounted is set when the tokens (of one or more of a stream's
+	// calls) are what Bulwark counted, not what the upstream reported: a
+	// stream call that broke without reporting usage (see the billing
+	// rule).
+	UsageCounted bool `json:"usage_counted,omitempty"`
 	// Tags are the request's key's tags over its tenant's (team, cost
 	// centre…), so that usage can be grouped by them; nil when none.
 	Tags map[string]string `json:"tags,omitempty"`

@@ -108,10 +108,12 @@ func want(f reqlog.Filter) []string {
 func testRoundTrip(t *testing.T, s reqlog.Store) {
 	r := rec("full", "a", "chat", 0, 200, "")
 	r.Stream = true
+	r.UsageCounted = true
 	r.Attempts = []reqlog.Attempt{
 		{Target: "p/one", ErrorKind: "overloaded", Status: 503, Duration: 3 * time.Millisecond},
 		{Target: "p/two", ErrorKind: "timeout", Duration: 40 * time.Millisecond, Hedge: true},
-		{Target: "p/three", Duration: 90 * time.Millisecond},
+		{Target: "p/three", ErrorKind: "stream_broken", Duration: 90 * time.Millisecond, Break: "cut"},
+		{Target: "p/four", Duration: 70 * time.Millisecond, Continues: true},
 	}
 	r.Content = &reqlog.Content{
 		Messages:   []reqlog.Message{{Role: "system", Content: "be brief"}, {Role: "user", Content: "héllo \"quoted\"\n"}},
