@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/bulwark-ai/bulwark/llm"
+	"github.com/bulwark-ai/bulwark/llm/sse"
 )
 
 // drainTimeout bounds how long Close waits for the end of a body after
@@ -55,7 +56,7 @@ func newStream(ctx context.Context, c *Client, model string, body io.ReadCloser)
 		ctx:       ctx,
 		model:     model,
 		body:      body,
-		r:         newSSEReader(body, maxEventBytes),
+		r:         sse.NewReader(body, maxEventBytes),
 		closeBody: sync.OnceValue(body.Close),
 	}
 }
@@ -67,7 +68,7 @@ type stream struct {
 	ctx   context.Context
 	model string
 	body  io.ReadCloser
-	r     *sseReader
+	r     *sse.Reader
 	// sawFinish is set once a chunk carried a finish_reason.
 	sawFinish bool
 	// lastModel is the model the previous chunk named.
@@ -93,7 +94,7 @@ func (s *stream) Recv() (*llm.Chunk, error) {
 		return nil, s.fail(s.c.errorf(k, s.model, s.ctx.Err(), "stream: %v", s.ctx.Err()))
 	}
 	for {
-		event, data, err := s.r.next()
+		event, data, err := s.r.Next()
 		if err != nil {
 			return nil, s.fail(s.readError(err))
 		}
@@ -140,7 +141,7 @@ func (s *stream) readError(err error) error {
 		return io.EOF
 	case err == io.EOF:
 		return broke(s.c.errorf(llm.KindStreamBroken, s.model, nil, "stream ended before [DONE] and before a finish reason"), llm.BreakCut)
-	case errors.Is(err, errEventTooLong):
+	case errors.Is(err, sse.ErrEventTooLong):
 		return broke(s.c.errorf(llm.KindStreamBroken, s.model, err, "stream event exceeds %d bytes", maxEventBytes), llm.BreakMalformed)
 	}
 	return broke(s.c.errorf(llm.KindStreamBroken, s.model, err, "stream cut: %v", err), llm.BreakCut)

@@ -1,4 +1,10 @@
-package openai
+// Package sse reads a text/event-stream body, as every vendor's streaming
+// API sends one (OpenAI's, Anthropic's, Gemini's with alt=sse). Written here
+// rather than taken from a library: the parsers on offer are clients that
+// own the HTTP request and reconnect, where providers need only a reader
+// over a body they opened, with a bound on event size and no allocation per
+// event.
+package sse
 
 import (
 	"bufio"
@@ -7,19 +13,19 @@ import (
 	"io"
 )
 
-// errEventTooLong is returned for an SSE line or event larger than the cap.
-var errEventTooLong = errors.New("event too long")
+// ErrEventTooLong is returned for an SSE line or event larger than the cap.
+var ErrEventTooLong = errors.New("event too long")
 
-// sseReader reads a text/event-stream body as the WHATWG specification
+// Reader reads a text/event-stream body as the WHATWG specification
 // describes it: lines end in CRLF, LF or CR; a line starting with ':' is a
 // comment; "field: value" lines (the space after the colon is optional) set
 // data, event, id or retry; a blank line dispatches the event, whose data
 // lines are joined with LF. An event still pending at a clean end of the body
 // is dispatched too (servers that close after the last line are common).
 //
-// Lines and events are limited to max bytes. An sseReader is not safe for
+// Lines and events are limited to max bytes. A Reader is not safe for
 // concurrent use.
-type sseReader struct {
+type Reader struct {
 	sc  *bufio.Scanner
 	max int
 	// skipLF is set after a line ended in CR: a LF that follows belongs to
@@ -30,8 +36,8 @@ type sseReader struct {
 	hasData bool
 }
 
-func newSSEReader(r io.Reader, max int) *sseReader {
-	p := &sseReader{max: max}
+func NewReader(r io.Reader, max int) *Reader {
+	p := &Reader{max: max}
 	p.sc = bufio.NewScanner(r)
 	// The buffer grows as an event needs it, up to max; starting small
 	// keeps an open stream cheap (chunk events are well under 4 KiB).
@@ -43,7 +49,7 @@ func newSSEReader(r io.Reader, max int) *sseReader {
 // splitLine is a bufio.SplitFunc that yields lines ended by CRLF, LF or CR,
 // without their ending. It returns a line as soon as its ending arrived,
 // never waiting for the next byte to tell CR from CRLF.
-func (p *sseReader) splitLine(data []byte, atEOF bool) (int, []byte, error) {
+func (p *Reader) splitLine(data []byte, atEOF bool) (int, []byte, error) {
 	skipped := 0
 	if p.skipLF && len(data) > 0 {
 		p.skipLF = false
@@ -71,10 +77,10 @@ func (p *sseReader) splitLine(data []byte, atEOF bool) (int, []byte, error) {
 	return skipped, nil, nil
 }
 
-// next returns the next event's type and data, valid until the next call.
-// It returns io.EOF at a clean end of the body, errEventTooLong for an
+// Next returns the next event's type and data, valid until the next call.
+// It returns io.EOF at a clean end of the body, ErrEventTooLong for an
 // oversized line or event, and the body's read error otherwise.
-func (p *sseReader) next() (event, data []byte, err error) {
+func (p *Reader) Next() (event, data []byte, err error) {
 	p.data, p.event, p.hasData = p.data[:0], p.event[:0], false
 	for p.sc.Scan() {
 		line := p.sc.Bytes()
@@ -101,7 +107,7 @@ func (p *sseReader) next() (event, data []byte, err error) {
 				p.data = append(p.data, '\n')
 			}
 			if len(p.data)+len(value) > p.max {
-				return nil, nil, errEventTooLong
+				return nil, nil, ErrEventTooLong
 			}
 			p.data = append(p.data, value...)
 			p.hasData = true
@@ -113,7 +119,7 @@ func (p *sseReader) next() (event, data []byte, err error) {
 	}
 	if err := p.sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, nil, errEventTooLong
+			return nil, nil, ErrEventTooLong
 		}
 		return nil, nil, err
 	}
