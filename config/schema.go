@@ -93,7 +93,8 @@ const (
 
 // Provider is one upstream API.
 type Provider struct {
-	// Type is openai (any OpenAI-compatible server) or sim.
+	// Type is openai (any OpenAI-compatible server), anthropic, bedrock,
+	// gemini (vendors.go) or sim.
 	Type string `yaml:"type" json:"type"`
 	// BaseURL is the API root, e.g. https://api.openai.com/v1. For Azure
 	// OpenAI's deployment form it may contain {model}, replaced by the
@@ -137,6 +138,12 @@ type Provider struct {
 	// assistant message but starts a new answer. Only such targets finish
 	// a broken stream (models[].stream_recovery; stream_recovery.go).
 	ContinuePrefix string `yaml:"continue_prefix" json:"continue_prefix,omitempty"`
+	// Region, Profile and Endpoint are a bedrock provider's AWS region
+	// (required), shared-config profile (optional; else the default
+	// chain) and service URL override (optional; e.g. a bulwark sim).
+	Region   string `yaml:"region" json:"region,omitempty"`
+	Profile  string `yaml:"profile" json:"profile,omitempty"`
+	Endpoint string `yaml:"endpoint" json:"endpoint,omitempty"`
 }
 
 // Model is an alias clients send as "model", routed to targets.

@@ -129,33 +129,22 @@ func (v *validator) provider(path, name string, p Provider) {
 		v.openAI(path, p)
 	case ProviderSim:
 		v.sim(path, p)
+	case ProviderAnthropic, ProviderBedrock, ProviderGemini:
+		v.vendor(path, p)
 	case "":
-		v.add(path+".type", "type is required: %s or %s", ProviderOpenAI, ProviderSim)
+		v.add(path+".type", "type is required: one of %s", strings.Join(providerTypes, ", "))
 	default:
-		v.add(path+".type", "unknown provider type %q: want %s or %s%s", p.Type, ProviderOpenAI, ProviderSim,
-			didYouMean(p.Type, []string{ProviderOpenAI, ProviderSim}))
+		v.add(path+".type", "unknown provider type %q: want one of %s%s", p.Type, strings.Join(providerTypes, ", "),
+			didYouMean(p.Type, providerTypes))
 	}
 }
 
 func (v *validator) openAI(path string, p Provider) {
 	v.baseURL(path+".base_url", p.BaseURL)
-	if p.APIKey != "" && (strings.TrimSpace(p.APIKey) != p.APIKey || strings.ContainsFunc(p.APIKey, isControl)) {
-		// The key itself is never repeated in a message.
-		v.add(path+".api_key", "the key has leading or trailing space or a control character (a newline from a secret file?)")
-	}
-	names := make([]string, 0, len(p.Headers))
-	for h := range p.Headers {
-		names = append(names, h)
-	}
-	sort.Strings(names)
-	for _, h := range names {
-		hp := childKey(path+".headers", h)
-		if !headerName.MatchString(h) {
-			v.add(hp, "%q is not a valid HTTP header name", h)
-		}
-		if strings.ContainsFunc(p.Headers[h], isControl) {
-			v.add(hp, "the header value holds a control character")
-		}
+	v.apiKey(path+".api_key", p.APIKey)
+	v.headers(path+".headers", p.Headers)
+	if p.Region != "" || p.Profile != "" || p.Endpoint != "" {
+		v.add(path, "region, profile and endpoint are only for a bedrock provider")
 	}
 	if len(p.SimModels) > 0 {
 		v.add(path+".models", "models are only for a sim provider; an openai provider serves the models its aliases' targets name")
@@ -167,24 +156,57 @@ func (v *validator) openAI(path string, p Provider) {
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
+// apiKey checks a provider's key; the key itself is never repeated in a
+// message.
+func (v *validator) apiKey(path, key string) {
+	if key != "" && (strings.TrimSpace(key) != key || strings.ContainsFunc(key, isControl)) {
+		v.add(path, "the key has leading or trailing space or a control character (a newline from a secret file?)")
+	}
+}
+
+// headers checks the extra headers of a provider.
+func (v *validator) headers(path string, hs map[string]string) {
+	names := make([]string, 0, len(hs))
+	for h := range hs {
+		names = append(names, h)
+	}
+	sort.Strings(names)
+	for _, h := range names {
+		hp := childKey(path, h)
+		if !headerName.MatchString(h) {
+			v.add(hp, "%q is not a valid HTTP header name", h)
+		}
+		if strings.ContainsFunc(hs[h], isControl) {
+			v.add(hp, "the header value holds a control character")
+		}
+	}
+}
+
 func (v *validator) baseURL(path, raw string) {
 	if raw == "" {
 		v.add(path, "base_url is required for an openai provider (e.g. https://api.openai.com/v1)")
 		return
 	}
+	v.url(path, raw)
+}
+
+// url checks an http(s) URL a provider calls: {model}, Azure's deployment
+// placeholder, is allowed in it.
+func (v *validator) url(path, raw string) {
+	field := path[strings.LastIndexByte(path, '.')+1:]
 	// {model} is the Azure deployment placeholder, replaced per target.
 	u, err := url.Parse(strings.ReplaceAll(raw, "{model}", "model"))
 	switch {
 	case err != nil || strings.ContainsFunc(raw, isControl):
-		v.add(path, "base_url is not a valid URL")
+		v.add(path, "%s is not a valid URL", field)
 	case u.Scheme != "http" && u.Scheme != "https":
-		v.add(path, "base_url must start with http:// or https://")
+		v.add(path, "%s must start with http:// or https://", field)
 	case u.User != nil:
-		v.add(path, "base_url must not hold credentials; put the key in api_key")
+		v.add(path, "%s must not hold credentials; put the key in api_key", field)
 	case u.Host == "" || u.Hostname() == "":
-		v.add(path, "base_url has no host")
+		v.add(path, "%s has no host", field)
 	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
-		v.add(path, "base_url must not have a query or fragment (for Azure, set api_version)")
+		v.add(path, "%s must not have a query or fragment (for Azure, set api_version)", field)
 	}
 }
 

@@ -58,13 +58,34 @@ providers:
 providers:
   openai:
     base_url: https://api.openai.com/v1
-`, "providers.openai.type", 2, "type is required: openai or sim"},
+`, "providers.openai.type", 2, "type is required: one of openai, anthropic, bedrock, gemini, sim"},
 		{"provider type unknown", `
 providers:
   openai:
     type: opneai
     base_url: https://api.openai.com/v1
-`, "providers.openai.type", 3, `unknown provider type "opneai": want openai or sim (did you mean "openai"?)`},
+`, "providers.openai.type", 3, `unknown provider type "opneai": want one of openai, anthropic, bedrock, gemini, sim (did you mean "openai"?)`},
+		{"bedrock without region", `
+providers:
+  aws:
+    type: bedrock
+`, "providers.aws.region", 2, "region is required for a bedrock provider"},
+		{"bedrock with an api key", `
+providers:
+  aws: {type: bedrock, region: us-east-1, api_key: abc}
+`, "providers.aws.api_key", 2, "takes its credentials from the AWS chain"},
+		{"bedrock endpoint", `
+providers:
+  aws: {type: bedrock, region: eu-west-3, endpoint: "ftp://sim"}
+`, "providers.aws.endpoint", 2, "endpoint must start with http:// or https://"},
+		{"region on anthropic", `
+providers:
+  claude: {type: anthropic, api_key: k, region: us-east-1}
+`, "providers.claude", 2, "region, profile and endpoint are only for a bedrock provider"},
+		{"gemini prefix", `
+providers:
+  g: {type: gemini, api_key: k, continue_prefix: vllm}
+`, "providers.g.continue_prefix", 2, "gemini does not continue a prefix"},
 		{"base_url missing", `
 providers:
   openai:
@@ -561,7 +582,7 @@ providers:
   a: {type: simm, models: {m: {}}}
   a: {type: sim, models: {m: {}}}
 `), nil)
-	want := "providers.a.type (line 2): unknown provider type \"simm\": want openai or sim (did you mean \"sim\"?)\n" +
+	want := "providers.a.type (line 2): unknown provider type \"simm\": want one of openai, anthropic, bedrock, gemini, sim (did you mean \"sim\"?)\n" +
 		"providers.a (line 3): duplicate key \"a\" (first at line 2)"
 	if ps.Error() != want {
 		t.Errorf("got\n%v\nwant\n%s", ps, want)
