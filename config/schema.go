@@ -195,4 +195,11 @@ type Target struct {
 	Model    string `yaml:"model" json:"model"`
 	// Weight is the share of traffic for weighted selection (default 1).
 	Weight int `yaml:"weight" json:"weight,omitempty"`
+	// Classes reserves the target for requests of these priority classes
+	// (critical, interactive, batch): they use it before the alias's
+	// other targets and move on to those only when it is full; requests
+	// of other classes never use it. Empty: every class, no preference
+	// (a provisioned-throughput model or a dedicated deployment for
+	// critical journeys is `classes: [critical]`).
+	Classes []string `yaml:"classes" json:"classes,omitempty"`
 }

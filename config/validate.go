@@ -393,7 +393,21 @@ func (v *validator) modelLimits(path string, l ModelLimits) {
 	v.nonNegative(path+".concurrent", int64(l.Concurrent))
 }
 
+// targetClasses are the classes a target may be reserved for.
+var targetClasses = []string{"critical", "interactive", "batch"}
+
 func (v *validator) target(path string, t Target, all map[string]Provider, names []string) {
+	seen := map[string]bool{}
+	for k, c := range t.Classes {
+		cp := childIndex(path+".classes", k)
+		switch {
+		case !slices.Contains(targetClasses, c):
+			v.add(cp, "%q is not a class: critical, interactive or batch%s", c, didYouMean(c, targetClasses))
+		case seen[c]:
+			v.add(cp, "%q is listed twice", c)
+		}
+		seen[c] = true
+	}
 	p, ok := all[t.Provider]
 	switch {
 	case t.Provider == "":

@@ -64,7 +64,23 @@ func (rq *request) acquire(ctx context.Context, t *route.Target) (func(shed.Resu
 		qctx, cancel = context.WithDeadline(ctx, rq.startBy)
 		defer cancel()
 	}
-	release, err := g.capacity.Target(t.Name()).Acquire(qctx, shed.Request{Class: rq.class, Tenant: rq.tenant})
+	lim := g.capacity.Target(t.Name())
+	sr := shed.Request{Class: rq.class, Tenant: rq.tenant}
+	if t.Reserved() {
+		// A reserved target is used while it has room; when it is full
+		// the request goes on to the alias's shared targets at once
+		// rather than queue for it (route.PickFor).
+		if release, ok := lim.TryAcquire(sr); ok {
+			g.recordAdmission(rq, time.Since(start), nil)
+			return release, nil
+		}
+		se := &shed.Error{Reason: shed.ReasonReservedFull, Scope: shed.ScopeSystem, RetryAfter: time.Second,
+			Class: rq.class, Tenant: rq.tenant, Target: t.Name()}
+		g.recordAdmission(rq, time.Since(start), se)
+		return nil, &llm.Error{Kind: llm.KindOverloaded, Status: http.StatusServiceUnavailable, Provider: t.Provider, Model: t.Model,
+			Code: se.Reason, RetryAfter: se.RetryAfter, Message: se.Error(), Err: se}
+	}
+	release, err := lim.Acquire(qctx, sr)
 	g.recordAdmission(rq, time.Since(start), err)
 	spanAdmission(ctx, rq, time.Since(start), err)
 	if err == nil {

@@ -42,7 +42,7 @@ func hedged[T any](ctx context.Context, g *Gateway, r *route.Route, t *route.Tar
 		select {
 		case <-timer:
 			timer = nil
-			h := r.Pick(g.rnd, func(o *route.Target) bool { return o == t || excluded[o.Name()] })
+			h := r.PickFor(tr.rq.class.String(), g.rnd, func(o *route.Target) bool { return o == t || excluded[o.Name()] })
 			if h == nil || !h.Health.Budget.TryRetry() || !h.Health.Breaker.Allow() {
 				continue
 			}

@@ -24,6 +24,9 @@ type Target struct {
 	// ContinuesPrefix: the provider declares that it continues an answer
 	// from a prefix (llm.Continuer); see CanContinue.
 	ContinuesPrefix bool
+	// Classes are the priority classes the target is reserved for
+	// (config targets[].classes); empty: every class, no preference.
+	Classes []string
 	// name is "provider/model", built once by New: Name is called several
 	// times per request (headers, logs, metrics, exclusion sets).
 	name string
@@ -34,6 +37,15 @@ type Target struct {
 // prefill (Health.RefusePrefill).
 func (t *Target) CanContinue() bool {
 	return t.ContinuesPrefix && (t.Health == nil || !t.Health.PrefillRefused())
+}
+
+// Reserved reports whether t is reserved for some classes only.
+func (t *Target) Reserved() bool { return len(t.Classes) > 0 }
+
+// Serves reports whether a request of class may use t: t is not reserved,
+// or reserved for class.
+func (t *Target) Serves(class string) bool {
+	return len(t.Classes) == 0 || slices.Contains(t.Classes, class)
 }
 
 // Name returns "provider/model", the target's name in logs, headers and
@@ -116,6 +128,24 @@ func (r *Route) Pick(rnd func(n int) int, skip func(*Target) bool) *Target {
 	return cands[len(cands)-1]
 }
 
+// PickFor is Pick for a request of class: targets reserved for other
+// classes are never chosen, and while a target reserved for class is
+// available (not skipped, breaker not open) only those are.
+func (r *Route) PickFor(class string, rnd func(n int) int, skip func(*Target) bool) *Target {
+	barred := func(t *Target) bool { return !t.Serves(class) || skip != nil && skip(t) }
+	reserved := false
+	for _, t := range r.Targets {
+		if t.Reserved() && !barred(t) && (t.Health == nil || t.Health.Breaker.Ready()) {
+			reserved = true
+			break
+		}
+	}
+	if !reserved {
+		return r.Pick(rnd, barred)
+	}
+	return r.Pick(rnd, func(t *Target) bool { return !t.Reserved() || barred(t) })
+}
+
 func cost(t *Target, balance string) float64 {
 	if t.Health == nil {
 		return 0
@@ -165,7 +195,8 @@ func New(models []config.Model, providers map[string]llm.Provider, prev *Table) 
 			if w <= 0 {
 				w = 1
 			}
-			tg := &Target{Provider: ct.Provider, Model: ct.Model, Weight: w, Client: p, name: ct.Provider + "/" + ct.Model}
+			tg := &Target{Provider: ct.Provider, Model: ct.Model, Weight: w, Client: p, name: ct.Provider + "/" + ct.Model,
+				Classes: slices.Clone(ct.Classes)}
 			if c, ok := p.(llm.Continuer); ok {
 				tg.ContinuesPrefix = c.ContinuesPrefix()
 			}

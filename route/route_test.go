@@ -126,3 +126,24 @@ func TestSharedTargetsShareHealth(t *testing.T) {
 		t.Error("one provider model has two healths")
 	}
 }
+
+func TestPickForPrefersTheTargetsReservedForTheClass(t *testing.T) {
+	r := &Route{Targets: []*Target{
+		{Provider: "p", Model: "shared", Weight: 1},
+		{Provider: "p", Model: "gold", Weight: 1, Classes: []string{"critical"}},
+	}}
+	for range 50 {
+		if got := r.PickFor("critical", nil, nil); got.Model != "gold" {
+			t.Fatalf("critical picked %s with its reserved target available", got.Model)
+		}
+		if got := r.PickFor("batch", nil, nil); got.Model != "shared" {
+			t.Fatalf("batch picked %s", got.Model)
+		}
+	}
+	if got := r.PickFor("critical", nil, func(t *Target) bool { return t.Model == "gold" }); got == nil || got.Model != "shared" {
+		t.Fatalf("critical with its reserved target excluded picked %v; want the shared one", got)
+	}
+	if got := r.PickFor("batch", nil, func(t *Target) bool { return t.Model == "shared" }); got != nil {
+		t.Fatalf("batch picked %s, which is reserved for critical", got.Model)
+	}
+}

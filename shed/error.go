@@ -29,6 +29,9 @@ const (
 	ReasonDisplaced   = "displaced"    // a more important request took its place in the queue
 	ReasonQueueWait   = "queue_wait"   // it waited in the queue until its deadline
 	ReasonQueueDelay  = "queue_delay"  // the queue stood for an interval and it waited past the target
+	// ReasonReservedFull: a target reserved for the request's class had no
+	// room (Limiter.TryAcquire); the request moves on to a shared target.
+	ReasonReservedFull = "reserved_full"
 )
 
 // Error is a request Bulwark refused to serve. It is safe to copy.

@@ -113,3 +113,25 @@ func TestJitterOfAFastUpstreamIsNotCongestion(t *testing.T) {
 		t.Errorf("without a jitter the limit only fell to %.2f; this test no longer shows what the jitter prevents", lowest)
 	}
 }
+
+// TryAcquire grants while the limit has room and refuses at once, without
+// queueing, when it has none.
+func TestTryAcquireNeverWaits(t *testing.T) {
+	ctl := New(Options{})
+	l := ctl.Configure("t", Config{Initial: 2, Max: 2, CriticalReserve: -1})
+	r1, ok1 := l.TryAcquire(Request{Class: Critical})
+	r2, ok2 := l.TryAcquire(Request{Class: Critical})
+	if _, ok3 := l.TryAcquire(Request{Class: Critical}); !ok1 || !ok2 || ok3 {
+		t.Fatalf("granted %v %v %v; want the limit's 2 and no third", ok1, ok2, ok3)
+	}
+	r1(Result{Ignore: true})
+	r3, ok := l.TryAcquire(Request{Class: Critical})
+	if !ok {
+		t.Fatal("a permit came back but was not granted")
+	}
+	r2(Result{Ignore: true})
+	r3(Result{Ignore: true})
+	if s := l.State(); s.Inflight != 0 || s.Shed["critical"][ReasonReservedFull] != 1 || s.Queued["critical"] != 0 {
+		t.Errorf("state %+v", s)
+	}
+}

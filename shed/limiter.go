@@ -397,6 +397,26 @@ func (l *Limiter) Acquire(ctx context.Context, r Request) (release func(Result),
 	return nil, l.refuse(r, reason, l.estimate(r, at))
 }
 
+// TryAcquire grants a permit to call the target if the limit has room for
+// r now, without waiting: a target reserved for r's class is used while it
+// has room, and the request moves on to a shared target when it is full
+// rather than queue for it. ok is false when it did not grant; release is
+// then nil. A granted permit is released as Acquire's.
+func (l *Limiter) TryAcquire(r Request) (release func(Result), ok bool) {
+	now := time.Now()
+	if l.ctl.options().Disabled {
+		return func(Result) {}, true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.canGrant(r, now) {
+		l.shed[r.Class][ReasonReservedFull]++
+		return nil, false
+	}
+	l.grant(r)
+	return l.releaser(r, now), true
+}
+
 // canGrant reports whether r may take a permit now without overtaking a
 // waiter dispatched before it.
 func (l *Limiter) canGrant(r Request, now time.Time) bool {
