@@ -15,6 +15,9 @@
 //     runtime, and GET /metrics, which reports each chat model's queue,
 //     requests in service and KV-cache usage under vLLM's metric names
 //     (metrics.go), so that load-aware routing can be tested against it.
+//   - over HTTP in Gemini's form (gemini.go: generateContent, SSE
+//     streamGenerateContent, embedContent, batchEmbedContents under
+//     /v1beta/models/), where a prompt holding "[sim:safety]" finishes SAFETY.
 //
 // What one request goes through, in order:
 //
