@@ -1,0 +1,240 @@
+package bedrock
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/bulwark-ai/bulwark/llm"
+	"github.com/bulwark-ai/bulwark/llm/oai"
+)
+
+// Options configures a Client.
+type Options struct {
+	// Name is the provider's name in Bulwark's configuration; it is set on
+	// every error.
+	Name string
+	// Region is the AWS region (us-east-1, eu-west-3, …). Empty takes the
+	// region of the environment or the shared config (AWS_REGION, the
+	// profile's region); with neither, New fails unless Endpoint is set.
+	Region string
+	// Endpoint overrides the regional endpoint
+	// (https://bedrock-runtime.<region>.amazonaws.com): a VPC endpoint, a
+	// proxy, or the simulator's URL.
+	Endpoint string
+	// Profile is the shared config profile to load (~/.aws/config and
+	// credentials); empty for the default chain's choice (AWS_PROFILE, then
+	// "default").
+	Profile string
+	// Credentials replaces the default credential chain when set (static
+	// keys from Bulwark's configuration, tests).
+	Credentials aws.CredentialsProvider
+	// Headers are extra headers sent (and signed) on every call.
+	Headers map[string]string
+	// ConnectTimeout bounds dialing Bedrock and the TLS handshake (default
+	// 10s).
+	ConnectTimeout time.Duration
+	// WrapTransport, when set, wraps the transport New builds: the
+	// composition root uses it to pass the trace context on to upstreams.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
+	// HTTPClient replaces the client New builds; for tests.
+	HTTPClient *http.Client
+	// DefaultMaxTokens is the maxTokens sent when the client's request sets
+	// none (Bedrock's models otherwise stop at their own, often small,
+	// default). Zero sends none.
+	DefaultMaxTokens int
+	// ContinuePrefix declares that the models behind this provider continue
+	// a trailing assistant message (Anthropic's models on Bedrock do), so
+	// that the gateway may continue broken streams with it.
+	ContinuePrefix bool
+}
+
+// DefaultConnectTimeout is the ConnectTimeout used when Options leaves it
+// zero.
+const DefaultConnectTimeout = 10 * time.Second
+
+// String describes o without credentials or header values.
+func (o Options) String() string {
+	names := make([]string, 0, len(o.Headers))
+	for k := range o.Headers {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	return fmt.Sprintf("bedrock.Options{Name:%q Region:%q Endpoint:%q Profile:%q Credentials:%t Headers:%v ConnectTimeout:%s DefaultMaxTokens:%d}",
+		o.Name, o.Region, o.Endpoint, o.Profile, o.Credentials != nil, names, o.ConnectTimeout, o.DefaultMaxTokens)
+}
+
+// GoString is String, so that %#v does not print credentials either.
+func (o Options) GoString() string { return o.String() }
+
+// LogValue logs o without credentials or header values.
+func (o Options) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("name", o.Name),
+		slog.String("region", o.Region),
+		slog.String("endpoint", o.Endpoint),
+		slog.String("profile", o.Profile),
+		slog.Bool("credentials_set", o.Credentials != nil),
+	)
+}
+
+// Client calls Bedrock's runtime API. It is safe for concurrent use.
+type Client struct {
+	name       string
+	rt         *bedrockruntime.Client
+	defaultMax int
+	continues  bool
+}
+
+var (
+	_ llm.Provider  = (*Client)(nil)
+	_ llm.Continuer = (*Client)(nil)
+)
+
+// ContinuesPrefix reports Options.ContinuePrefix.
+func (c *Client) ContinuesPrefix() bool { return c.continues }
+
+// New returns a Client for o, loading the AWS configuration (region and
+// credential chain) once. Credentials themselves are resolved, and
+// refreshed, on the calls that need them.
+func New(ctx context.Context, o Options) (*Client, error) {
+	load := []func(*config.LoadOptions) error{
+		config.WithRetryer(func() aws.Retryer { return aws.NopRetryer{} }),
+	}
+	if o.Region != "" {
+		load = append(load, config.WithRegion(o.Region))
+	}
+	if o.Profile != "" {
+		load = append(load, config.WithSharedConfigProfile(o.Profile))
+	}
+	if o.Credentials != nil {
+		load = append(load, config.WithCredentialsProvider(o.Credentials))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, load...)
+	if err != nil {
+		return nil, fmt.Errorf("bedrock %s: load the AWS configuration: %w", o.Name, err)
+	}
+	if cfg.Region == "" {
+		if o.Endpoint == "" {
+			return nil, fmt.Errorf("bedrock %s: no region: set one in the configuration, AWS_REGION or the profile", o.Name)
+		}
+		cfg.Region = "us-east-1" // only signs: the endpoint is given
+	}
+	if o.HTTPClient != nil {
+		cfg.HTTPClient = o.HTTPClient
+	} else {
+		// The SDK's client carries what the environment asks of TLS
+		// (AWS_CA_BUNDLE, ca_bundle); Bulwark's timeouts and wrapper go on
+		// top of its transport.
+		var base *http.Transport
+		if bc, ok := cfg.HTTPClient.(*awshttp.BuildableClient); ok {
+			base = bc.GetTransport()
+		}
+		cfg.HTTPClient = newHTTPClient(o, base)
+	}
+	rt := bedrockruntime.NewFromConfig(cfg, func(bo *bedrockruntime.Options) {
+		if o.Endpoint != "" {
+			bo.BaseEndpoint = aws.String(o.Endpoint)
+		}
+		bo.Retryer = aws.NopRetryer{}
+		for k, v := range o.Headers {
+			bo.APIOptions = append(bo.APIOptions, smithyhttp.SetHeaderValue(k, v))
+		}
+	})
+	return &Client{name: o.Name, rt: rt, defaultMax: max(o.DefaultMaxTokens, 0), continues: o.ContinuePrefix}, nil
+}
+
+// newHTTPClient builds the client of the calls on base (a transport of
+// the SDK's, or nil): Bulwark's connect timeout and pool sizes, wrapped by
+// o.WrapTransport. Calls have no overall timeout: the caller's context
+// bounds them.
+func newHTTPClient(o Options, base *http.Transport) *http.Client {
+	ct := o.ConnectTimeout
+	if ct <= 0 {
+		ct = DefaultConnectTimeout
+	}
+	t := base
+	if t == nil {
+		t = &http.Transport{Proxy: http.ProxyFromEnvironment, ExpectContinueTimeout: time.Second}
+	}
+	t.DialContext = (&net.Dialer{Timeout: ct, KeepAlive: 30 * time.Second}).DialContext
+	t.TLSHandshakeTimeout = ct
+	t.ForceAttemptHTTP2 = true
+	t.MaxIdleConns = 512
+	t.MaxIdleConnsPerHost = 128
+	t.IdleConnTimeout = 90 * time.Second
+	var rt http.RoundTripper = t
+	if o.WrapTransport != nil {
+		rt = o.WrapTransport(rt)
+	}
+	return &http.Client{Transport: rt}
+}
+
+// Chat performs a chat completion with Converse.
+func (c *Client) Chat(ctx context.Context, req *llm.ChatRequest) (*llm.ChatResponse, error) {
+	in, err := c.converseInput(req)
+	if err != nil {
+		return nil, err
+	}
+	out, err := c.rt.Converse(ctx, in)
+	if err != nil {
+		return nil, c.apiError(ctx, req.Model, err)
+	}
+	comp, e := c.completion(req.Model, out)
+	if e != nil {
+		return nil, e
+	}
+	return comp.Response(), nil
+}
+
+// converseInput parses req and translates it to a ConverseInput.
+func (c *Client) converseInput(req *llm.ChatRequest) (*bedrockruntime.ConverseInput, error) {
+	r, err := oai.ParseRequest(req)
+	if err != nil {
+		return nil, c.stamp(err, req.Model)
+	}
+	in, err := translate(r, c.name, c.defaultMax)
+	if err != nil {
+		return nil, c.stamp(err, req.Model)
+	}
+	return in, nil
+}
+
+// stamp sets the provider and model on an *llm.Error that lacks them.
+func (c *Client) stamp(err error, model string) error {
+	var e *llm.Error
+	if errors.As(err, &e) {
+		if e.Provider == "" {
+			e.Provider = c.name
+		}
+		e.Model = model
+		return e
+	}
+	return &llm.Error{Kind: llm.KindBadRequest, Status: http.StatusBadRequest, Message: err.Error(), Provider: c.name, Model: model, Err: err}
+}
+
+// requestID is Bedrock's id of an answer (x-amzn-RequestId), or a random
+// one when it sent none.
+func requestID(md middleware.Metadata) string {
+	if id, ok := awsmiddleware.GetRequestIDMetadata(md); ok && id != "" {
+		return id
+	}
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
