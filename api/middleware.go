@@ -225,7 +225,7 @@ func recoverPanics(log *slog.Logger, next http.Handler) http.Handler {
 				// sees a failure rather than a truncated success.
 				panic(http.ErrAbortHandler)
 			}
-			WriteError(w, fmt.Errorf("panic: %v", v))
+			WriteErrorFor(w, r, fmt.Errorf("panic: %v", v))
 		}()
 		next.ServeHTTP(w, r)
 	})
@@ -235,7 +235,7 @@ func limitBody(max int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if max > 0 {
 			if r.ContentLength > max {
-				WriteError(w, Errorf(http.StatusRequestEntityTooLarge, TypeInvalidRequest, "request_too_large",
+				WriteErrorFor(w, r, Errorf(http.StatusRequestEntityTooLarge, TypeInvalidRequest, "request_too_large",
 					"the request body is %d bytes, larger than the limit of %d bytes", r.ContentLength, max))
 				return
 			}

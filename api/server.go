@@ -34,7 +34,8 @@ type Options struct {
 
 // NewHandler builds the server's whole handler. The middleware order, from
 // the outside in, is: request id → access log → recover → body limit →
-// route (405/404 in OpenAI's format) → authenticate → handler.
+// route (405/404 in OpenAI's format, or Anthropic's for its requests:
+// IsAnthropic) → authenticate → handler.
 func NewHandler(o Options) http.Handler {
 	if o.Log == nil {
 		o.Log = slog.Default()
@@ -64,8 +65,8 @@ func NewHandler(o Options) http.Handler {
 		mux.Handle(path, byMethod(methods))
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		WriteError(w, Errorf(http.StatusNotFound, TypeInvalidRequest, "unknown_url",
-			"unknown request URL: %s %s; see /v1/chat/completions, /v1/embeddings and /v1/models", r.Method, r.URL.Path))
+		WriteErrorFor(w, r, Errorf(http.StatusNotFound, TypeInvalidRequest, "unknown_url",
+			"unknown request URL: %s %s; see /v1/chat/completions, /v1/messages, /v1/embeddings and /v1/models", r.Method, r.URL.Path))
 	})
 	var h http.Handler = mux
 	h = limitBody(o.MaxBodyBytes, h)
@@ -95,7 +96,7 @@ func byMethod(methods map[string]http.Handler) http.Handler {
 			}
 		}
 		w.Header().Set("Allow", allow)
-		WriteError(w, Errorf(http.StatusMethodNotAllowed, TypeInvalidRequest, "method_not_allowed",
+		WriteErrorFor(w, r, Errorf(http.StatusMethodNotAllowed, TypeInvalidRequest, "method_not_allowed",
 			"%s is not allowed on %s; use %s", r.Method, r.URL.Path, allow))
 	})
 }
@@ -119,20 +120,20 @@ func authenticate(auth Authenticator, admin bool, h AuthedHandler) http.Handler 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		secret := KeyFromRequest(r)
 		if secret == "" {
-			WriteError(w, Errorf(http.StatusUnauthorized, TypeInvalidRequest, "missing_api_key",
-				"no API key provided: send it as \"Authorization: Bearer <key>\""))
+			WriteErrorFor(w, r, Errorf(http.StatusUnauthorized, TypeInvalidRequest, "missing_api_key",
+				"no API key provided: send it as \"Authorization: Bearer <key>\" or \"x-api-key: <key>\""))
 			return
 		}
 		p, err := auth.Authenticate(secret)
 		if err != nil {
-			WriteError(w, authError(err))
+			WriteErrorFor(w, r, authError(err))
 			return
 		}
 		if rec := recordOf(w); rec != nil {
 			rec.tenant, rec.key = p.TenantID, p.KeyID
 		}
 		if admin && !p.Admin {
-			WriteError(w, Errorf(http.StatusForbidden, TypePermission, "admin_required",
+			WriteErrorFor(w, r, Errorf(http.StatusForbidden, TypePermission, "admin_required",
 				"this key may not call the admin API"))
 			return
 		}

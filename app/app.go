@@ -14,6 +14,7 @@ import (
 
 	"github.com/bulwark-ai/bulwark/api"
 	"github.com/bulwark-ai/bulwark/api/admin"
+	"github.com/bulwark-ai/bulwark/api/anthropic"
 	"github.com/bulwark-ai/bulwark/api/openai"
 	"github.com/bulwark-ai/bulwark/config"
 	"github.com/bulwark-ai/bulwark/gateway"
@@ -226,7 +227,7 @@ func (a *App) buildHandler(cfg *config.Config) http.Handler {
 		Auth:         a.keys,
 		Log:          a.log,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes,
-		API:          oai.Routes(),
+		API:          anthropic.New(oai).Routes(), // OpenAI's API and Anthropic's Messages API
 		Admin:        admRoutes,
 		Public: map[string]http.HandlerFunc{
 			"GET /healthz": func(w http.ResponseWriter, r *http.Request) {

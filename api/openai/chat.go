@@ -19,19 +19,30 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request, p tenant.Principa
 		return
 	}
 	req, err := decodeChat(body)
-	var e edge
-	if err == nil {
-		e, err = readEdge(r)
-	}
 	if err != nil {
 		api.WriteError(w, err)
+		return
+	}
+	h.serveChat(w, r, p, req, nil)
+}
+
+// serveChat serves a decoded chat request in OpenAI's format (d nil) or
+// d's.
+func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request, p tenant.Principal, req *llm.ChatRequest, d Dialect) {
+	writeError := api.WriteError
+	if d != nil {
+		writeError = d.WriteError
+	}
+	e, err := readEdge(r)
+	if err != nil {
+		writeError(w, err)
 		return
 	}
 	req.Priority, req.ClientRetries = e.priority, e.retries
 	api.Annotate(w, req.Model, "")
 	req.RequestID = api.RequestID(w) // for the usage ledger
 	if req.Stream {
-		h.stream(w, r, p, req, e.timeout)
+		h.stream(w, r, p, req, e.timeout, d)
 		return
 	}
 	ctx, cancel := h.context(r, e.timeout)
@@ -39,7 +50,11 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request, p tenant.Principa
 	resp, out, err := h.gw.Chat(ctx, p, req)
 	setOutcome(w, out)
 	if err != nil {
-		api.WriteError(w, failure(r, err))
+		writeError(w, failure(r, err))
+		return
+	}
+	if d != nil {
+		d.WriteCompletion(w, resp)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -61,10 +76,15 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request, p tenant.Principa
 // (Node's stops at the response's first bytes, Python's counts between
 // reads); the whole stream stays bounded by server.request_timeout and
 // the alias's timeouts.total.
-func (h *Handler) stream(w http.ResponseWriter, r *http.Request, p tenant.Principal, req *llm.ChatRequest, clientTimeout time.Duration) {
+func (h *Handler) stream(w http.ResponseWriter, r *http.Request, p tenant.Principal, req *llm.ChatRequest, clientTimeout time.Duration, d Dialect) {
 	ctx, cancel := h.context(r, 0)
 	defer cancel()
 	ew := newEventWriter(w, h.streamWriteTimeout)
+	writeError := api.WriteError
+	var enc StreamEncoder
+	if d != nil {
+		writeError, enc = d.WriteError, d.Stream(req)
+	}
 	started := false // the header is out
 	start := func() {
 		hdr := w.Header()
@@ -84,7 +104,13 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, p tenant.Princi
 		default:
 			h.log.Warn("stream ended by upstream failure", "request_id", api.RequestID(w), "error", err)
 		}
-		if ew.event(api.AsError(err).Body()) == nil && ew.flush() == nil {
+		var werr error
+		if enc != nil {
+			werr = ew.write(enc.Error(api.AsError(err)))
+		} else {
+			werr = ew.event(api.AsError(err).Body())
+		}
+		if werr == nil && ew.flush() == nil {
 			ew.idle()
 		}
 	}
@@ -109,7 +135,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, p tenant.Princi
 			return
 		}
 		setOutcome(w, out)
-		api.WriteError(w, failure(r, err))
+		writeError(w, failure(r, err))
 		return
 	}
 	defer s.Close()
@@ -117,5 +143,5 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, p tenant.Princi
 		setOutcome(w, out)
 		start()
 	}
-	relay(ew, s, cancel, req.IncludeUsage, writeErr)
+	relay(ew, s, cancel, req.IncludeUsage, enc, writeErr)
 }

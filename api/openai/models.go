@@ -38,18 +38,23 @@ func (h *Handler) usable(p tenant.Principal) (names []string, ok func(name strin
 // configured aliases it may use and the names its aliases map.
 func (h *Handler) models(w http.ResponseWriter, r *http.Request, p tenant.Principal) {
 	names, usable := h.usable(p)
-	if len(p.Aliases) > 0 {
-		names = slices.Concat(names, slices.Collect(maps.Keys(p.Aliases)))
-		slices.Sort(names)
-		names = slices.Compact(names)
-	}
 	list := modelList{Object: "list", Data: []modelWire{}}
-	for _, name := range names {
+	for _, name := range h.listed(p, names) {
 		if usable(name) {
 			list.Data = append(list.Data, modelWire{ID: name, Object: "model", OwnedBy: "bulwark"})
 		}
 	}
 	api.WriteJSON(w, http.StatusOK, list)
+}
+
+// listed returns names and the names of the principal's aliases, sorted.
+func (h *Handler) listed(p tenant.Principal, names []string) []string {
+	if len(p.Aliases) > 0 {
+		names = slices.Concat(names, slices.Collect(maps.Keys(p.Aliases)))
+		slices.Sort(names)
+		names = slices.Compact(names)
+	}
+	return names
 }
 
 func (h *Handler) model(w http.ResponseWriter, r *http.Request, p tenant.Principal) {

@@ -145,9 +145,11 @@ var doneData = []byte("[DONE]")
 // each; and a stream waiting for its upstream holds no goroutine besides
 // this one (10,000 open streams hold no 10,000 extra stacks).
 //
-// usage reports whether the client asked for the usage chunk.
-func relay(ew *eventWriter, s llm.Stream, cancel context.CancelFunc, usage bool, fail func(error)) {
-	q := &eventQueue{ew: ew, cancel: cancel}
+// usage reports whether the client asked for the usage chunk. enc, when
+// not nil, writes the stream in another API's format (Dialect): every
+// chunk is given to it, and what it returns is written as it is.
+func relay(ew *eventWriter, s llm.Stream, cancel context.CancelFunc, usage bool, enc StreamEncoder, fail func(error)) {
+	q := &eventQueue{ew: ew, cancel: cancel, framed: enc != nil}
 	q.room.L = &q.mu
 	q.writeFn = q.write // once per stream, not once per writer started
 	defer q.writers.Wait()
@@ -155,7 +157,11 @@ func relay(ew *eventWriter, s llm.Stream, cancel context.CancelFunc, usage bool,
 		c, err := s.Recv()
 		switch {
 		case errors.Is(err, io.EOF):
-			if q.push(doneData) {
+			end := doneData
+			if enc != nil {
+				end = enc.End()
+			}
+			if q.push(end) {
 				q.writers.Wait()
 				if q.err == nil {
 					ew.idle()
@@ -169,6 +175,20 @@ func relay(ew *eventWriter, s llm.Stream, cancel context.CancelFunc, usage bool,
 			}
 			return
 		}
+		if enc != nil {
+			data, err := enc.Chunk(c)
+			if err != nil {
+				q.writers.Wait()
+				if q.err == nil {
+					fail(err)
+				}
+				return
+			}
+			if len(data) > 0 && !q.push(data) {
+				return
+			}
+			continue
+		}
 		if c.Usage == nil || c.HasContent || usage { // else the client did not ask for usage
 			if !q.push(c.Data) {
 				return
@@ -181,6 +201,9 @@ func relay(ew *eventWriter, s llm.Stream, cancel context.CancelFunc, usage bool,
 type eventQueue struct {
 	ew     *eventWriter // used by the writer while one runs, else by the relay
 	cancel context.CancelFunc
+	// framed: the events are written as they are (a Dialect's), not as
+	// the data of "data:" events.
+	framed bool
 
 	mu      sync.Mutex
 	room    sync.Cond // signalled when the writer takes the queue
@@ -245,7 +268,12 @@ func (q *eventQueue) write() {
 		q.mu.Unlock()
 		var err error
 		for _, data := range batch {
-			if err = q.ew.event(data); err != nil {
+			if q.framed {
+				err = q.ew.write(data)
+			} else {
+				err = q.ew.event(data)
+			}
+			if err != nil {
 				break
 			}
 		}

@@ -187,7 +187,7 @@ func TestRelayFlushesEachEventBeforeWaitingForTheNext(t *testing.T) {
 		var failed error
 		go func() {
 			defer close(done)
-			relay(newEventWriter(rec, time.Second), s, cancel, false, func(err error) { failed = err })
+			relay(newEventWriter(rec, time.Second), s, cancel, false, nil, func(err error) { failed = err })
 		}()
 		want := ""
 		for k := 1; k <= 5; k++ {
@@ -221,7 +221,7 @@ func TestRelayWritesEventsAlreadyReceivedInOneFlush(t *testing.T) {
 		var failed error
 		go func() {
 			defer close(done)
-			relay(newEventWriter(rec, time.Second), &readyStream{data: chunkEvent, n: 5}, cancel, false,
+			relay(newEventWriter(rec, time.Second), &readyStream{data: chunkEvent, n: 5}, cancel, false, nil,
 				func(err error) { failed = err })
 		}()
 		// The first write waits while the reader takes in the other four
