@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"reflect"
@@ -9,6 +10,9 @@ import (
 
 	"github.com/bulwark-ai/bulwark/config"
 	"github.com/bulwark-ai/bulwark/llm"
+	"github.com/bulwark-ai/bulwark/llm/anthropic"
+	"github.com/bulwark-ai/bulwark/llm/bedrock"
+	"github.com/bulwark-ai/bulwark/llm/gemini"
 	"github.com/bulwark-ai/bulwark/llm/openai"
 	"github.com/bulwark-ai/bulwark/llm/openai/loadmetrics"
 	"github.com/bulwark-ai/bulwark/llm/sim"
@@ -127,6 +131,36 @@ func newProvider(name string, pc config.Provider) (llm.Provider, error) {
 			H2C:            pc.H2C,
 			WrapTransport:  telemetry.Transport,
 			ContinuePrefix: pc.ContinuePrefix,
+		})
+	case config.ProviderAnthropic:
+		return anthropic.New(anthropic.Options{
+			Name:           name,
+			BaseURL:        pc.BaseURL,
+			APIKey:         pc.APIKey,
+			Headers:        pc.Headers,
+			ConnectTimeout: pc.ConnectTimeout.D(),
+			WrapTransport:  telemetry.Transport,
+		})
+	case config.ProviderGemini:
+		return gemini.New(gemini.Options{
+			Name:           name,
+			BaseURL:        pc.BaseURL,
+			APIKey:         pc.APIKey,
+			Headers:        pc.Headers,
+			ConnectTimeout: pc.ConnectTimeout.D(),
+			WrapTransport:  telemetry.Transport,
+		})
+	case config.ProviderBedrock:
+		return bedrock.New(context.Background(), bedrock.Options{
+			Name:             name,
+			Region:           pc.Region,
+			Endpoint:         pc.Endpoint,
+			Profile:          pc.Profile,
+			Headers:          pc.Headers,
+			ConnectTimeout:   pc.ConnectTimeout.D(),
+			WrapTransport:    telemetry.Transport,
+			DefaultMaxTokens: 4096,
+			ContinuePrefix:   pc.ContinuePrefix == config.ContinuePrefill,
 		})
 	case config.ProviderSim:
 		s := sim.New(name, pc.Seed, pc.SimModels)

@@ -19,6 +19,8 @@ func TestExamples(t *testing.T) {
 	t.Setenv("OPENAI_API_KEY", "sk-example")
 	t.Setenv("AZURE_OPENAI_API_KEY", "azure-example")
 	t.Setenv("GROQ_API_KEY", "gsk_example")
+	t.Setenv("ANTHROPIC_API_KEY", "sk-ant-example")
+	t.Setenv("GEMINI_API_KEY", "gemini-example")
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			c, err := Load(f)

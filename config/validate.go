@@ -123,7 +123,9 @@ func (v *validator) provider(path, name string, p Provider) {
 	}
 	v.duration(path+".connect_timeout", p.ConnectTimeout)
 	v.loadMetrics(path+".load_metrics", p)
-	v.continuePrefix(path+".continue_prefix", p.ContinuePrefix)
+	if p.Type == ProviderOpenAI || p.Type == ProviderSim {
+		v.continuePrefix(path+".continue_prefix", p.ContinuePrefix)
+	}
 	switch p.Type {
 	case ProviderOpenAI:
 		v.openAI(path, p)

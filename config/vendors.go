@@ -22,6 +22,11 @@ const (
 	ProviderGemini = "gemini"
 )
 
+// ContinuePrefill declares that a bedrock provider's models continue a
+// trailing assistant message (Anthropic's models on Bedrock do; others may
+// not, so it is declared, not assumed).
+const ContinuePrefill = "prefill"
+
 // providerTypes are every provider type, as validation lists them.
 var providerTypes = []string{ProviderOpenAI, ProviderAnthropic, ProviderBedrock, ProviderGemini, ProviderSim}
 
@@ -40,6 +45,10 @@ func (v *validator) vendor(path string, p Provider) {
 	case p.ContinuePrefix == "":
 	case p.Type == ProviderAnthropic:
 		v.add(path+".continue_prefix", "anthropic continues a prefix (assistant prefill) without being told: leave continue_prefix out")
+	case p.Type == ProviderBedrock:
+		if p.ContinuePrefix != ContinuePrefill {
+			v.add(path+".continue_prefix", "a bedrock provider continues a prefix as %s (Anthropic's models on Bedrock), got %q", ContinuePrefill, p.ContinuePrefix)
+		}
 	default:
 		v.add(path+".continue_prefix", "%s does not continue a prefix", p.Type)
 	}

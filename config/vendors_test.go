@@ -7,7 +7,7 @@ func TestVendorProvidersParse(t *testing.T) {
 disable_builtin_sim: true
 providers:
   claude: {type: anthropic, api_key: "k-1"}
-  claude-east: {type: bedrock, region: us-east-1, profile: prod}
+  claude-east: {type: bedrock, region: us-east-1, profile: prod, continue_prefix: prefill}
   claude-drill: {type: bedrock, region: eu-west-1, endpoint: "http://127.0.0.1:8081"}
   gemini: {type: gemini, api_key: "k-2", base_url: "https://generativelanguage.googleapis.com/v1beta"}
 models:
