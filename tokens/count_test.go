@@ -74,6 +74,11 @@ func TestWindow(t *testing.T) {
 		"gpt-4": 8_192, "gpt-4-0613": 8_192, "gpt-4-32k-0613": 32_768, "gpt-4-turbo-2024-04-09": 128_000,
 		"gpt-3.5-turbo": 16_385, "gpt-3.5-turbo-instruct": 4_096, "text-embedding-3-large": 8_191,
 		"azure/gpt-4o": 128_000, "llama3": 0, "sim-chat": 0, "gpt-4x": 0,
+		"claude-sonnet-4-5": 200_000, "claude-3-5-haiku-20241022": 200_000, "anthropic/claude-opus-4-1": 200_000,
+		"us.anthropic.claude-sonnet-4-5-20250929-v1:0": 200_000, "anthropic.claude-3-haiku-20240307-v1:0": 200_000,
+		"gemini-2.5-flash": 1_048_576, "gemini-1.5-pro-002": 2_097_152, "gemini-embedding-001": 2_048,
+		"amazon.titan-embed-text-v2:0": 8_192, "cohere.embed-english-v3": 512, "claudette": 0, "us.gpt-4o": 0,
+		"us.meta.llama3-70b-instruct-v1:0": 0,
 	} {
 		if got := Window(model); got != want {
 			t.Errorf("Window(%q) = %d, want %d", model, got, want)

@@ -102,6 +102,56 @@ var windows = map[string]int{
 	"text-embedding-3-small": 8_191,
 	"text-embedding-3-large": 8_191,
 	"text-embedding-ada-002": 8_191,
+
+	// Other vendors, as their model pages state them (2026-12). Their
+	// prompts are counted with cl100k_base, an estimate (Claude's own
+	// tokenizer tends to yield more tokens for the same text, Gemini's
+	// fewer); an alias's context_window overrides the window. Every Claude
+	// model since Claude 3 has 200,000 (more only with a beta header the
+	// client asks for). Gemini's are 1,048,576 but 1.5 Pro's. Embedding
+	// models: the most tokens of one input.
+	"claude":                200_000,
+	"gemini":                1_048_576,
+	"gemini-1.5-pro":        2_097_152,
+	"gemini-embedding-001":  2_048,
+	"text-embedding-004":    2_048,
+	"titan-embed-text-v2":   8_192,
+	"titan-embed-text-v1":   8_192,
+	"embed-english-v3":      512,
+	"embed-multilingual-v3": 512,
+}
+
+// bedrockPrefixes are the parts of a Bedrock model id before the model's
+// own name: a cross-region inference profile's geography, then the
+// vendor ("us.anthropic.claude-sonnet-4-5-20250929-v1:0").
+var (
+	bedrockGeos    = []string{"us.", "eu.", "apac.", "global.", "us-gov.", "jp.", "au.", "ca."}
+	bedrockVendors = []string{"anthropic.", "amazon.", "cohere.", "meta.", "mistral.", "ai21.", "deepseek.", "qwen.", "openai."}
+)
+
+// modelPart returns name without a Bedrock id's geography and vendor.
+func modelPart(name []byte) []byte {
+	for _, g := range bedrockGeos {
+		if rest, ok := bytes.CutPrefix(name, []byte(g)); ok && vendorPrefixed(rest) {
+			name = rest
+			break
+		}
+	}
+	for _, v := range bedrockVendors {
+		if rest, ok := bytes.CutPrefix(name, []byte(v)); ok {
+			return rest
+		}
+	}
+	return name
+}
+
+func vendorPrefixed(name []byte) bool {
+	for _, v := range bedrockVendors {
+		if bytes.HasPrefix(name, []byte(v)) {
+			return true
+		}
+	}
+	return false
 }
 
 // Window returns the built-in context window of an OpenAI model name
@@ -134,7 +184,7 @@ func match[V any](m map[string]V, model string) (V, bool) {
 	if i := bytes.LastIndexByte(name, '/'); i >= 0 {
 		name = name[i+1:]
 	}
-	name = bytes.TrimPrefix(name, []byte("ft:"))
+	name = modelPart(bytes.TrimPrefix(name, []byte("ft:")))
 	for end := len(name); end > 0; end-- {
 		if end < len(name) && name[end] != '-' && name[end] != ':' {
 			continue
