@@ -111,13 +111,13 @@ func errText(err error) string {
 	return err.Error()
 }
 
-// newPrices builds the price table of cfg.
+// newPrices builds the price table of cfg, over the vendors' list prices.
 func newPrices(cfg *config.Config) (*usage.Prices, error) {
 	table := make(map[string]usage.Price, len(cfg.Prices))
 	for m, p := range cfg.Prices {
-		table[m] = usage.Price{Input: p.Input, Output: p.Output, CachedInput: p.CachedInput}
+		table[m] = usage.Price{Input: p.Input, Output: p.Output, CachedInput: p.CachedInput, CacheWrite: p.CacheWrite}
 	}
-	p, err := usage.NewPrices(table)
+	p, err := usage.NewDefaultPrices(table)
 	if err != nil {
 		return nil, fmt.Errorf("prices: %w", err)
 	}

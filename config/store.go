@@ -54,6 +54,9 @@ type Price struct {
 	// CachedInput is the price of prompt tokens served from the upstream's
 	// prompt cache; zero means the Input price.
 	CachedInput float64 `yaml:"cached_input" json:"cached_input,omitempty"`
+	// CacheWrite is the price of prompt tokens written to the upstream's
+	// prompt cache (Anthropic's cache writes); zero means the Input price.
+	CacheWrite float64 `yaml:"cache_write" json:"cache_write,omitempty"`
 }
 
 // Limiter backends.
@@ -115,7 +118,7 @@ func (v *validator) store(c *Config) {
 		for _, f := range []struct {
 			name string
 			v    float64
-		}{{"input", p.Input}, {"output", p.Output}, {"cached_input", p.CachedInput}} {
+		}{{"input", p.Input}, {"output", p.Output}, {"cached_input", p.CachedInput}, {"cache_write", p.CacheWrite}} {
 			if math.IsNaN(f.v) || f.v < 0 || f.v > 1e6 {
 				v.add(path+"."+f.name, "must be a price in dollars per million tokens between 0 and 1000000, got %v", f.v)
 			}

@@ -105,6 +105,7 @@ func sumUsage(calls []callUsage) llm.Usage {
 		u.CompletionTokens += p.usage.CompletionTokens
 		u.TotalTokens += p.usage.TotalTokens
 		u.CachedTokens += p.usage.CachedTokens
+		u.CacheWriteTokens += p.usage.CacheWriteTokens
 	}
 	return u
 }

@@ -8,6 +8,12 @@ type Usage struct {
 	// CachedTokens are prompt tokens the upstream served from its own prompt
 	// cache (prompt_tokens_details.cached_tokens).
 	CachedTokens int `json:"-"`
+	// CacheWriteTokens are prompt tokens the upstream wrote to its prompt
+	// cache on this call, which some vendors charge above the input price
+	// (Anthropic's cache_creation_input_tokens, Bedrock's
+	// cacheWriteInputTokens). Like CachedTokens they are part of
+	// PromptTokens.
+	CacheWriteTokens int `json:"-"`
 }
 
 // ChatResponse is a complete, non-streamed chat completion.

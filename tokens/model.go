@@ -163,6 +163,14 @@ func Window(model string) int {
 	return w
 }
 
+// Match returns the value of the longest key of m that matches model as
+// the built-in tables here are matched: the model's name or a prefix of it
+// ending where the name continues with "-" or ":", compared in lower case,
+// without a provider prefix ("azure/"), a fine-tune's "ft:" or a Bedrock
+// id's geography and vendor ("us.anthropic."). Other packages key their
+// own tables by model family with it (usage's built-in prices).
+func Match[V any](m map[string]V, model string) (V, bool) { return match(m, model) }
+
 // match returns the value of the longest key of m that is the model's
 // name or a prefix of it ending where the name continues with "-" or ":".
 // The name is compared in ASCII lower case; it allocates nothing.

@@ -12,7 +12,9 @@
 // round to nothing. An int64 of nano-dollars holds more than nine billion
 // dollars, so a ledger total cannot overflow in practice. Prices are written
 // in the config file as US dollars per million tokens (what vendors
-// publish) and are converted once, when the table is built, to integer
+// publish), over a built-in list of vendors' prices read from their own
+// pages (pricelist.go, PricesTaken; NewDefaultPrices), and are converted
+// once, when the table is built, to integer
 // micro-dollars per million tokens (exact for any price with up to six
 // decimal places); every cost is then computed in integer arithmetic and
 // rounded once, to the nearest nano-dollar, per request.

@@ -12,3 +12,6 @@ func Crash(w *Writer) {
 		w.log.f = nil
 	}
 }
+
+// BuiltinPrices are the built-in list prices, for tests.
+var BuiltinPrices = builtinPrices

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/bulwark-ai/bulwark/llm"
+	"github.com/bulwark-ai/bulwark/tokens"
 )
 
 // Nanodollars is an amount of money in billionths of a US dollar.
@@ -38,6 +39,10 @@ type Price struct {
 	// its prompt cache. Zero means the Input price: a table that does not
 	// mention caching never under-bills.
 	CachedInput float64 `yaml:"cached_input" json:"cached_input"`
+	// CacheWrite is the price of prompt tokens written to the upstream's
+	// prompt cache (llm.Usage.CacheWriteTokens; Anthropic charges 1.25×
+	// its input price for them). Zero means the Input price.
+	CacheWrite float64 `yaml:"cache_write" json:"cache_write"`
 }
 
 // maxPrice bounds a price, in dollars per million tokens, so that a typo
@@ -45,12 +50,34 @@ type Price struct {
 const maxPrice = 1e6
 
 // rate is a Price in integer micro-dollars per million tokens.
-type rate struct{ input, output, cached uint64 }
+type rate struct{ input, output, cached, write uint64 }
 
-// Prices is a price table built from the config. Its Cost is safe for
-// concurrent use; a nil *Prices prices nothing.
+// Prices is a price table built from the config, over the vendors' list
+// prices (pricelist.go) when built with NewDefaultPrices. Its Cost is safe
+// for concurrent use; a nil *Prices prices nothing.
 type Prices struct {
 	rates map[string]rate
+	// list are the built-in list prices, matched by model family
+	// (tokens.Match); nil when the table has none.
+	list map[string]rate
+}
+
+// NewDefaultPrices is NewPrices over the built-in list prices
+// (builtinPrices, read on PricesTaken): a model the table does not price
+// costs its vendor's list price, matched by family
+// ("claude-sonnet-4-5-20250929" and "us.anthropic.claude-sonnet-4-5-…"
+// are claude-sonnet-4-5).
+func NewDefaultPrices(table map[string]Price) (*Prices, error) {
+	p, err := NewPrices(table)
+	if err != nil {
+		return nil, err
+	}
+	list, err := NewPrices(builtinPrices)
+	if err != nil { // the built-in list is checked by its test
+		return nil, fmt.Errorf("built-in prices: %w", err)
+	}
+	p.list = list.rates
+	return p, nil
 }
 
 // NewPrices builds a table from prices keyed by model. A key is either a
@@ -76,7 +103,8 @@ func NewPrices(table map[string]Price) (*Prices, error) {
 			name string
 			v    float64
 			dst  *uint64
-		}{{"input", pr.Input, &r.input}, {"output", pr.Output, &r.output}, {"cached_input", pr.CachedInput, &r.cached}} {
+		}{{"input", pr.Input, &r.input}, {"output", pr.Output, &r.output}, {"cached_input", pr.CachedInput, &r.cached},
+			{"cache_write", pr.CacheWrite, &r.write}} {
 			if math.IsNaN(f.v) || f.v < 0 || f.v > maxPrice {
 				errs = append(errs, fmt.Errorf("prices[%s].%s: %v is not a price in dollars per million tokens between 0 and %v",
 					strconv.Quote(m), f.name, f.v, maxPrice))
@@ -91,6 +119,9 @@ func NewPrices(table map[string]Price) (*Prices, error) {
 		if pr.CachedInput == 0 {
 			r.cached = r.input
 		}
+		if pr.CacheWrite == 0 {
+			r.write = r.input
+		}
 		p.rates[m] = r
 	}
 	if len(errs) > 0 {
@@ -101,8 +132,8 @@ func NewPrices(table map[string]Price) (*Prices, error) {
 
 // Cost returns what usage u on model costs and whether the table prices
 // model. model is a target ("provider/model") or a bare model name; for a
-// target, a price for the target wins over one for its model name. An
-// unpriced model costs 0.
+// target, a price for the target wins over one for its model name, and
+// either over a built-in list price. An unpriced model costs 0.
 //
 // Cost applies the table only; which usage is billed is the billing rule in
 // the package documentation: the answering attempt's reported usage, never
@@ -117,15 +148,19 @@ func (p *Prices) Cost(model string, u llm.Usage) (Nanodollars, bool) {
 			r, ok = p.rates[name]
 		}
 	}
+	if !ok && p.list != nil {
+		r, ok = tokens.Match(p.list, model)
+	}
 	if !ok {
 		return 0, false
 	}
-	prompt, completion, cached := clamp(u.PromptTokens), clamp(u.CompletionTokens), clamp(u.CachedTokens)
+	prompt, completion, cached, written := clamp(u.PromptTokens), clamp(u.CompletionTokens), clamp(u.CachedTokens), clamp(u.CacheWriteTokens)
 	cached = min(cached, prompt)
+	written = min(written, prompt-cached)
 	// Tokens times micro-dollars per million tokens is pico-dollars; sum
 	// in 128 bits, then round once to nano-dollars.
 	var hi, lo uint64
-	for _, t := range [...]struct{ n, r uint64 }{{prompt - cached, r.input}, {cached, r.cached}, {completion, r.output}} {
+	for _, t := range [...]struct{ n, r uint64 }{{prompt - cached - written, r.input}, {cached, r.cached}, {written, r.write}, {completion, r.output}} {
 		h, l := bits.Mul64(t.n, t.r)
 		var c uint64
 		lo, c = bits.Add64(lo, l, 0)

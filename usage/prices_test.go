@@ -85,3 +85,67 @@ func TestNanodollarsString(t *testing.T) {
 		}
 	}
 }
+
+// Cache writes are priced at their own rate, within the prompt tokens;
+// without a rate they cost the input price.
+func TestCacheWritesArePricedApart(t *testing.T) {
+	p, err := usage.NewPrices(map[string]usage.Price{
+		"claude": {Input: 3, Output: 15, CachedInput: 0.30, CacheWrite: 3.75},
+		"plain":  {Input: 3, Output: 15},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 1,000,000 prompt tokens: 200,000 cache reads, 300,000 cache writes.
+	u := llm.Usage{PromptTokens: 1_000_000, CompletionTokens: 0, CachedTokens: 200_000, CacheWriteTokens: 300_000}
+	if got, _ := p.Cost("claude", u); got != usage.Nanodollars((500_000*3+200_000*0.30+300_000*3.75)*1000) {
+		t.Errorf("claude: %s", got)
+	}
+	if got, _ := p.Cost("plain", u); got != usage.Nanodollars((800_000*3+200_000*3)*1000) {
+		t.Errorf("plain: %s", got)
+	}
+	// More writes than uncached prompt tokens cannot make the sum exceed
+	// the prompt.
+	u.CacheWriteTokens = 5_000_000
+	if got, _ := p.Cost("plain", u); got != usage.Nanodollars(1_000_000*3*1000) {
+		t.Errorf("clamped: %s", got)
+	}
+	if _, err := usage.NewPrices(map[string]usage.Price{"x": {CacheWrite: -1}}); err == nil {
+		t.Error("a negative cache_write price was accepted")
+	}
+}
+
+// The built-in list prices are valid, dated, and found for every form of a
+// model's name: dated snapshots, provider prefixes and Bedrock ids. The
+// config's own prices win over them.
+func TestBuiltinListPrices(t *testing.T) {
+	if len(usage.BuiltinPrices) == 0 || usage.PricesTaken == "" {
+		t.Fatal("no built-in prices")
+	}
+	if _, err := usage.NewPrices(usage.BuiltinPrices); err != nil {
+		t.Fatal(err)
+	}
+	p, err := usage.NewDefaultPrices(map[string]usage.Price{"own/gpt-4o": {Input: 1, Output: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := llm.Usage{PromptTokens: 1_000_000, CompletionTokens: 1_000_000}
+	for name, pr := range usage.BuiltinPrices {
+		want := usage.Nanodollars(math.Round((pr.Input + pr.Output) * 1e9))
+		forms := []string{name, name + "-20250929", "vendor/" + name}
+		if strings.HasPrefix(name, "claude") {
+			forms = append(forms, "us.anthropic."+name+"-20250929-v1:0", "anthropic."+name+"-v1:0")
+		}
+		for _, f := range forms {
+			if got, ok := p.Cost(f, u); !ok || got != want {
+				t.Errorf("%s: %s %v, want %s", f, got, ok, want)
+			}
+		}
+	}
+	if got, _ := p.Cost("own/gpt-4o", u); got != 2_000_000_000 {
+		t.Errorf("the config's price did not win: %s", got)
+	}
+	if _, ok := p.Cost("sim/sim-chat", u); ok {
+		t.Error("a model no table prices was priced")
+	}
+}

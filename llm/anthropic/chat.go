@@ -92,10 +92,12 @@ func (t *tokens) update(u wireUsage) {
 }
 
 // usage is t in OpenAI's terms: every input token, cached or not, is a
-// prompt token; the cache reads are the cached tokens.
+// prompt token; the cache reads are the cached tokens and the cache
+// writes, priced apart, the cache-write tokens.
 func (t tokens) usage() llm.Usage {
 	prompt := t.input + t.cacheRead + t.cacheCreation
-	return llm.Usage{PromptTokens: prompt, CompletionTokens: t.output, TotalTokens: prompt + t.output, CachedTokens: t.cacheRead}
+	return llm.Usage{PromptTokens: prompt, CompletionTokens: t.output, TotalTokens: prompt + t.output,
+		CachedTokens: t.cacheRead, CacheWriteTokens: t.cacheCreation}
 }
 
 // finishReason maps Anthropic's stop_reason to OpenAI's finish_reason.

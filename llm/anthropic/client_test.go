@@ -97,7 +97,7 @@ func TestDecodeMessage(t *testing.T) {
 		w.Choices[0].FinishReason != "tool_calls" {
 		t.Errorf("body %s", resp.Body)
 	}
-	if resp.Usage != (llm.Usage{PromptTokens: 175, CompletionTokens: 7, TotalTokens: 182, CachedTokens: 50}) {
+	if resp.Usage != (llm.Usage{PromptTokens: 175, CompletionTokens: 7, TotalTokens: 182, CachedTokens: 50, CacheWriteTokens: 25}) {
 		t.Errorf("usage %+v", resp.Usage)
 	}
 

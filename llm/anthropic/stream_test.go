@@ -151,7 +151,7 @@ func TestStreamTextAndToolCalls(t *testing.T) {
 		t.Errorf("finish %s", chunks[7].Data)
 	}
 	u := chunks[8].Usage
-	if u == nil || chunks[8].HasContent || *u != (llm.Usage{PromptTokens: 17, CompletionTokens: 42, TotalTokens: 59, CachedTokens: 5}) {
+	if u == nil || chunks[8].HasContent || *u != (llm.Usage{PromptTokens: 17, CompletionTokens: 42, TotalTokens: 59, CachedTokens: 5, CacheWriteTokens: 2}) {
 		t.Errorf("usage chunk %+v %s", u, chunks[8].Data)
 	}
 	if w[8].Usage.Details.CachedTokens != 5 {

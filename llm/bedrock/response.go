@@ -37,10 +37,11 @@ func usage(u *types.TokenUsage) llm.Usage {
 		CompletionTokens: int(aws.ToInt32(u.OutputTokens)),
 		TotalTokens:      int(aws.ToInt32(u.TotalTokens)),
 		CachedTokens:     int(aws.ToInt32(u.CacheReadInputTokens)),
+		CacheWriteTokens: int(aws.ToInt32(u.CacheWriteInputTokens)),
 	}
 	// Bedrock counts cached prompt tokens apart from inputTokens; OpenAI's
 	// prompt_tokens include them.
-	out.PromptTokens += out.CachedTokens + int(aws.ToInt32(u.CacheWriteInputTokens))
+	out.PromptTokens += out.CachedTokens + out.CacheWriteTokens
 	out.TotalTokens = max(out.TotalTokens, out.PromptTokens+out.CompletionTokens)
 	return out
 }
