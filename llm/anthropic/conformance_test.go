@@ -1,30 +1,14 @@
 package anthropic_test
 
 import (
-	"context"
 	"net/http/httptest"
 	"testing"
 
 	"github.com/bulwark-ai/bulwark/config"
-	"github.com/bulwark-ai/bulwark/llm"
 	"github.com/bulwark-ai/bulwark/llm/anthropic"
 	"github.com/bulwark-ai/bulwark/llm/llmtest"
 	"github.com/bulwark-ai/bulwark/llm/sim"
 )
-
-// withEmbeddings is the Anthropic client with the simulator's own
-// embeddings: Anthropic has none (Client.Embed refuses, see
-// TestEmbedRefused), and llmtest has no way to skip its embedding cases,
-// so they are answered by the simulator in-process and test nothing of
-// this package.
-type withEmbeddings struct {
-	*anthropic.Client
-	sim *sim.Sim
-}
-
-func (p withEmbeddings) Embed(ctx context.Context, req *llm.EmbedRequest) (*llm.EmbedResponse, error) {
-	return p.sim.Embed(ctx, req)
-}
 
 // TestConformance runs the provider suite against the Anthropic client
 // talking HTTP to the simulator's Messages API: the wire format both ways,
@@ -32,9 +16,8 @@ func (p withEmbeddings) Embed(ctx context.Context, req *llm.EmbedRequest) (*llm.
 func TestConformance(t *testing.T) {
 	llmtest.Run(t, func(t *testing.T) llmtest.Env {
 		s := sim.New("sim", 1, map[string]config.SimModel{
-			"chat":  {},
-			"embed": {Kind: "embedding", Dimensions: 64},
-			"tiny":  {ContextWindow: 64},
+			"chat": {},
+			"tiny": {ContextWindow: 64},
 		})
 		srv := httptest.NewServer(s.Handler())
 		t.Cleanup(srv.Close)
@@ -43,9 +26,8 @@ func TestConformance(t *testing.T) {
 			t.Fatal(err)
 		}
 		return llmtest.Env{
-			Provider:          withEmbeddings{c, s},
+			Provider:          c,
 			ChatModel:         "chat",
-			EmbedModel:        "embed",
 			SmallContextModel: "tiny",
 			SetFaults: func(model string, f config.Faults) {
 				if err := s.SetFaults(model, f); err != nil {

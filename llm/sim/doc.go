@@ -17,7 +17,14 @@
 //     (metrics.go), so that load-aware routing can be tested against it.
 //   - over HTTP in Gemini's form (gemini.go: generateContent, SSE
 //     streamGenerateContent, embedContent, batchEmbedContents under
-//     /v1beta/models/), where a prompt holding "[sim:safety]" finishes SAFETY.
+//     /v1beta/models/), where a prompt holding "[sim:safety]" finishes SAFETY;
+//   - over HTTP in Anthropic's form (anthropic.go: POST /v1/messages, plain
+//     and SSE, with ping and in-band error events) and in Amazon Bedrock's
+//     (bedrock.go: converse, converse-stream in the AWS event-stream
+//     encoding, and invoke for Titan and Cohere embeddings under
+//     /model/{id}/; any SigV4 signature is accepted), each with its
+//     vendor's error shapes. Every form answers through the same calls,
+//     capacity, limits and faults, so a prompt gets the same answer on each.
 //
 // What one request goes through, in order:
 //

@@ -154,10 +154,14 @@ func (s *Sim) SetContinuesPrefix(on bool) { s.continues = on }
 // ContinuesPrefix reports what SetContinuesPrefix declared.
 func (s *Sim) ContinuesPrefix() bool { return s.continues }
 
-// Handler returns the simulator's standalone OpenAI-compatible HTTP API:
+// Handler returns the simulator's standalone HTTP API: OpenAI's, with the
+// vendors' own forms beside it:
 //
 //	POST /v1/chat/completions
 //	POST /v1/embeddings
+//	POST /v1/messages                    Anthropic's Messages API (anthropic.go)
+//	POST /v1beta/models/{model}:{method} Gemini's API (gemini.go)
+//	POST /model/{id}/converse            Bedrock's Converse, converse-stream, invoke (bedrock.go)
 //	GET  /v1/models
 //	GET  /v1/models/{model}
 //	GET  /metrics                        the load, under vLLM's metric names (metrics.go)
