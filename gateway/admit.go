@@ -172,7 +172,8 @@ func learnFrom(a Attempt, t *route.Target, v any) shed.Result {
 
 // rateLimitReporter is a provider that reports the rate limit its upstream
 // stated for a model on its latest answer (llm/openai's Client reads the
-// x-ratelimit-* headers; llm/sim's Sim reports its own limits).
+// x-ratelimit-* headers, llm/anthropic's the anthropic-ratelimit-* ones;
+// llm/sim's Sim reports its own limits).
 type rateLimitReporter interface {
 	RateLimit(model string) (llm.RateLimit, bool)
 }

@@ -76,7 +76,8 @@ type Error struct {
 	// RetryAfter is the wait the upstream asked for, zero when it said nothing.
 	RetryAfter time.Duration
 	// RateLimit is what the upstream said about its rate limit on this
-	// answer (OpenAI's x-ratelimit-* headers), nil when it said nothing.
+	// answer (OpenAI's x-ratelimit-* headers, Anthropic's
+	// anthropic-ratelimit-*), nil when it said nothing.
 	RateLimit *RateLimit
 	// Provider and Model name the target that failed.
 	Provider string

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bulwark-ai/bulwark/llm"
@@ -97,6 +98,9 @@ type Client struct {
 	apiKey    string
 	http      *http.Client
 	maxTokens int
+	// rates holds, by model, the rate limit the latest answer stated
+	// (*llm.RateLimit).
+	rates sync.Map
 }
 
 var (
@@ -210,6 +214,9 @@ func (c *Client) post(ctx context.Context, model string, body []byte, stream boo
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, c.transportError(ctx, model, err)
+	}
+	if rl := rateLimit(resp.Header, time.Now()); rl != nil {
+		c.rates.Store(model, rl)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		defer resp.Body.Close()

@@ -38,6 +38,14 @@
 // Usage: prompt tokens are input_tokens plus the cache reads and writes,
 // cached tokens the cache reads.
 //
+// Rate limits: every answer's anthropic-ratelimit-* headers (requests-*,
+// and tokens-* or else the input-tokens-*/output-tokens-* limit with fewer
+// tokens remaining; resets are RFC 3339 times) become an llm.RateLimit,
+// reported by Client.RateLimit for the model and, on a failure, in
+// llm.Error.RateLimit, as llm/openai does with x-ratelimit-*: the gateway's
+// admission control paces the target from it. A 429's retry-after is
+// llm.Error.RetryAfter.
+//
 // Invariants:
 //   - Every error returned is an *llm.Error naming Options.Name and the
 //     requested model. The API key never appears in an error, a log line or

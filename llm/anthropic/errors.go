@@ -194,6 +194,7 @@ func (c *Client) statusError(status int, h http.Header, body []byte, model strin
 		Type:       eb.Type,
 		Message:    c.redact(msg),
 		RetryAfter: retryAfter(h, time.Now()),
+		RateLimit:  rateLimit(h, time.Now()),
 		Provider:   c.name,
 		Model:      model,
 	}

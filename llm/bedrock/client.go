@@ -16,6 +16,7 @@ import (
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
@@ -42,7 +43,11 @@ type Options struct {
 	// "default").
 	Profile string
 	// Credentials replaces the default credential chain when set (static
-	// keys from Bulwark's configuration, tests).
+	// keys from Bulwark's configuration, tests). When it is nil and
+	// Endpoint is set, New resolves the default chain once, and, if the
+	// chain has no credentials, signs with the dummy SimAccessKeyID ones
+	// (a drill against the simulator on a machine without AWS
+	// credentials).
 	Credentials aws.CredentialsProvider
 	// Headers are extra headers sent (and signed) on every call.
 	Headers map[string]string
@@ -62,7 +67,22 @@ type Options struct {
 	// a trailing assistant message (Anthropic's models on Bedrock do), so
 	// that the gateway may continue broken streams with it.
 	ContinuePrefix bool
+	// Logger receives New's notice that it fell back to dummy credentials
+	// (default slog.Default()). It is never given a credential.
+	Logger *slog.Logger
 }
+
+// SimAccessKeyID is the access key id (and secret) of the dummy
+// credentials New signs with when Endpoint is set and the default chain
+// has none: they are no secret and let a drill against the simulator
+// (which ignores signatures) run without AWS credentials; a real endpoint
+// refuses them.
+const SimAccessKeyID = "bulwark-sim"
+
+// simCredentials are the dummy credentials of SimAccessKeyID.
+var simCredentials = credentials.StaticCredentialsProvider{Value: aws.Credentials{
+	AccessKeyID: SimAccessKeyID, SecretAccessKey: SimAccessKeyID, Source: "BulwarkSimDummyCredentials",
+}}
 
 // DefaultConnectTimeout is the ConnectTimeout used when Options leaves it
 // zero.
@@ -129,6 +149,11 @@ func New(ctx context.Context, o Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bedrock %s: load the AWS configuration: %w", o.Name, err)
 	}
+	if o.Credentials == nil && o.Endpoint != "" {
+		if err := fallBackToSimCredentials(ctx, &cfg, o); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Region == "" {
 		if o.Endpoint == "" {
 			return nil, fmt.Errorf("bedrock %s: no region: set one in the configuration, AWS_REGION or the profile", o.Name)
@@ -157,6 +182,31 @@ func New(ctx context.Context, o Options) (*Client, error) {
 		}
 	})
 	return &Client{name: o.Name, rt: rt, defaultMax: max(o.DefaultMaxTokens, 0), continues: o.ContinuePrefix}, nil
+}
+
+// fallBackToSimCredentials resolves cfg's credential chain once (the
+// SDK's cache keeps what it found, and refreshes it as usual) and, if it
+// finds none, replaces it with the dummy simCredentials and says so on
+// o.Logger, without the chain's error (which may name files or roles) or
+// any key. It fails only when ctx ended while resolving: an interrupted
+// resolution does not say that there are no credentials.
+func fallBackToSimCredentials(ctx context.Context, cfg *aws.Config, o Options) error {
+	if cfg.Credentials != nil {
+		if _, err := cfg.Credentials.Retrieve(ctx); err == nil {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("bedrock %s: resolve the AWS credentials: %w", o.Name, err)
+		}
+	}
+	cfg.Credentials = simCredentials
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log.Warn("bedrock: no AWS credentials found; signing with dummy credentials, which only a simulator accepts",
+		slog.String("provider", o.Name), slog.String("endpoint", o.Endpoint), slog.String("access_key_id", SimAccessKeyID))
+	return nil
 }
 
 // newHTTPClient builds the client of the calls on base (a transport of

@@ -16,8 +16,13 @@
 //
 // Credentials come from the SDK's default chain (environment, shared
 // config and credentials files with an optional profile, web identity,
-// container and instance roles) unless Options.Credentials is set. The
-// SDK's own retries are off: retry and fallback are the gateway's.
+// container and instance roles) unless Options.Credentials is set. With
+// Options.Endpoint set (a simulator, a proxy, a VPC endpoint) and no
+// Options.Credentials, New resolves the chain once and, when it holds no
+// credentials, signs with the dummy SimAccessKeyID ones and logs a warning
+// saying so; without an Endpoint missing credentials stay an
+// authentication error on every call. The SDK's own retries are off: retry
+// and fallback are the gateway's.
 //
 // Invariants:
 //   - Every error returned is an *llm.Error naming Options.Name and the

@@ -50,6 +50,13 @@ import (
 //     streamed as input_json_delta fragments, with stop_reason tool_use.
 //   - usage has input_tokens and output_tokens; the cache fields are 0.
 //     Tool definitions and the system prompt count as prompt tokens.
+//   - Rate limits are stated in Anthropic's headers, not OpenAI's: on every
+//     answer of a model with limits (and on a 429),
+//     anthropic-ratelimit-requests-limit, -remaining and -reset, and
+//     anthropic-ratelimit-tokens-limit, -remaining and -reset (the single
+//     TPM limit: no input-tokens-*/output-tokens-* split), the same state
+//     as the x-ratelimit-* headers of the chat completions endpoint, with
+//     each reset as an RFC 3339 time (whole seconds, rounded up).
 
 // anthropicVersionHeader is the header every Messages API call must carry.
 const anthropicVersionHeader = "Anthropic-Version"
@@ -464,6 +471,10 @@ func (s *Sim) serveMessages(w http.ResponseWriter, r *http.Request) {
 	if !waitHTTP(r, c.answerDelay()) {
 		return
 	}
+	anthRateHeader(w.Header(), &c.rate, time.Now())
+	// answerHTTP writes the x-ratelimit-* headers of c.rate, which
+	// Anthropic does not send: the state is stated above already.
+	c.rate = rateInfo{}
 	answerHTTP(w, c, appendAnthropicMessage(make([]byte, 0, c.completionSize()+64), c, a))
 }
 
@@ -569,10 +580,41 @@ func writeAnthropicError(w http.ResponseWriter, e *llm.Error, ri *rateInfo) {
 		retryAfterHeader(h, e.RetryAfter)
 	}
 	if ri != nil {
-		ri.header(h)
+		anthRateHeader(h, ri, time.Now())
 	}
 	w.WriteHeader(status)
 	w.Write(append(b, '\n'))
+}
+
+// anthRateHeader writes ri, the state of a model's rate limits, as
+// Anthropic's anthropic-ratelimit-* headers: the counts as they are, each
+// reset as the RFC 3339 time (UTC, whole seconds, rounded up so that it is
+// never early) at which the limit is back to its initial state.
+func anthRateHeader(h http.Header, ri *rateInfo, now time.Time) {
+	if ri.hasReq {
+		if ri.limitReq > 0 {
+			h.Set("Anthropic-Ratelimit-Requests-Limit", strconv.Itoa(ri.limitReq))
+		}
+		h.Set("Anthropic-Ratelimit-Requests-Remaining", strconv.Itoa(ri.remainingReq))
+		h.Set("Anthropic-Ratelimit-Requests-Reset", anthResetTime(now, ri.resetReq))
+	}
+	if ri.hasTok {
+		if ri.limitTok > 0 {
+			h.Set("Anthropic-Ratelimit-Tokens-Limit", strconv.Itoa(ri.limitTok))
+		}
+		h.Set("Anthropic-Ratelimit-Tokens-Remaining", strconv.Itoa(ri.remainingTok))
+		h.Set("Anthropic-Ratelimit-Tokens-Reset", anthResetTime(now, ri.resetTok))
+	}
+}
+
+// anthResetTime is now+d as an RFC 3339 time in UTC, rounded up to the
+// second.
+func anthResetTime(now time.Time, d time.Duration) string {
+	t := now.Add(max(d, 0)).UTC()
+	if t2 := t.Truncate(time.Second); t2.Before(t) {
+		t = t2.Add(time.Second)
+	}
+	return t.Format(time.RFC3339)
 }
 
 // anthStopReason is the stop_reason of a choice's finish.
@@ -666,7 +708,7 @@ func (s *Sim) streamAnthropic(w http.ResponseWriter, r *http.Request, c *call, a
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
-	c.rate.header(h)
+	anthRateHeader(h, &c.rate, time.Now())
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
 	ctx := r.Context()

@@ -71,8 +71,10 @@
 // Rate limits are a rolling minute. On every answer of a model with limits,
 // x-ratelimit-limit-*, x-ratelimit-remaining-* and x-ratelimit-reset-* say
 // the state after the request; reset-* is the time until the oldest request
-// in the window leaves it. A limited request gets Retry-After (whole seconds,
-// rounded up) and retry-after-ms: the time until it would fit.
+// in the window leaves it (on /v1/messages, Anthropic's
+// anthropic-ratelimit-requests-* and -tokens-* instead, resets as RFC 3339
+// times). A limited request gets Retry-After (whole seconds, rounded up)
+// and retry-after-ms: the time until it would fit.
 //
 // Faults are drawn once per request with a single uniform value: each rate
 // is the share of requests that get that fault, the error rates first (by
