@@ -3,11 +3,8 @@ package anthropic
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -15,6 +12,8 @@ import (
 	"time"
 
 	"github.com/bulwark-ai/bulwark/llm"
+	// Named up: the tests have a func upstream (their fake server).
+	up "github.com/bulwark-ai/bulwark/llm/upstream"
 )
 
 // Options configures a Client.
@@ -50,24 +49,21 @@ type Options struct {
 const (
 	DefaultBaseURL          = "https://api.anthropic.com"
 	DefaultVersion          = "2023-06-01"
-	DefaultConnectTimeout   = 10 * time.Second
+	DefaultConnectTimeout   = up.DefaultConnectTimeout
 	DefaultDefaultMaxTokens = 4096
 )
 
 // Size caps on what an upstream may send. They bound memory, not policy.
 const (
 	maxResponseBytes = 64 << 20
-	maxErrorBytes    = 1 << 20
 	maxEventBytes    = 4 << 20
 )
-
-const redacted = "[redacted]"
 
 // String describes o without its API key or header values.
 func (o Options) String() string {
 	key := ""
 	if o.APIKey != "" {
-		key = redacted
+		key = up.Redacted
 	}
 	names := make([]string, 0, len(o.Headers))
 	for k := range o.Headers {
@@ -150,11 +146,7 @@ func New(o Options) (*Client, error) {
 
 	hc := o.HTTPClient
 	if hc == nil {
-		var rt http.RoundTripper = newTransport(o.ConnectTimeout)
-		if o.WrapTransport != nil {
-			rt = o.WrapTransport(rt)
-		}
-		hc = &http.Client{Transport: rt, CheckRedirect: sameHostRedirect}
+		hc = up.NewClient(o.ConnectTimeout, false, o.WrapTransport)
 	}
 	maxTokens := o.DefaultMaxTokens
 	if maxTokens <= 0 {
@@ -166,35 +158,6 @@ func New(o Options) (*Client, error) {
 // String names the client without its credentials.
 func (c *Client) String() string { return fmt.Sprintf("anthropic(%s %s)", c.name, c.url) }
 
-// newTransport returns a transport for a gateway: many idle connections,
-// bounded dialing, and no response-header timeout — the caller's context
-// governs waiting.
-func newTransport(connect time.Duration) *http.Transport {
-	if connect <= 0 {
-		connect = DefaultConnectTimeout
-	}
-	d := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
-	return &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           d.DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          1024,
-		MaxIdleConnsPerHost:   256,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   connect,
-		ExpectContinueTimeout: time.Second,
-	}
-}
-
-// sameHostRedirect follows at most three redirects, and only to the same
-// host: a redirect elsewhere would carry the x-api-key header with it.
-func sameHostRedirect(req *http.Request, via []*http.Request) error {
-	if len(via) >= 3 || req.URL.Host != via[0].URL.Host {
-		return http.ErrUseLastResponse
-	}
-	return nil
-}
-
 // post sends body and returns the response once its headers arrived. A
 // non-2xx answer is read, closed and returned as an *llm.Error.
 func (c *Client) post(ctx context.Context, model string, body []byte, stream bool) (*http.Response, error) {
@@ -203,98 +166,26 @@ func (c *Client) post(ctx context.Context, model string, body []byte, stream boo
 		return nil, c.errorf(llm.KindBadRequest, model, err, "build request: %v", err)
 	}
 	req.Header = c.header.Clone()
-	if stream {
-		req.Header.Set("Accept", "text/event-stream")
-		// A compressed event stream may be held back by the decompressor.
-		req.Header.Set("Accept-Encoding", "identity")
-		req.Header.Set("Cache-Control", "no-cache")
-	} else {
-		req.Header.Set("Accept", "application/json")
-	}
+	up.SetAccept(req.Header, stream)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, c.transportError(ctx, model, err)
+		return nil, c.errs().TransportError(ctx, model, "post /v1/messages", err)
 	}
 	if rl := rateLimit(resp.Header, time.Now()); rl != nil {
 		c.rates.Store(model, rl)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBytes))
-		return nil, c.statusError(resp.StatusCode, resp.Header, b, model)
+		return nil, c.statusError(resp.StatusCode, resp.Header, up.ReadErrorBody(resp), model)
 	}
 	return resp, nil
 }
 
-// readBody reads a successful response body within maxResponseBytes.
-func (c *Client) readBody(ctx context.Context, resp *http.Response, model string) ([]byte, error) {
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
-	if err != nil {
-		if k, ok := ctxKind(ctx, err); ok {
-			return nil, c.errorf(k, model, err, "read response: %v", err)
-		}
-		return nil, c.errorf(llm.KindConnection, model, err, "read response: %v", err)
-	}
-	if len(b) > maxResponseBytes {
-		return nil, c.errorf(llm.KindServer, model, nil, "response body exceeds %d bytes", maxResponseBytes)
-	}
-	return b, nil
+// errs makes c's errors.
+func (c *Client) errs() up.Errors {
+	return up.Errors{Provider: c.name, APIKey: c.apiKey}
 }
 
 // errorf returns an *llm.Error of kind k with a formatted message.
 func (c *Client) errorf(k llm.Kind, model string, cause error, format string, args ...any) *llm.Error {
-	return &llm.Error{
-		Kind:     k,
-		Message:  c.redact(fmt.Sprintf(format, args...)),
-		Provider: c.name,
-		Model:    model,
-		Err:      cause,
-	}
-}
-
-// redact removes the API key from s, should an upstream or a library ever
-// echo it.
-func (c *Client) redact(s string) string {
-	if len(c.apiKey) >= 4 && strings.Contains(s, c.apiKey) {
-		return strings.ReplaceAll(s, c.apiKey, redacted)
-	}
-	return s
-}
-
-// ctxKind reports whether err is the context ending, and how.
-func ctxKind(ctx context.Context, err error) (llm.Kind, bool) {
-	cerr := ctx.Err()
-	switch {
-	case errors.Is(cerr, context.Canceled):
-		return llm.KindCanceled, true
-	case cerr != nil, errors.Is(err, context.DeadlineExceeded):
-		return llm.KindTimeout, true
-	case errors.Is(err, context.Canceled):
-		return llm.KindCanceled, true
-	}
-	return 0, false
-}
-
-// transportError maps a failure to get response headers: the context
-// ending, a timeout, or a connection that could not be made or was lost.
-func (c *Client) transportError(ctx context.Context, model string, err error) *llm.Error {
-	cause := err
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		// url.Error repeats the URL; the cause alone says what happened.
-		cause = ue.Err
-	}
-	if k, ok := ctxKind(ctx, err); ok {
-		return c.errorf(k, model, cause, "post /v1/messages: %v", cause)
-	}
-	kind := llm.KindConnection
-	var op *net.OpError
-	var ne net.Error
-	switch {
-	case errors.As(err, &op) && op.Op == "dial":
-	case errors.As(err, &ne) && ne.Timeout():
-		kind = llm.KindTimeout
-	}
-	return c.errorf(kind, model, cause, "post /v1/messages: %v", cause)
+	return c.errs().Errorf(k, model, cause, format, args...)
 }

@@ -3,19 +3,13 @@ package anthropic
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
-	"math"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/bulwark-ai/bulwark/llm"
+	up "github.com/bulwark-ai/bulwark/llm/upstream"
 )
-
-// maxMessageBytes bounds an upstream error message kept in an *llm.Error.
-const maxMessageBytes = 1024
 
 // errorBody is what Anthropic said about a failure:
 //
@@ -38,7 +32,7 @@ func parseErrorBody(b []byte) errorBody {
 	}
 	var top map[string]json.RawMessage
 	if b[0] != '{' || json.Unmarshal(b, &top) != nil {
-		eb.Message = clip(string(b))
+		eb.Message = up.Clip(string(b))
 		return eb
 	}
 	fields := top
@@ -47,14 +41,14 @@ func parseErrorBody(b []byte) errorBody {
 		if json.Unmarshal(raw, &inner) == nil && inner != nil {
 			fields = inner
 		} else {
-			eb.Message = clip(jsonText(raw))
+			eb.Message = up.Clip(jsonText(raw))
 		}
 	}
 	if eb.Message == "" {
-		eb.Message = clip(jsonText(fields["message"]))
+		eb.Message = up.Clip(jsonText(fields["message"]))
 	}
 	if t := jsonText(fields["type"]); t != "error" {
-		eb.Type = clip(t)
+		eb.Type = up.Clip(t)
 	}
 	return eb
 }
@@ -77,19 +71,6 @@ func jsonText(raw json.RawMessage) string {
 		return buf.String()
 	}
 	return string(raw)
-}
-
-// clip makes s a bounded, valid UTF-8, trimmed message.
-func clip(s string) string {
-	s = strings.TrimSpace(s)
-	if len(s) > maxMessageBytes {
-		i := maxMessageBytes
-		for i > maxMessageBytes-utf8.UTFMax && !utf8.RuneStart(s[i]) {
-			i--
-		}
-		s = s[:i] + "…"
-	}
-	return strings.ToValidUTF8(s, "\uFFFD")
 }
 
 // contextLengthPhrases are how Anthropic says that a prompt does not fit:
@@ -183,17 +164,14 @@ func (c *Client) statusError(status int, h http.Header, body []byte, model strin
 	eb := parseErrorBody(body)
 	msg := eb.Message
 	if msg == "" {
-		msg = strings.ToLower(http.StatusText(status))
-		if msg == "" {
-			msg = fmt.Sprintf("status %d", status)
-		}
+		msg = up.StatusMessage(status)
 	}
 	return &llm.Error{
 		Kind:       classify(status, eb),
 		Status:     status,
 		Type:       eb.Type,
-		Message:    c.redact(msg),
-		RetryAfter: retryAfter(h, time.Now()),
+		Message:    c.errs().Redact(msg),
+		RetryAfter: up.RetryAfter(h, time.Now()),
 		RateLimit:  rateLimit(h, time.Now()),
 		Provider:   c.name,
 		Model:      model,
@@ -211,38 +189,8 @@ func (c *Client) eventError(data []byte, model string) *llm.Error {
 	return &llm.Error{
 		Kind:     classify(0, eb),
 		Type:     eb.Type,
-		Message:  c.redact(msg),
+		Message:  c.errs().Redact(msg),
 		Provider: c.name,
 		Model:    model,
 	}
-}
-
-// retryAfter reads the wait an upstream asked for: retry-after-ms, then
-// Retry-After in seconds or as an HTTP date. Zero when absent or
-// unreadable.
-func retryAfter(h http.Header, now time.Time) time.Duration {
-	if h == nil {
-		return 0
-	}
-	if v := strings.TrimSpace(h.Get("Retry-After-Ms")); v != "" {
-		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms > 0 && ms < math.MaxInt64/float64(time.Millisecond) {
-			return time.Duration(ms * float64(time.Millisecond))
-		}
-	}
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.ParseFloat(v, 64); err == nil {
-		if s > 0 && s < math.MaxInt64/float64(time.Second) {
-			return time.Duration(s * float64(time.Second))
-		}
-		return 0
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d
-		}
-	}
-	return 0
 }

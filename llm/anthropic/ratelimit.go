@@ -1,13 +1,12 @@
 package anthropic
 
 import (
-	"math"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/bulwark-ai/bulwark/llm"
+	up "github.com/bulwark-ai/bulwark/llm/upstream"
 )
 
 // maxReset bounds a stated reset time; beyond it the value is taken as
@@ -45,15 +44,15 @@ func rateLimit(h http.Header, now time.Time) *llm.RateLimit {
 		return nil
 	}
 	rl := &llm.RateLimit{
-		RemainingRequests: headerCount(h, "Anthropic-Ratelimit-Requests-Remaining"),
-		LimitRequests:     headerCount(h, "Anthropic-Ratelimit-Requests-Limit"),
+		RemainingRequests: up.HeaderCount(h, "Anthropic-Ratelimit-Requests-Remaining"),
+		LimitRequests:     up.HeaderCount(h, "Anthropic-Ratelimit-Requests-Limit"),
 		ResetRequests:     parseReset(h.Get("Anthropic-Ratelimit-Requests-Reset"), now),
 		RemainingTokens:   -1,
 		LimitTokens:       -1,
 		At:                now,
 	}
 	for _, kind := range [...]string{"Tokens", "Input-Tokens", "Output-Tokens"} {
-		remaining := headerCount(h, "Anthropic-Ratelimit-"+kind+"-Remaining")
+		remaining := up.HeaderCount(h, "Anthropic-Ratelimit-"+kind+"-Remaining")
 		if remaining < 0 {
 			continue
 		}
@@ -61,7 +60,7 @@ func rateLimit(h http.Header, now time.Time) *llm.RateLimit {
 			continue
 		}
 		rl.RemainingTokens = remaining
-		rl.LimitTokens = headerCount(h, "Anthropic-Ratelimit-"+kind+"-Limit")
+		rl.LimitTokens = up.HeaderCount(h, "Anthropic-Ratelimit-"+kind+"-Limit")
 		rl.ResetTokens = parseReset(h.Get("Anthropic-Ratelimit-"+kind+"-Reset"), now)
 		if kind == "Tokens" {
 			// The overall token limit, when stated, is the one that holds.
@@ -72,26 +71,6 @@ func rateLimit(h http.Header, now time.Time) *llm.RateLimit {
 		return nil
 	}
 	return rl
-}
-
-// headerCount reads a non-negative count, -1 when absent or unreadable.
-// A fractional count is rounded down.
-func headerCount(h http.Header, name string) int {
-	v := strings.TrimSpace(h.Get(name))
-	if v == "" {
-		return -1
-	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n < 0 || n > math.MaxInt32 {
-			return -1
-		}
-		return int(n)
-	}
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || !(f >= 0 && f <= math.MaxInt32) {
-		return -1
-	}
-	return int(f)
 }
 
 // parseReset reads a reset time stated as an RFC 3339 time and returns how

@@ -15,6 +15,7 @@ import (
 	"github.com/bulwark-ai/bulwark/llm"
 	"github.com/bulwark-ai/bulwark/llm/oai"
 	"github.com/bulwark-ai/bulwark/llm/sse"
+	up "github.com/bulwark-ai/bulwark/llm/upstream"
 )
 
 // drainTimeout bounds how long Close waits for the end of a body after
@@ -37,7 +38,7 @@ func (c *Client) Stream(ctx context.Context, req *llm.ChatRequest) (llm.Stream, 
 	}
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "application/json" {
 		// An error (or a whole message) where a stream was asked for.
-		b, err := c.readBody(ctx, resp, req.Model)
+		b, err := c.errs().ReadBody(ctx, resp, req.Model, maxResponseBytes)
 		if err != nil {
 			return nil, err
 		}
@@ -103,7 +104,7 @@ func (s *stream) Recv() (*llm.Chunk, error) {
 	if s.closed.Load() {
 		return nil, s.fail(s.c.errorf(llm.KindCanceled, s.model, nil, "stream closed"))
 	}
-	if k, ok := ctxKind(s.ctx, nil); ok {
+	if k, ok := up.ContextKind(s.ctx, nil); ok {
 		return nil, s.fail(s.c.errorf(k, s.model, s.ctx.Err(), "stream: %v", s.ctx.Err()))
 	}
 	if ch := s.pop(); ch != nil {
@@ -303,7 +304,7 @@ func (s *stream) readError(err error) error {
 	if s.closed.Load() {
 		return s.c.errorf(llm.KindCanceled, s.model, nil, "stream closed")
 	}
-	if k, ok := ctxKind(s.ctx, err); ok {
+	if k, ok := up.ContextKind(s.ctx, err); ok {
 		return s.c.errorf(k, s.model, err, "stream: %v", err)
 	}
 	switch {

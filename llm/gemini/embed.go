@@ -97,7 +97,7 @@ func (c *Client) embedBatch(ctx context.Context, req *llm.EmbedRequest, texts []
 	if err != nil {
 		return nil, 0, err
 	}
-	b, err := c.readBody(ctx, resp, req.Model)
+	b, err := c.errs().ReadBody(ctx, resp, req.Model, maxResponseBytes)
 	if err != nil {
 		return nil, 0, err
 	}

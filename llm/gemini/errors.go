@@ -3,19 +3,14 @@ package gemini
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
-	"math"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/bulwark-ai/bulwark/llm"
+	"github.com/bulwark-ai/bulwark/llm/upstream"
 )
-
-// maxMessageBytes bounds an upstream error message kept in an *llm.Error.
-const maxMessageBytes = 1024
 
 // googleError is what Google said about a failure, from its error format:
 //
@@ -61,7 +56,7 @@ func parseErrorBody(b []byte) googleError {
 		return googleError{}
 	}
 	if b[0] != '{' || json.Unmarshal(b, &top) != nil || !isPresent(top.Error) {
-		return googleError{Message: clip(string(b))}
+		return googleError{Message: upstream.Clip(string(b))}
 	}
 	return parseErrorObject(top.Error)
 }
@@ -72,11 +67,11 @@ func parseErrorObject(raw json.RawMessage) googleError {
 	if err := json.Unmarshal(raw, &w); err != nil {
 		var s string
 		if json.Unmarshal(raw, &s) == nil {
-			return googleError{Message: clip(s)}
+			return googleError{Message: upstream.Clip(s)}
 		}
-		return googleError{Message: clip(string(raw))}
+		return googleError{Message: upstream.Clip(string(raw))}
 	}
-	ge := googleError{Status: clip(w.Status), Message: clip(w.Message)}
+	ge := googleError{Status: upstream.Clip(w.Status), Message: upstream.Clip(w.Message)}
 	if n, err := strconv.Atoi(strings.Trim(string(w.Code), `"`)); err == nil && n >= 100 && n <= 599 {
 		ge.Code = n
 	}
@@ -85,7 +80,7 @@ func parseErrorObject(raw json.RawMessage) googleError {
 		case strings.HasSuffix(d.Type, "google.rpc.RetryInfo"):
 			ge.Retry = parseDelay(d.RetryDelay)
 		case strings.HasSuffix(d.Type, "google.rpc.ErrorInfo") && ge.Reason == "":
-			ge.Reason = clip(d.Reason)
+			ge.Reason = upstream.Clip(d.Reason)
 		}
 	}
 	return ge
@@ -107,19 +102,6 @@ func parseDelay(s string) time.Duration {
 		return 0
 	}
 	return time.Duration(f * float64(time.Second))
-}
-
-// clip makes s a bounded, valid UTF-8, trimmed message.
-func clip(s string) string {
-	s = strings.TrimSpace(s)
-	if len(s) > maxMessageBytes {
-		i := maxMessageBytes
-		for i > maxMessageBytes-utf8.UTFMax && !utf8.RuneStart(s[i]) {
-			i--
-		}
-		s = s[:i] + "…"
-	}
-	return strings.ToValidUTF8(s, "\uFFFD")
 }
 
 // classify maps an HTTP status (zero for an error object inside a stream)
@@ -173,21 +155,19 @@ func (c *Client) statusError(status int, h http.Header, body []byte, model strin
 	ge := parseErrorBody(body)
 	msg := ge.Message
 	if msg == "" {
-		msg = strings.ToLower(http.StatusText(status))
-		if msg == "" {
-			msg = fmt.Sprintf("status %d", status)
-		}
+		msg = upstream.StatusMessage(status)
 	}
 	wait := ge.Retry
 	if wait == 0 {
-		wait = retryAfter(h, time.Now())
+		// Only Retry-After: Google states no retry-after-ms.
+		wait = upstream.ParseRetryAfter(h.Get("Retry-After"), time.Now())
 	}
 	return &llm.Error{
 		Kind:       classify(status, ge),
 		Status:     status,
 		Code:       ge.Status,
 		Type:       ge.Reason,
-		Message:    c.redact(msg),
+		Message:    c.errs().Redact(msg),
 		RetryAfter: wait,
 		Provider:   c.name,
 		Model:      model,
@@ -206,30 +186,9 @@ func (c *Client) eventError(raw json.RawMessage, model string) *llm.Error {
 		Kind:       classify(0, ge),
 		Code:       ge.Status,
 		Type:       ge.Reason,
-		Message:    c.redact(msg),
+		Message:    c.errs().Redact(msg),
 		RetryAfter: ge.Retry,
 		Provider:   c.name,
 		Model:      model,
 	}
-}
-
-// retryAfter reads the Retry-After header, in seconds or as an HTTP date.
-// Zero when absent or unreadable.
-func retryAfter(h http.Header, now time.Time) time.Duration {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.ParseFloat(v, 64); err == nil {
-		if s > 0 && s < math.MaxInt64/float64(time.Second) {
-			return time.Duration(s * float64(time.Second))
-		}
-		return 0
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d
-		}
-	}
-	return 0
 }

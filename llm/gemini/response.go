@@ -10,6 +10,7 @@ import (
 
 	"github.com/bulwark-ai/bulwark/llm"
 	"github.com/bulwark-ai/bulwark/llm/oai"
+	"github.com/bulwark-ai/bulwark/llm/upstream"
 )
 
 // genResponse is a GenerateContentResponse: a whole answer, or one event
@@ -83,7 +84,7 @@ func (c *Client) finishError(model string, cand *candidate) *llm.Error {
 	if msg == "" {
 		msg = "the model's answer ended with " + cand.FinishReason
 	}
-	e := c.errorf(llm.KindServer, model, nil, "%s", clip(msg))
+	e := c.errorf(llm.KindServer, model, nil, "%s", upstream.Clip(msg))
 	e.Code = cand.FinishReason
 	return e
 }
@@ -94,7 +95,7 @@ func (c *Client) blockError(model string, pf *promptFeedback) *llm.Error {
 	if msg == "" {
 		msg = "the prompt was blocked (" + pf.BlockReason + ")"
 	}
-	e := c.errorf(llm.KindContentFilter, model, nil, "%s", clip(msg))
+	e := c.errorf(llm.KindContentFilter, model, nil, "%s", upstream.Clip(msg))
 	e.Status, e.Code = http.StatusOK, pf.BlockReason
 	return e
 }
@@ -138,7 +139,7 @@ func (c *Client) Chat(ctx context.Context, req *llm.ChatRequest) (*llm.ChatRespo
 	if err != nil {
 		return nil, err
 	}
-	b, err := c.readBody(ctx, resp, req.Model)
+	b, err := c.errs().ReadBody(ctx, resp, req.Model, maxResponseBytes)
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/bulwark-ai/bulwark/llm"
 	"github.com/bulwark-ai/bulwark/llm/oai"
 	"github.com/bulwark-ai/bulwark/llm/sse"
+	"github.com/bulwark-ai/bulwark/llm/upstream"
 )
 
 // Stream starts a streaming chat completion: POST
@@ -34,7 +35,7 @@ func (c *Client) Stream(ctx context.Context, req *llm.ChatRequest) (llm.Stream, 
 	}
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "application/json" {
 		// An error (or a whole answer) where a stream was asked for.
-		b, err := c.readBody(ctx, resp, req.Model)
+		b, err := c.errs().ReadBody(ctx, resp, req.Model, maxResponseBytes)
 		if err != nil {
 			return nil, err
 		}
@@ -109,7 +110,7 @@ func (s *stream) Recv() (*llm.Chunk, error) {
 		if s.err == nil {
 			if s.closed.Load() {
 				s.fail(s.c.errorf(llm.KindCanceled, s.model, nil, "stream closed"))
-			} else if k, ok := ctxKind(s.ctx, nil); ok {
+			} else if k, ok := upstream.ContextKind(s.ctx, nil); ok {
 				s.fail(s.c.errorf(k, s.model, s.ctx.Err(), "stream: %v", s.ctx.Err()))
 			}
 		}
@@ -150,7 +151,7 @@ func (s *stream) fill() {
 // end maps the end of the body. A clean end is a proper end only once a
 // finish reason was seen: Gemini's streams have no end marker.
 func (s *stream) end(err error) {
-	switch k, ok := ctxKind(s.ctx, err); {
+	switch k, ok := upstream.ContextKind(s.ctx, err); {
 	case s.closed.Load():
 		s.fail(s.c.errorf(llm.KindCanceled, s.model, nil, "stream closed"))
 	case ok:

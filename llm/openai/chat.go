@@ -22,7 +22,7 @@ func (c *Client) Chat(ctx context.Context, req *llm.ChatRequest) (*llm.ChatRespo
 	if err != nil {
 		return nil, err
 	}
-	b, err := c.readBody(ctx, resp, req.Model)
+	b, err := c.errs().ReadBody(ctx, resp, req.Model, maxResponseBytes)
 	if err != nil {
 		return nil, err
 	}

@@ -3,11 +3,8 @@ package openai
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -15,6 +12,8 @@ import (
 	"time"
 
 	"github.com/bulwark-ai/bulwark/llm"
+	// Named up: the tests have a type upstream (their fake server).
+	up "github.com/bulwark-ai/bulwark/llm/upstream"
 )
 
 // Options configures a Client.
@@ -62,7 +61,7 @@ const ContinueVLLM = "vllm"
 
 // DefaultConnectTimeout is the ConnectTimeout used when Options leaves it
 // zero.
-const DefaultConnectTimeout = 10 * time.Second
+const DefaultConnectTimeout = up.DefaultConnectTimeout
 
 // Size caps on what an upstream may send. They bound memory, not policy: a
 // real answer is far below them.
@@ -70,19 +69,15 @@ const (
 	// maxResponseBytes bounds a chat or embeddings response body (a batch of
 	// 2048 float-array embeddings of 3072 dimensions is about 130 MB).
 	maxResponseBytes = 256 << 20
-	// maxErrorBytes bounds how much of an error body is read.
-	maxErrorBytes = 1 << 20
 	// maxEventBytes bounds one SSE line and one event's data.
 	maxEventBytes = 4 << 20
 )
-
-const redacted = "[redacted]"
 
 // String describes o without its API key or header values.
 func (o Options) String() string {
 	key := ""
 	if o.APIKey != "" {
-		key = redacted
+		key = up.Redacted
 	}
 	names := make([]string, 0, len(o.Headers))
 	for k := range o.Headers {
@@ -176,11 +171,7 @@ func New(o Options) (*Client, error) {
 
 	hc := o.HTTPClient
 	if hc == nil {
-		var rt http.RoundTripper = newTransport(o.ConnectTimeout, o.H2C && strings.HasPrefix(base, "http://"))
-		if o.WrapTransport != nil {
-			rt = o.WrapTransport(rt)
-		}
-		hc = &http.Client{Transport: rt, CheckRedirect: sameHostRedirect}
+		hc = up.NewClient(o.ConnectTimeout, o.H2C && strings.HasPrefix(base, "http://"), o.WrapTransport)
 	}
 	return &Client{
 		continues: o.ContinuePrefix == ContinueVLLM,
@@ -195,40 +186,6 @@ func New(o Options) (*Client, error) {
 
 // String names the client without its credentials.
 func (c *Client) String() string { return fmt.Sprintf("openai(%s %s)", c.name, c.base) }
-
-// newTransport returns a transport for a gateway: many idle connections per
-// upstream host, bounded dialing, and no response-header timeout — the
-// caller's context (request deadline, time to first token) governs waiting.
-func newTransport(connect time.Duration, h2c bool) *http.Transport {
-	if connect <= 0 {
-		connect = DefaultConnectTimeout
-	}
-	d := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
-	t := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           d.DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          1024,
-		MaxIdleConnsPerHost:   256,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   connect,
-		ExpectContinueTimeout: time.Second,
-	}
-	if h2c {
-		t.Protocols = new(http.Protocols)
-		t.Protocols.SetUnencryptedHTTP2(true)
-	}
-	return t
-}
-
-// sameHostRedirect follows at most three redirects, and only to the same
-// host: a redirect elsewhere would carry the api-key header with it.
-func sameHostRedirect(req *http.Request, via []*http.Request) error {
-	if len(via) >= 3 || req.URL.Host != via[0].URL.Host {
-		return http.ErrUseLastResponse
-	}
-	return nil
-}
 
 // url returns the URL of path (e.g. "/chat/completions") for model.
 func (c *Client) url(path, model string) string {
@@ -250,25 +207,16 @@ func (c *Client) post(ctx context.Context, path, model string, body []byte, stre
 		return nil, c.errorf(llm.KindBadRequest, model, err, "build request: %v", err)
 	}
 	req.Header = c.header.Clone()
-	if stream {
-		req.Header.Set("Accept", "text/event-stream")
-		// A compressed event stream may be held back by the decompressor.
-		req.Header.Set("Accept-Encoding", "identity")
-		req.Header.Set("Cache-Control", "no-cache")
-	} else {
-		req.Header.Set("Accept", "application/json")
-	}
+	up.SetAccept(req.Header, stream)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, c.transportError(ctx, model, path, err)
+		return nil, c.errs().TransportError(ctx, model, "post "+path, err)
 	}
 	if rl := rateLimit(resp.Header); rl != nil {
 		c.rates.Store(model, rl)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBytes))
-		return nil, c.statusError(resp.StatusCode, resp.Header, b, model)
+		return nil, c.statusError(resp.StatusCode, resp.Header, up.ReadErrorBody(resp), model)
 	}
 	return resp, nil
 }
@@ -286,52 +234,12 @@ func (c *Client) RateLimit(model string) (llm.RateLimit, bool) {
 	return *v.(*llm.RateLimit), true
 }
 
-// readBody reads a successful response body within maxResponseBytes.
-func (c *Client) readBody(ctx context.Context, resp *http.Response, model string) ([]byte, error) {
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
-	if err != nil {
-		if k, ok := ctxKind(ctx, err); ok {
-			return nil, c.errorf(k, model, err, "read response: %v", err)
-		}
-		return nil, c.errorf(llm.KindConnection, model, err, "read response: %v", err)
-	}
-	if len(b) > maxResponseBytes {
-		return nil, c.errorf(llm.KindServer, model, nil, "response body exceeds %d bytes", maxResponseBytes)
-	}
-	return b, nil
+// errs makes c's errors.
+func (c *Client) errs() up.Errors {
+	return up.Errors{Provider: c.name, APIKey: c.apiKey}
 }
 
 // errorf returns an *llm.Error of kind k with a formatted message.
 func (c *Client) errorf(k llm.Kind, model string, cause error, format string, args ...any) *llm.Error {
-	return &llm.Error{
-		Kind:     k,
-		Message:  c.redact(fmt.Sprintf(format, args...)),
-		Provider: c.name,
-		Model:    model,
-		Err:      cause,
-	}
-}
-
-// redact removes the API key from s, should an upstream or a library ever
-// echo it.
-func (c *Client) redact(s string) string {
-	if len(c.apiKey) >= 4 && strings.Contains(s, c.apiKey) {
-		return strings.ReplaceAll(s, c.apiKey, redacted)
-	}
-	return s
-}
-
-// ctxKind reports whether err is the context ending, and how.
-func ctxKind(ctx context.Context, err error) (llm.Kind, bool) {
-	cerr := ctx.Err()
-	switch {
-	case errors.Is(cerr, context.Canceled):
-		return llm.KindCanceled, true
-	case cerr != nil, errors.Is(err, context.DeadlineExceeded):
-		return llm.KindTimeout, true
-	case errors.Is(err, context.Canceled):
-		return llm.KindCanceled, true
-	}
-	return 0, false
+	return c.errs().Errorf(k, model, cause, format, args...)
 }

@@ -25,7 +25,7 @@ func (c *Client) Embed(ctx context.Context, req *llm.EmbedRequest) (*llm.EmbedRe
 	if err != nil {
 		return nil, err
 	}
-	b, err := c.readBody(ctx, resp, req.Model)
+	b, err := c.errs().ReadBody(ctx, resp, req.Model, maxResponseBytes)
 	if err != nil {
 		return nil, err
 	}

@@ -2,24 +2,15 @@ package openai
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"math"
-	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/bulwark-ai/bulwark/llm"
+	up "github.com/bulwark-ai/bulwark/llm/upstream"
 )
-
-// maxMessageBytes bounds an upstream error message kept in an *llm.Error.
-const maxMessageBytes = 1024
 
 // errorBody is what an upstream said about a failure, from any of the error
 // body shapes OpenAI-compatible servers use:
@@ -50,7 +41,7 @@ func parseErrorBody(b []byte) errorBody {
 	}
 	var top map[string]json.RawMessage
 	if b[0] != '{' || json.Unmarshal(b, &top) != nil {
-		eb.Message = clip(string(b))
+		eb.Message = up.Clip(string(b))
 		return eb
 	}
 	fields := top
@@ -60,20 +51,20 @@ func parseErrorBody(b []byte) errorBody {
 			fields = inner
 		} else {
 			// {"error":"text"}, or something stranger kept as text.
-			eb.Message = clip(jsonText(raw))
+			eb.Message = up.Clip(jsonText(raw))
 		}
 	}
 	for _, m := range [...]map[string]json.RawMessage{fields, top} {
 		if eb.Message == "" {
-			eb.Message = clip(jsonText(m["message"]))
+			eb.Message = up.Clip(jsonText(m["message"]))
 		}
 		if eb.Message == "" {
-			eb.Message = clip(detailText(m["detail"]))
+			eb.Message = up.Clip(detailText(m["detail"]))
 		}
 	}
-	eb.Type = clip(jsonText(fields["type"]))
-	eb.Param = clip(jsonText(fields["param"]))
-	eb.Code = clip(jsonText(fields["code"]))
+	eb.Type = up.Clip(jsonText(fields["type"]))
+	eb.Param = up.Clip(jsonText(fields["param"]))
+	eb.Code = up.Clip(jsonText(fields["code"]))
 	if n, err := strconv.Atoi(eb.Code); err == nil && n >= 400 && n <= 599 {
 		eb.Status = n
 	}
@@ -118,19 +109,6 @@ func detailText(raw json.RawMessage) string {
 		}
 	}
 	return jsonText(raw)
-}
-
-// clip makes s a bounded, valid UTF-8, trimmed message.
-func clip(s string) string {
-	s = strings.TrimSpace(s)
-	if len(s) > maxMessageBytes {
-		i := maxMessageBytes
-		for i > maxMessageBytes-utf8.UTFMax && !utf8.RuneStart(s[i]) {
-			i--
-		}
-		s = s[:i] + "…"
-	}
-	return strings.ToValidUTF8(s, "\uFFFD")
 }
 
 // classify maps an HTTP status (zero for an error event inside a stream) and
@@ -216,10 +194,7 @@ func (c *Client) statusError(status int, h http.Header, body []byte, model strin
 	eb := parseErrorBody(body)
 	msg := eb.Message
 	if msg == "" {
-		msg = strings.ToLower(http.StatusText(status))
-		if msg == "" {
-			msg = fmt.Sprintf("status %d", status)
-		}
+		msg = up.StatusMessage(status)
 	}
 	return &llm.Error{
 		Kind:       classify(status, eb),
@@ -227,8 +202,8 @@ func (c *Client) statusError(status int, h http.Header, body []byte, model strin
 		Code:       eb.Code,
 		Type:       eb.Type,
 		Param:      eb.Param,
-		Message:    c.redact(msg),
-		RetryAfter: retryAfter(h, time.Now()),
+		Message:    c.errs().Redact(msg),
+		RetryAfter: up.RetryAfter(h, time.Now()),
 		RateLimit:  rateLimit(h),
 		Provider:   c.name,
 		Model:      model,
@@ -247,40 +222,10 @@ func (c *Client) eventError(data []byte, model string) *llm.Error {
 		Code:     eb.Code,
 		Type:     eb.Type,
 		Param:    eb.Param,
-		Message:  c.redact(msg),
+		Message:  c.errs().Redact(msg),
 		Provider: c.name,
 		Model:    model,
 	}
-}
-
-// retryAfter reads the wait an upstream asked for: retry-after-ms (OpenAI,
-// Azure), then Retry-After in seconds or as an HTTP date. Zero when absent
-// or unreadable.
-func retryAfter(h http.Header, now time.Time) time.Duration {
-	if h == nil {
-		return 0
-	}
-	if v := strings.TrimSpace(h.Get("Retry-After-Ms")); v != "" {
-		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms > 0 && ms < math.MaxInt64/float64(time.Millisecond) {
-			return time.Duration(ms * float64(time.Millisecond))
-		}
-	}
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.ParseFloat(v, 64); err == nil {
-		if s > 0 && s < math.MaxInt64/float64(time.Second) {
-			return time.Duration(s * float64(time.Second))
-		}
-		return 0
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d
-		}
-	}
-	return 0
 }
 
 // maxReset bounds a stated reset time; beyond it the value is taken as
@@ -297,11 +242,11 @@ func rateLimit(h http.Header) *llm.RateLimit {
 		return nil
 	}
 	rl := &llm.RateLimit{
-		RemainingRequests: headerCount(h, "X-Ratelimit-Remaining-Requests"),
-		LimitRequests:     headerCount(h, "X-Ratelimit-Limit-Requests"),
+		RemainingRequests: up.HeaderCount(h, "X-Ratelimit-Remaining-Requests"),
+		LimitRequests:     up.HeaderCount(h, "X-Ratelimit-Limit-Requests"),
 		ResetRequests:     parseReset(h.Get("X-Ratelimit-Reset-Requests")),
-		RemainingTokens:   headerCount(h, "X-Ratelimit-Remaining-Tokens"),
-		LimitTokens:       headerCount(h, "X-Ratelimit-Limit-Tokens"),
+		RemainingTokens:   up.HeaderCount(h, "X-Ratelimit-Remaining-Tokens"),
+		LimitTokens:       up.HeaderCount(h, "X-Ratelimit-Limit-Tokens"),
 		ResetTokens:       parseReset(h.Get("X-Ratelimit-Reset-Tokens")),
 		At:                time.Now(),
 	}
@@ -309,26 +254,6 @@ func rateLimit(h http.Header) *llm.RateLimit {
 		return nil
 	}
 	return rl
-}
-
-// headerCount reads a non-negative count, -1 when absent or unreadable.
-// A fractional count (some servers send one) is rounded down.
-func headerCount(h http.Header, name string) int {
-	v := strings.TrimSpace(h.Get(name))
-	if v == "" {
-		return -1
-	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n < 0 || n > math.MaxInt32 {
-			return -1
-		}
-		return int(n)
-	}
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || !(f >= 0 && f <= math.MaxInt32) {
-		return -1
-	}
-	return int(f)
 }
 
 // parseReset reads a reset time in OpenAI's duration form ("1s", "6m0s",
@@ -351,28 +276,4 @@ func parseReset(v string) time.Duration {
 		return 0
 	}
 	return d
-}
-
-// transportError maps a failure to get response headers: the context
-// ending, a timeout, or a connection that could not be made or was lost.
-func (c *Client) transportError(ctx context.Context, model, path string, err error) *llm.Error {
-	cause := err
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		// url.Error repeats the URL; the cause alone says what happened.
-		cause = ue.Err
-	}
-	if k, ok := ctxKind(ctx, err); ok {
-		return c.errorf(k, model, cause, "post %s: %v", path, cause)
-	}
-	kind := llm.KindConnection
-	var op *net.OpError
-	var ne net.Error
-	switch {
-	case errors.As(err, &op) && op.Op == "dial":
-		// Could not connect, timed out or not.
-	case errors.As(err, &ne) && ne.Timeout():
-		kind = llm.KindTimeout
-	}
-	return c.errorf(kind, model, cause, "post %s: %v", path, cause)
 }

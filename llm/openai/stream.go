@@ -13,6 +13,7 @@ import (
 
 	"github.com/bulwark-ai/bulwark/llm"
 	"github.com/bulwark-ai/bulwark/llm/sse"
+	up "github.com/bulwark-ai/bulwark/llm/upstream"
 )
 
 // drainTimeout bounds how long Close waits for the end of a body after
@@ -34,7 +35,7 @@ func (c *Client) Stream(ctx context.Context, req *llm.ChatRequest) (llm.Stream, 
 	}
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "application/json" {
 		// An error (or a whole completion) where a stream was asked for.
-		b, err := c.readBody(ctx, resp, req.Model)
+		b, err := c.errs().ReadBody(ctx, resp, req.Model, maxResponseBytes)
 		if err != nil {
 			return nil, err
 		}
@@ -90,7 +91,7 @@ func (s *stream) Recv() (*llm.Chunk, error) {
 	if s.closed.Load() {
 		return nil, s.fail(s.c.errorf(llm.KindCanceled, s.model, nil, "stream closed"))
 	}
-	if k, ok := ctxKind(s.ctx, nil); ok {
+	if k, ok := up.ContextKind(s.ctx, nil); ok {
 		return nil, s.fail(s.c.errorf(k, s.model, s.ctx.Err(), "stream: %v", s.ctx.Err()))
 	}
 	for {
@@ -133,7 +134,7 @@ func (s *stream) readError(err error) error {
 	if s.closed.Load() {
 		return s.c.errorf(llm.KindCanceled, s.model, nil, "stream closed")
 	}
-	if k, ok := ctxKind(s.ctx, err); ok {
+	if k, ok := up.ContextKind(s.ctx, err); ok {
 		return s.c.errorf(k, s.model, err, "stream: %v", err)
 	}
 	switch {
