@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/bulwark-ai/bulwark/llm"
+	"github.com/bulwark-ai/bulwark/llm/oai"
 )
 
 // errNotObject is returned for a request body that is not a JSON object.
@@ -140,13 +141,13 @@ func (m *member) is(b []byte, key string) bool {
 // them to ms. It checks the object's shape (braces, keys, colons, commas,
 // nothing after it) and its bounds, not the values.
 func scanObject(b []byte, ms []member) ([]member, error) {
-	i := skipSpace(b, 0)
+	i := oai.SkipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return nil, errNotObject
 	}
 	i++
-	if j := skipSpace(b, i); j < len(b) && b[j] == '}' {
-		if skipSpace(b, j+1) != len(b) {
+	if j := oai.SkipSpace(b, i); j < len(b) && b[j] == '}' {
+		if oai.SkipSpace(b, j+1) != len(b) {
 			return nil, errNotObject
 		}
 		return ms, nil
@@ -154,22 +155,22 @@ func scanObject(b []byte, ms []member) ([]member, error) {
 	for {
 		var m member
 		m.start = i
-		i = skipSpace(b, i)
+		i = oai.SkipSpace(b, i)
 		m.keyStart = i
 		if i >= len(b) || b[i] != '"' {
 			return nil, errNotObject
 		}
-		i = skipString(b, i)
+		i = oai.SkipString(b, i)
 		m.keyEnd = i
-		i = skipSpace(b, i)
+		i = oai.SkipSpace(b, i)
 		if i >= len(b) || b[i] != ':' {
 			return nil, errNotObject
 		}
-		i = skipSpace(b, i+1)
+		i = oai.SkipSpace(b, i+1)
 		m.valStart = i
-		i = skipValue(b, i)
+		i = oai.SkipValue(b, i)
 		m.valEnd = i
-		i = skipSpace(b, i)
+		i = oai.SkipSpace(b, i)
 		m.end = i
 		if i >= len(b) {
 			return nil, errNotObject
@@ -179,7 +180,7 @@ func scanObject(b []byte, ms []member) ([]member, error) {
 		case ',':
 			i++
 		case '}':
-			if skipSpace(b, i+1) != len(b) {
+			if oai.SkipSpace(b, i+1) != len(b) {
 				return nil, errNotObject
 			}
 			return ms, nil
@@ -187,68 +188,6 @@ func scanObject(b []byte, ms []member) ([]member, error) {
 			return nil, errNotObject
 		}
 	}
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) {
-		switch b[i] {
-		case ' ', '\t', '\n', '\r':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
-}
-
-// skipString returns the index after the string starting at b[i].
-func skipString(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-	return len(b)
-}
-
-// skipValue returns the index after the value starting at b[i].
-func skipValue(b []byte, i int) int {
-	if i >= len(b) {
-		return i
-	}
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for i < len(b) {
-			switch b[i] {
-			case '"':
-				i = skipString(b, i)
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-			i++
-		}
-		return i
-	}
-	for i < len(b) {
-		switch b[i] {
-		case ',', '}', ']', ' ', '\t', '\n', '\r':
-			return i
-		}
-		i++
-	}
-	return i
 }
 
 // appendString appends s as a JSON string.

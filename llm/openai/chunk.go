@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"unicode/utf8"
+
+	"github.com/bulwark-ai/bulwark/llm/oai"
 )
 
 // chunkFields is what Recv reads from a chunk event; the event itself is
@@ -174,18 +176,18 @@ func scanChoices(v []byte, f *chunkFields) bool {
 // in order, and reports false as soon as elem does. elem must not keep
 // the func: it runs for every chunk.
 func scanArray(v []byte, elem func(e []byte) bool) bool {
-	i := skipSpace(v, 1)
+	i := oai.SkipSpace(v, 1)
 	if i < len(v) && v[i] == ']' {
 		return true
 	}
 	for i < len(v) {
-		i = skipSpace(v, i)
+		i = oai.SkipSpace(v, i)
 		start := i
-		i = skipValue(v, i)
+		i = oai.SkipValue(v, i)
 		if !elem(v[start:i]) {
 			return false
 		}
-		i = skipSpace(v, i)
+		i = oai.SkipSpace(v, i)
 		if i >= len(v) {
 			return false
 		}
