@@ -206,3 +206,27 @@ models:
 		t.Fatal("a credential reached the client")
 	}
 }
+
+// An upstream that cannot be reached fails the request with an error that
+// says so, but not where the upstream is.
+func TestUnreachableUpstreamErrorHoldsNoAddress(t *testing.T) {
+	ts := start(t, `
+log: {level: warn}
+providers:
+  lab: {type: openai, base_url: "http://127.0.0.1:1/v1"}
+  claude: {type: anthropic, api_key: k, base_url: "http://127.0.0.1:1"}
+models:
+  - name: lab
+    targets: [{provider: lab, model: m}]
+    retry: {max_attempts: 1}
+  - name: claude
+    targets: [{provider: claude, model: m}]
+    retry: {max_attempts: 1}
+`)
+	for _, alias := range []string{"lab", "claude"} {
+		resp, out := ts.do(t, "POST", "/v1/chat/completions", `{"model":"`+alias+`","messages":[{"role":"user","content":"hi"}]}`)
+		if resp.StatusCode != 502 || !strings.Contains(string(out), "connection refused") || strings.Contains(string(out), "127.0.0.1") {
+			t.Errorf("%s: %d %s", alias, resp.StatusCode, out)
+		}
+	}
+}

@@ -18,6 +18,7 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/bulwark-ai/bulwark/llm"
+	"github.com/bulwark-ai/bulwark/llm/upstream"
 )
 
 // apiError maps a failed SDK call to an *llm.Error: the context's end
@@ -43,20 +44,20 @@ func (c *Client) apiError(ctx context.Context, model string, err error) *llm.Err
 	var de *smithy.DeserializationError
 	switch {
 	case errors.As(err, &se):
-		e.Kind, e.Message = llm.KindConnection, "could not reach Bedrock: "+se.Err.Error()
+		e.Kind, e.Message = llm.KindConnection, "could not reach Bedrock: "+upstream.Describe(se.Err)
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
 			e.Kind = llm.KindTimeout
 		}
 	case errors.As(err, &de):
-		e.Kind, e.Message = llm.KindServer, "malformed response: "+de.Err.Error()
+		e.Kind, e.Message = llm.KindServer, "malformed response: "+upstream.Describe(de.Err)
 		if errors.Is(err, io.ErrUnexpectedEOF) || isConnError(err) {
-			e.Kind, e.Message = llm.KindConnection, "the response ended early: "+de.Err.Error()
+			e.Kind, e.Message = llm.KindConnection, "the response ended early: "+upstream.Describe(de.Err)
 		}
 	case e.Status == 0 && isCredentialsError(err):
-		e.Kind, e.Message = llm.KindAuth, "no AWS credentials: "+err.Error()
+		e.Kind, e.Message = llm.KindAuth, "no AWS credentials: "+upstream.Describe(err)
 	default:
-		e.Kind, e.Message = llm.KindForStatus(e.Status), err.Error()
+		e.Kind, e.Message = llm.KindForStatus(e.Status), upstream.Describe(err)
 		if e.Status == 0 {
 			e.Kind = llm.KindUnknown
 		}

@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"regexp"
 	"strings"
 	"unicode/utf8"
 
@@ -30,8 +32,14 @@ type Errors struct {
 }
 
 // Errorf returns an *llm.Error of kind k about model with a formatted,
-// redacted message.
+// redacted message. Every error among args is written as Describe writes
+// it: the message reaches clients, the cause (in Err) only the log.
 func (e Errors) Errorf(k llm.Kind, model string, cause error, format string, args ...any) *llm.Error {
+	for i, a := range args {
+		if err, ok := a.(error); ok {
+			args[i] = Describe(err)
+		}
+	}
 	return &llm.Error{
 		Kind:     k,
 		Message:  e.Redact(fmt.Sprintf(format, args...)),
@@ -130,3 +138,38 @@ func Clip(s string) string {
 	}
 	return strings.ToValidUTF8(s, "\uFFFD")
 }
+
+// Describe says what err is without the network addresses and resolver
+// details it may hold: "dial: connect: connection refused" rather than
+// "dial tcp 10.0.0.7:443: connect: connection refused", so that an error
+// a client reads never maps the network behind Bulwark. Addresses a
+// library wrote into a plain message are masked too.
+func Describe(err error) string {
+	var (
+		ue *url.Error
+		oe *net.OpError
+		de *net.DNSError
+		se *os.SyscallError
+	)
+	switch {
+	case errors.As(err, &ue):
+		return Describe(ue.Err)
+	case errors.As(err, &de):
+		if de.IsTimeout {
+			return "name lookup timed out"
+		}
+		return "name lookup failed: " + de.Err
+	case errors.As(err, &oe):
+		if oe.Err == nil {
+			return oe.Op
+		}
+		return oe.Op + ": " + Describe(oe.Err)
+	case errors.As(err, &se):
+		return se.Syscall + ": " + se.Err.Error()
+	}
+	return addresses.ReplaceAllString(err.Error(), "[address]")
+}
+
+// addresses are IPv4 addresses (with a port), bracketed IPv6 addresses
+// with a port, and host:port pairs.
+var addresses = regexp.MustCompile(`\b\d{1,3}(\.\d{1,3}){3}(:\d+)?\b|\[[0-9a-fA-F:.%]+\](:\d+)?|\b[a-zA-Z0-9.-]+:\d{2,5}\b`)

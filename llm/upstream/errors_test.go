@@ -68,7 +68,7 @@ func TestTransportError(t *testing.T) {
 			if e.Err != c.cause {
 				t.Errorf("cause %v, want %v", e.Err, c.cause)
 			}
-			if want := "post /chat/completions: " + c.cause.Error(); e.Message != want {
+			if want := "post /chat/completions: " + Describe(c.cause); e.Message != want {
 				t.Errorf("message %q, want %q", e.Message, want)
 			}
 			if e.Provider != "p" || e.Model != "m" || e.Status != 0 {
@@ -234,5 +234,34 @@ func TestClip(t *testing.T) {
 		if got != c.want || !utf8.ValidString(got) || len(got) > MaxMessageBytes+len("…") {
 			t.Errorf("Clip(%.20q…) = %.20q… (%d bytes), want %.20q… (%d bytes)", c.in, got, len(got), c.want, len(c.want))
 		}
+	}
+}
+
+// What an error says reaches clients: never the upstream's address, a
+// resolver, or the local address of a cut connection.
+func TestDescribeKeepsAddressesOut(t *testing.T) {
+	ip := net.ParseIP("10.0.0.7")
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{&url.Error{Op: "Post", URL: "https://10.0.0.7:443/v1", Err: &net.OpError{Op: "dial", Net: "tcp",
+			Addr: &net.TCPAddr{IP: ip, Port: 443}, Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}},
+			"dial: connect: connection refused"},
+		{&net.OpError{Op: "read", Net: "tcp", Source: &net.TCPAddr{IP: net.ParseIP("192.168.1.2"), Port: 50000},
+			Addr: &net.TCPAddr{IP: ip, Port: 443}, Err: os.NewSyscallError("read", syscall.ECONNRESET)}, "read: read: connection reset by peer"},
+		{&net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "vllm.internal", Server: "10.96.0.10:53"}},
+			"name lookup failed: no such host"},
+		{errors.New("tls: handshake with 10.0.0.7:443 and [fd00::1]:8443 and vllm.internal:8000 failed"),
+			"tls: handshake with [address] and [address] and [address] failed"},
+	} {
+		if got := Describe(c.err); got != c.want {
+			t.Errorf("Describe(%v) = %q, want %q", c.err, got, c.want)
+		}
+	}
+	e := Errors{Provider: "p"}.Errorf(llm.KindStreamBroken, "m", nil, "stream cut: %v", &net.OpError{Op: "read", Net: "tcp",
+		Addr: &net.TCPAddr{IP: ip, Port: 443}, Err: os.NewSyscallError("read", syscall.ECONNRESET)})
+	if strings.Contains(e.Message, "10.0.0.7") {
+		t.Errorf("message %q holds the address", e.Message)
 	}
 }
