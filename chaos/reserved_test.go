@@ -22,10 +22,12 @@ models:
     targets:
       - {provider: s, model: shared}
       - {provider: s, model: dedicated, classes: [critical]}
+    retry: {max_attempts: 1}
 `
 
 // Critical requests use the target reserved for them while it has room and
-// spill to the shared target only when it is full; other classes never
+// spill to the shared target only when it is full — without spending an
+// attempt on the full one (max_attempts is 1 here); other classes never
 // use it.
 func TestReservedTargetServesCriticalFirstAndOnlyCritical(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {

@@ -58,29 +58,27 @@ func (rq *request) acquire(ctx context.Context, t *route.Target) (func(shed.Resu
 		return func(shed.Result) {}, nil
 	}
 	start := time.Now()
-	qctx := ctx // the queue wait fits a stream's start deadline too
-	if dl, ok := ctx.Deadline(); !rq.startBy.IsZero() && (!ok || rq.startBy.Before(dl)) {
-		var cancel context.CancelFunc
-		qctx, cancel = context.WithDeadline(ctx, rq.startBy)
-		defer cancel()
-	}
 	lim := g.capacity.Target(t.Name())
 	sr := shed.Request{Class: rq.class, Tenant: rq.tenant}
+	var (
+		release func(shed.Result)
+		err     error
+	)
 	if t.Reserved() {
 		// A reserved target is used while it has room; when it is full
 		// the request goes on to the alias's shared targets at once
-		// rather than queue for it (route.PickFor).
-		if release, ok := lim.TryAcquire(sr); ok {
-			g.recordAdmission(rq, time.Since(start), nil)
-			return release, nil
+		// rather than queue for it (the loop passes over a full one,
+		// hasRoom; this is the rare race with another request).
+		release, err = lim.TryAcquire(sr)
+	} else {
+		qctx := ctx // the queue wait fits a stream's start deadline too
+		if dl, ok := ctx.Deadline(); !rq.startBy.IsZero() && (!ok || rq.startBy.Before(dl)) {
+			var cancel context.CancelFunc
+			qctx, cancel = context.WithDeadline(ctx, rq.startBy)
+			defer cancel()
 		}
-		se := &shed.Error{Reason: shed.ReasonReservedFull, Scope: shed.ScopeSystem, RetryAfter: time.Second,
-			Class: rq.class, Tenant: rq.tenant, Target: t.Name()}
-		g.recordAdmission(rq, time.Since(start), se)
-		return nil, &llm.Error{Kind: llm.KindOverloaded, Status: http.StatusServiceUnavailable, Provider: t.Provider, Model: t.Model,
-			Code: se.Reason, RetryAfter: se.RetryAfter, Message: se.Error(), Err: se}
+		release, err = lim.Acquire(qctx, sr)
 	}
-	release, err := lim.Acquire(qctx, sr)
 	g.recordAdmission(rq, time.Since(start), err)
 	spanAdmission(ctx, rq, time.Since(start), err)
 	if err == nil {
@@ -148,6 +146,12 @@ func spanGateShed(ctx context.Context, rq *request, err error) {
 
 // shedAttempt reports whether an attempt's failure is a refusal by
 // admission control (not an upstream answer).
+// hasRoom reports whether a reserved target t can take rq now; the loop
+// passes over one that cannot, so a full reserved target costs no attempt.
+func (rq *request) hasRoom(t *route.Target) bool {
+	return !t.Reserved() || rq.g.capacity == nil || rq.g.capacity.Target(t.Name()).HasRoom(shed.Request{Class: rq.class, Tenant: rq.tenant})
+}
+
 func shedAttempt(e *llm.Error) bool {
 	_, ok := shed.IsShed(e)
 	return ok

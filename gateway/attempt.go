@@ -222,7 +222,7 @@ func run[T any](ctx context.Context, rq *request, tbl *route.Table, r *route.Rou
 		cur := queue[i]
 		t := retry
 		if t == nil {
-			t = cur.PickFor(rq.class.String(), g.rnd, func(t *route.Target) bool { return excluded[t.Name()] || st.skip(t) })
+			t = cur.PickFor(rq.class.String(), g.rnd, func(t *route.Target) bool { return excluded[t.Name()] || st.skip(t) || !rq.hasRoom(t) })
 			if t == nil { // this alias is spent: its fallbacks come next
 				enqueue(cur.Fallbacks)
 				i++

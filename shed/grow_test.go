@@ -119,14 +119,25 @@ func TestJitterOfAFastUpstreamIsNotCongestion(t *testing.T) {
 func TestTryAcquireNeverWaits(t *testing.T) {
 	ctl := New(Options{})
 	l := ctl.Configure("t", Config{Initial: 2, Max: 2, CriticalReserve: -1})
-	r1, ok1 := l.TryAcquire(Request{Class: Critical})
-	r2, ok2 := l.TryAcquire(Request{Class: Critical})
-	if _, ok3 := l.TryAcquire(Request{Class: Critical}); !ok1 || !ok2 || ok3 {
-		t.Fatalf("granted %v %v %v; want the limit's 2 and no third", ok1, ok2, ok3)
+	r1, err1 := l.TryAcquire(Request{Class: Critical})
+	r2, err2 := l.TryAcquire(Request{Class: Critical})
+	if err1 != nil || err2 != nil {
+		t.Fatalf("refused within the limit: %v %v", err1, err2)
+	}
+	if l.HasRoom(Request{Class: Critical}) {
+		t.Fatal("HasRoom with the limit's 2 permits held")
+	}
+	if _, err := l.TryAcquire(Request{Class: Critical}); err == nil {
+		t.Fatal("granted a third permit over the limit")
+	} else if e, ok := IsShed(err); !ok || e.Reason != ReasonReservedFull {
+		t.Fatalf("refusal %v, want reserved_full", err)
 	}
 	r1(Result{Ignore: true})
-	r3, ok := l.TryAcquire(Request{Class: Critical})
-	if !ok {
+	if !l.HasRoom(Request{Class: Critical}) {
+		t.Fatal("a permit came back but HasRoom says no")
+	}
+	r3, err := l.TryAcquire(Request{Class: Critical})
+	if err != nil {
 		t.Fatal("a permit came back but was not granted")
 	}
 	r2(Result{Ignore: true})

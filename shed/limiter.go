@@ -400,21 +400,32 @@ func (l *Limiter) Acquire(ctx context.Context, r Request) (release func(Result),
 // TryAcquire grants a permit to call the target if the limit has room for
 // r now, without waiting: a target reserved for r's class is used while it
 // has room, and the request moves on to a shared target when it is full
-// rather than queue for it. ok is false when it did not grant; release is
-// then nil. A granted permit is released as Acquire's.
-func (l *Limiter) TryAcquire(r Request) (release func(Result), ok bool) {
+// rather than queue for it. Without room it returns a refusal
+// (ReasonReservedFull). A granted permit is released as Acquire's.
+func (l *Limiter) TryAcquire(r Request) (release func(Result), err error) {
 	now := time.Now()
 	if l.ctl.options().Disabled {
-		return func(Result) {}, true
+		return func(Result) {}, nil
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !l.canGrant(r, now) {
-		l.shed[r.Class][ReasonReservedFull]++
-		return nil, false
+		return nil, l.refuse(r, ReasonReservedFull, l.estimate(r, now))
 	}
 	l.grant(r)
-	return l.releaser(r, now), true
+	return l.releaser(r, now), nil
+}
+
+// HasRoom reports whether TryAcquire would grant r now, without granting
+// or counting anything: the attempt loop passes over a full reserved
+// target rather than spend an attempt on it.
+func (l *Limiter) HasRoom(r Request) bool {
+	if l.ctl.options().Disabled {
+		return true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.canGrant(r, time.Now())
 }
 
 // canGrant reports whether r may take a permit now without overtaking a
