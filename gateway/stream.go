@@ -171,6 +171,7 @@ func (r *relay) observe(c *llm.Chunk) {
 // closed by the client before either (recorded as canceled).
 func (r *relay) end() {
 	if r.watch == nil || r.watch.rq == nil {
+		r.bill.release() // its text buffer goes back to the pool all the same
 		return
 	}
 	var broken error

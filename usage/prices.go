@@ -149,7 +149,13 @@ func (p *Prices) Cost(model string, u llm.Usage) (Nanodollars, bool) {
 		}
 	}
 	if !ok && p.list != nil {
-		r, ok = tokens.Match(p.list, model)
+		// A model the list prices by family: a price the config gives
+		// its family ("claude-sonnet-4-5" for a dated snapshot) still wins.
+		if r, ok = tokens.Match(p.list, model); ok {
+			if own, found := tokens.Match(p.rates, model); found {
+				r = own
+			}
+		}
 	}
 	if !ok {
 		return 0, false

@@ -145,6 +145,18 @@ func TestBuiltinListPrices(t *testing.T) {
 	if got, _ := p.Cost("own/gpt-4o", u); got != 2_000_000_000 {
 		t.Errorf("the config's price did not win: %s", got)
 	}
+	// A config price for a family the list prices wins for its snapshots
+	// too; one for a family the list does not price stays exact.
+	p, err = usage.NewDefaultPrices(map[string]usage.Price{"claude-sonnet-4-5": {Input: 1, Output: 1}, "gpt-4o": {Input: 1, Output: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := p.Cost("anthropic/claude-sonnet-4-5-20250929", u); got != 2_000_000_000 {
+		t.Errorf("a dated snapshot of a configured family cost %s", got)
+	}
+	if _, ok := p.Cost("openai/gpt-4o-mini", u); ok {
+		t.Error("gpt-4o's configured price was applied to gpt-4o-mini")
+	}
 	if _, ok := p.Cost("sim/sim-chat", u); ok {
 		t.Error("a model no table prices was priced")
 	}

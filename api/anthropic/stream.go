@@ -49,7 +49,6 @@ type streamEncoder struct {
 	tools  map[int]int
 	finish string
 	usage  *llm.Usage
-	buf    []byte
 }
 
 type startBlock struct {
@@ -129,7 +128,7 @@ func (s *streamEncoder) Chunk(c *llm.Chunk) ([]byte, error) {
 	if s.id == "" {
 		s.id, s.model = w.ID, w.Model
 	}
-	out := s.buf[:0:0]
+	var out []byte
 	for _, ch := range w.Choices {
 		if ch.Index != 0 {
 			continue // one choice only: the request asks for one

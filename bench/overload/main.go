@@ -471,14 +471,14 @@ func quantile(s []time.Duration, p float64) time.Duration {
 
 // result is the tally of the measured requests.
 type result struct {
-	offered, ok, good  int
-	late, lateOK       int // answers that ended after the client's deadline, and the 200s of them
-	maxLateBy          time.Duration
-	timedOut           int
-	refused            map[string]int // "status code" → n, every non-200
-	lat                []time.Duration
-	lag                time.Duration // how far the generator fell behind its schedule, at most
-	warmupSent, excess int
+	offered, ok, good int
+	late, lateOK      int // answers that ended after the client's deadline, and the 200s of them
+	maxLateBy         time.Duration
+	timedOut          int
+	refused           map[string]int // "status code" → n, every non-200
+	lat               []time.Duration
+	lag               time.Duration // how far the generator fell behind its schedule, at most
+	warmupSent        int
 }
 
 // offer runs the open-loop load: each tenant's arrivals are Poisson at its

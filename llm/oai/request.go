@@ -312,7 +312,7 @@ func ParseRequest(req *llm.ChatRequest) (*Request, error) {
 }
 
 func (f wireFunction) tool() Tool {
-	return Tool{Name: f.Name, Description: f.Description, Parameters: f.Parameters, Strict: f.Strict}
+	return Tool(f)
 }
 
 func (m wireMessage) message() (Message, error) {

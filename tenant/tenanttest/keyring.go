@@ -74,15 +74,12 @@ func testStaleReload(t *testing.T, s tenant.Store) {
 	go func() { fresh <- kr.Reload(ctx) }()
 	// The fresh reload runs once the stale one is done, or — without
 	// ordering — it finishes first and the stale one overwrites it.
-	select {
-	case err := <-fresh:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(100 * time.Millisecond):
-	}
+	time.Sleep(100 * time.Millisecond) // room for the fresh reload to finish first, were reloads not ordered
 	close(st.release)
 	if err := <-stale; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-fresh; err != nil { // sent at once, or once the stale one was done
 		t.Fatal(err)
 	}
 	// Wait for the fresh reload if it was held behind the stale one.
