@@ -44,6 +44,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/bulwark-ai/bulwark/bench/benchproc"
 )
 
 const adminKey = "bk-bench-admin-0123456789abcdefghijklmnopqrstuvwxyz"
@@ -123,7 +125,7 @@ func bench(ctx context.Context, o options) error {
 	// 10,000 streams cost the serve process two descriptors each over
 	// HTTP/1.1 (client and upstream connection), one each when the clients
 	// speak cleartext HTTP/2; children inherit this limit.
-	limit, err := raiseFileLimit(1 << 17)
+	limit, err := benchproc.RaiseFileLimit(1 << 17)
 	if err != nil {
 		return fmt.Errorf("raise the file limit: %w", err)
 	}
@@ -136,34 +138,34 @@ func bench(ctx context.Context, o options) error {
 	} else {
 		defer os.RemoveAll(dir)
 	}
-	simPort, err := freePort()
+	simPort, err := benchproc.FreePort()
 	if err != nil {
 		return err
 	}
-	servePort, err := freePort()
+	servePort, err := benchproc.FreePort()
 	if err != nil {
 		return err
 	}
 	simURL := fmt.Sprintf("http://127.0.0.1:%d", simPort)
 	serveURL := fmt.Sprintf("http://127.0.0.1:%d", servePort)
 
-	sim, err := startChild("bulwark sim", o.bin, filepath.Join(dir, "sim.log"), nil,
+	sim, err := benchproc.Start("bulwark sim", o.bin, filepath.Join(dir, "sim.log"), nil,
 		"sim", "--config", o.simConfig, "--listen", fmt.Sprintf("127.0.0.1:%d", simPort))
 	if err != nil {
 		return err
 	}
-	defer sim.stop(5 * time.Second)
-	srv, err := startChild("bulwark serve", o.bin, filepath.Join(dir, "serve.log"),
+	defer sim.Stop(5 * time.Second)
+	srv, err := benchproc.Start("bulwark serve", o.bin, filepath.Join(dir, "serve.log"),
 		[]string{"BULWARK_ADMIN_KEY=" + adminKey, "BULWARK_BENCH_UPSTREAM=" + simURL + "/v1"},
 		"serve", "--config", o.config, "--listen", fmt.Sprintf("127.0.0.1:%d", servePort), "--data-dir", filepath.Join(dir, "data"))
 	if err != nil {
 		return err
 	}
-	defer srv.stop(5 * time.Second)
-	if err := waitReady(ctx, sim, simURL+"/v1/models"); err != nil {
+	defer srv.Stop(5 * time.Second)
+	if err := benchproc.WaitReady(ctx, sim, simURL+"/v1/models"); err != nil {
 		return err
 	}
-	if err := waitReady(ctx, srv, serveURL+"/healthz"); err != nil {
+	if err := benchproc.WaitReady(ctx, srv, serveURL+"/healthz"); err != nil {
 		return err
 	}
 	key, err := tenantKey(ctx, serveURL)
@@ -172,9 +174,9 @@ func bench(ctx context.Context, o options) error {
 	}
 
 	direct := &endpoint{name: "direct", url: simURL + "/v1/chat/completions", key: "unused",
-		model: "bench-chat", long: "bench-long", client: newClient(), pid: sim.pid()}
+		model: "bench-chat", long: "bench-long", client: newClient(), pid: sim.Pid()}
 	via := &endpoint{name: "bulwark", url: serveURL + "/v1/chat/completions", key: key,
-		model: "chat", long: "long", client: newClient(), pid: srv.pid()}
+		model: "chat", long: "long", client: newClient(), pid: srv.Pid()}
 
 	fmt.Printf("# Bulwark load benchmark, %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Printf("machine: %d CPUs (%s), %s, %s; file limit %d\n", runtime.NumCPU(), cpuModel(), runtime.Version(), memTotal(), limit)

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/bulwark-ai/bulwark/bench/benchproc"
 )
 
 // streamsConfig is the config of the serve processes of the memory phase:
@@ -110,19 +112,19 @@ func memoryOf(ctx context.Context, o options, dir, simURL string, limit uint64, 
 	if err := os.WriteFile(cfg, fmt.Appendf(nil, streamsConfig, p.upstreamH2C), 0o600); err != nil {
 		return nil, nil, err
 	}
-	port, err := freePort()
+	port, err := benchproc.FreePort()
 	if err != nil {
 		return nil, nil, err
 	}
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	srv, err := startChild("bulwark serve ("+p.name+" streams)", o.bin, filepath.Join(dir, name+".log"),
+	srv, err := benchproc.Start("bulwark serve ("+p.name+" streams)", o.bin, filepath.Join(dir, name+".log"),
 		[]string{"BULWARK_ADMIN_KEY=" + adminKey, "BULWARK_BENCH_UPSTREAM=" + simURL + "/v1"},
 		"serve", "--config", cfg, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--data-dir", filepath.Join(dir, name+"-data"))
 	if err != nil {
 		return nil, nil, err
 	}
-	defer srv.stop(5 * time.Second)
-	if err := waitReady(ctx, srv, url+"/healthz"); err != nil {
+	defer srv.Stop(5 * time.Second)
+	if err := benchproc.WaitReady(ctx, srv, url+"/healthz"); err != nil {
 		return nil, nil, err
 	}
 	key, err := tenantKey(ctx, url)
@@ -130,7 +132,7 @@ func memoryOf(ctx context.Context, o options, dir, simURL string, limit uint64, 
 		return nil, nil, err
 	}
 	e := &endpoint{name: "bulwark", url: url + "/v1/chat/completions", key: key,
-		model: "chat", long: "long", client: p.client(), pid: srv.pid()}
+		model: "chat", long: "long", client: p.client(), pid: srv.Pid()}
 	for _, n := range o.streams {
 		if ctx.Err() != nil {
 			break
@@ -142,7 +144,7 @@ func memoryOf(ctx context.Context, o options, dir, simURL string, limit uint64, 
 				p.name, n, most, limit, p.fdsPerStream))
 			n = most
 		}
-		m := openStreams(ctx, e, srv.pid(), n, o.ramp)
+		m := openStreams(ctx, e, srv.Pid(), n, o.ramp)
 		var failed []string
 		for k, v := range m.failed {
 			failed = append(failed, fmt.Sprintf("%d× %s", v, k))

@@ -64,6 +64,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/bulwark-ai/bulwark/bench/benchproc"
 )
 
 const adminKey = "bench-admin-key-0123456789abcdef"
@@ -135,7 +137,7 @@ func main() {
 }
 
 func bench(ctx context.Context, o options) error {
-	limit := raiseFileLimit()
+	limit, _ := benchproc.RaiseFileLimit(0)
 	dir, err := os.MkdirTemp("", "bulwark-overload-")
 	if err != nil {
 		return err
@@ -155,11 +157,11 @@ func bench(ctx context.Context, o options) error {
 			return fmt.Errorf("go build: %w", err)
 		}
 	}
-	simPort, err := freePort()
+	simPort, err := benchproc.FreePort()
 	if err != nil {
 		return err
 	}
-	servePort, err := freePort()
+	servePort, err := benchproc.FreePort()
 	if err != nil {
 		return err
 	}
@@ -207,24 +209,24 @@ models:
 		fmt.Fprintf(os.Stderr, "--- sim.yaml\n%s--- serve.yaml\n%s", simYAML, serveYAML)
 	}
 	env := []string{"BULWARK_ADMIN_KEY=" + adminKey}
-	sim, err := startChild("bulwark sim", bin, filepath.Join(dir, "sim.log"), env,
+	sim, err := benchproc.Start("bulwark sim", bin, filepath.Join(dir, "sim.log"), env,
 		"sim", "--config", simCfg, "--listen", fmt.Sprintf("127.0.0.1:%d", simPort), "--seed", strconv.FormatUint(o.seed, 10))
 	if err != nil {
 		return err
 	}
-	defer sim.stop(3 * time.Second)
-	srv, err := startChild("bulwark serve", bin, filepath.Join(dir, "serve.log"), env,
+	defer sim.Stop(3 * time.Second)
+	srv, err := benchproc.Start("bulwark serve", bin, filepath.Join(dir, "serve.log"), env,
 		"serve", "--config", serveCfg, "--listen", fmt.Sprintf("127.0.0.1:%d", servePort), "--data-dir", filepath.Join(dir, "data"))
 	if err != nil {
 		return err
 	}
-	defer srv.stop(3 * time.Second)
+	defer srv.Stop(3 * time.Second)
 	// The simulator has no /readyz: its model list answering is its
 	// readiness.
-	if err := waitReady(ctx, sim, simURL+"/v1/models"); err != nil {
+	if err := benchproc.WaitReady(ctx, sim, simURL+"/v1/models"); err != nil {
 		return err
 	}
-	if err := waitReady(ctx, srv, serveURL+"/readyz"); err != nil {
+	if err := benchproc.WaitReady(ctx, srv, serveURL+"/readyz"); err != nil {
 		return err
 	}
 
@@ -260,7 +262,7 @@ models:
 		return fmt.Errorf("stopped early: %w", ctx.Err())
 	}
 	capState, capRaw, capErr := capacityState(ctx, serveURL)
-	if srv.exited() || sim.exited() {
+	if srv.Exited() || sim.Exited() {
 		return fmt.Errorf("a child exited during the run; see the logs (-keep)")
 	}
 	report(o, c, rate, unloaded, r, tenants, capState, capErr, limit)
