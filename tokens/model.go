@@ -115,6 +115,10 @@ var windows = map[string]int{
 	"gemini-1.5-pro":        2_097_152,
 	"gemini-embedding-001":  2_048,
 	"text-embedding-004":    2_048,
+	"nova-premier":          1_000_000,
+	"nova-pro":              300_000,
+	"nova-lite":             300_000,
+	"nova-micro":            128_000,
 	"titan-embed-text-v2":   8_192,
 	"titan-embed-text-v1":   8_192,
 	"embed-english-v3":      512,
@@ -169,12 +173,21 @@ func Window(model string) int {
 // without a provider prefix ("azure/"), a fine-tune's "ft:" or a Bedrock
 // id's geography and vendor ("us.anthropic."). Other packages key their
 // own tables by model family with it (usage's built-in prices).
-func Match[V any](m map[string]V, model string) (V, bool) { return match(m, model) }
+func Match[V any](m map[string]V, model string) (V, bool) {
+	v, n := match(m, model)
+	return v, n > 0
+}
+
+// MatchLen is Match that also says how long the matched key is (0 when
+// none matched), so that a caller holding two tables can prefer the more
+// specific of their matches.
+func MatchLen[V any](m map[string]V, model string) (V, int) { return match(m, model) }
 
 // match returns the value of the longest key of m that is the model's
-// name or a prefix of it ending where the name continues with "-" or ":".
-// The name is compared in ASCII lower case; it allocates nothing.
-func match[V any](m map[string]V, model string) (V, bool) {
+// name or a prefix of it ending where the name continues with "-" or ":",
+// and that key's length (0 when none is). The name is compared in ASCII
+// lower case; it allocates nothing.
+func match[V any](m map[string]V, model string) (V, int) {
 	var buf [128]byte
 	var name []byte
 	if len(model) <= len(buf) {
@@ -198,9 +211,9 @@ func match[V any](m map[string]V, model string) (V, bool) {
 			continue
 		}
 		if v, ok := m[string(name[:end])]; ok {
-			return v, true
+			return v, end
 		}
 	}
 	var zero V
-	return zero, false
+	return zero, 0
 }

@@ -150,9 +150,13 @@ func (p *Prices) Cost(model string, u llm.Usage) (Nanodollars, bool) {
 	}
 	if !ok && p.list != nil {
 		// A model the list prices by family: a price the config gives
-		// its family ("claude-sonnet-4-5" for a dated snapshot) still wins.
-		if r, ok = tokens.Match(p.list, model); ok {
-			if own, found := tokens.Match(p.rates, model); found {
+		// its family ("claude-sonnet-4-5" for a dated snapshot) still
+		// wins, unless the list names the model more closely (the
+		// config's "gpt-4o" is not a price for the list's "gpt-4o-mini").
+		var n int
+		if r, n = tokens.MatchLen(p.list, model); n > 0 {
+			ok = true
+			if own, m := tokens.MatchLen(p.rates, model); m >= n {
 				r = own
 			}
 		}

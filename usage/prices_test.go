@@ -133,8 +133,15 @@ func TestBuiltinListPrices(t *testing.T) {
 	for name, pr := range usage.BuiltinPrices {
 		want := usage.Nanodollars(math.Round((pr.Input + pr.Output) * 1e9))
 		forms := []string{name, name + "-20250929", "vendor/" + name}
-		if strings.HasPrefix(name, "claude") {
+		switch {
+		case strings.HasPrefix(name, "claude"):
 			forms = append(forms, "us.anthropic."+name+"-20250929-v1:0", "anthropic."+name+"-v1:0")
+		case strings.HasPrefix(name, "nova"), strings.HasPrefix(name, "titan"):
+			forms = append(forms, "amazon."+name+"-v1:0", "us.amazon."+name+"-v1:0", "bedrock/amazon."+name+":0")
+		case strings.HasPrefix(name, "embed-"):
+			forms = append(forms, "cohere."+name)
+		case strings.HasPrefix(name, "llama"):
+			forms = append(forms, "meta."+name+"-v1:0", "us.meta."+name+"-v1:0")
 		}
 		for _, f := range forms {
 			if got, ok := p.Cost(f, u); !ok || got != want {
@@ -154,8 +161,12 @@ func TestBuiltinListPrices(t *testing.T) {
 	if got, _ := p.Cost("anthropic/claude-sonnet-4-5-20250929", u); got != 2_000_000_000 {
 		t.Errorf("a dated snapshot of a configured family cost %s", got)
 	}
-	if _, ok := p.Cost("openai/gpt-4o-mini", u); ok {
-		t.Error("gpt-4o's configured price was applied to gpt-4o-mini")
+	mini := usage.BuiltinPrices["gpt-4o-mini"]
+	if got, _ := p.Cost("openai/gpt-4o-mini", u); got != usage.Nanodollars(math.Round((mini.Input+mini.Output)*1e9)) {
+		t.Errorf("gpt-4o-mini cost %s: gpt-4o's configured price was applied to it", got)
+	}
+	if _, ok := p.Cost("openai/gpt-4o-transcribe-mini", u); !ok {
+		t.Error("a gpt-4o variant the list does not name has no family price")
 	}
 	if _, ok := p.Cost("sim/sim-chat", u); ok {
 		t.Error("a model no table prices was priced")
