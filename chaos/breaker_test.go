@@ -130,3 +130,23 @@ func TestReloadKeepsBreakerStateOfUnchangedTargets(t *testing.T) {
 		}
 	})
 }
+
+// A target that answers 429 is told "slower", not "down": its breaker
+// stays closed (the adaptive limit and Retry-After answer a rate limit),
+// so one tenant's or one ingestion's burst cannot make the target
+// unavailable to everyone. Requests still fail over while it refuses.
+func TestRateLimitDoesNotOpenTheBreaker(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, outage)
+		e.faults("a", "m-a", status(429))
+		for i := range 20 {
+			if _, out, err := e.chat("chat"); err != nil || out.Target.Name() != "b/m-b" {
+				t.Fatalf("request %d: %v", i, err)
+			}
+			time.Sleep(time.Second)
+		}
+		if got := breakerOf(e.table, "a/m-a"); got != "closed" {
+			t.Errorf("breaker of a is %s after 20 rate-limited requests", got)
+		}
+	})
+}

@@ -87,10 +87,14 @@ func asLLM(err error, t *route.Target) *llm.Error {
 // healthFailure reports whether a failure of this kind says the target is
 // unhealthy (and counts against its breaker). Failures caused by the
 // request (bad request, context length, content filter) or by the client
-// (canceled) do not.
+// (canceled) do not, and neither does a rate limit: a 429 says "slower",
+// which the target's adaptive limit and the retry's Retry-After answer; a
+// breaker opened by it would refuse every tenant's and class's requests
+// because one of them sent too many (an ingestion at batch priority would
+// take the interactive traffic down with it).
 func healthFailure(k llm.Kind) bool {
 	switch k {
-	case llm.KindRateLimited, llm.KindOverloaded, llm.KindServer, llm.KindTimeout,
+	case llm.KindOverloaded, llm.KindServer, llm.KindTimeout,
 		llm.KindConnection, llm.KindStreamBroken, llm.KindUnknown, llm.KindAuth, llm.KindNotFound:
 		return true
 	}
