@@ -30,12 +30,16 @@ type Options struct {
 	Admin map[string]AuthedHandler
 	// Public routes need no key (health, readiness).
 	Public map[string]http.HandlerFunc
+	// Uploads are API routes that take files (multipart uploads): their
+	// bodies are bounded by MaxUploadBytes instead of MaxBodyBytes.
+	Uploads        map[string]AuthedHandler
+	MaxUploadBytes int64
 }
 
 // NewHandler builds the server's whole handler. The middleware order, from
-// the outside in, is: request id → access log → recover → body limit →
-// route (405/404 in OpenAI's format, or Anthropic's for its requests:
-// IsAnthropic) → authenticate → handler.
+// the outside in, is: request id → access log → recover → route (405/404
+// in OpenAI's format, or Anthropic's for its requests: IsAnthropic) → body
+// limit (the route's: uploads have their own) → authenticate → handler.
 func NewHandler(o Options) http.Handler {
 	if o.Log == nil {
 		o.Log = slog.Default()
@@ -52,13 +56,16 @@ func NewHandler(o Options) http.Handler {
 		routes[path][method] = h
 	}
 	for p, h := range o.Public {
-		add(p, h)
+		add(p, limitBody(o.MaxBodyBytes, h))
 	}
 	for p, h := range o.API {
-		add(p, authenticate(o.Auth, false, h))
+		add(p, limitBody(o.MaxBodyBytes, authenticate(o.Auth, false, h)))
+	}
+	for p, h := range o.Uploads {
+		add(p, limitBody(o.MaxUploadBytes, authenticate(o.Auth, false, h)))
 	}
 	for p, h := range o.Admin {
-		add(p, authenticate(o.Auth, true, h))
+		add(p, limitBody(o.MaxBodyBytes, authenticate(o.Auth, true, h)))
 	}
 	mux := http.NewServeMux()
 	for path, methods := range routes {
@@ -69,7 +76,6 @@ func NewHandler(o Options) http.Handler {
 			"unknown request URL: %s %s; see /v1/chat/completions, /v1/messages, /v1/embeddings and /v1/models", r.Method, r.URL.Path))
 	})
 	var h http.Handler = mux
-	h = limitBody(o.MaxBodyBytes, h)
 	h = recoverPanics(o.Log, h)
 	h = accessLog(o.Log, h)
 	h = requestID(h)

@@ -19,6 +19,7 @@ import (
 	"github.com/bulwark-ai/bulwark/config"
 	"github.com/bulwark-ai/bulwark/gateway"
 	"github.com/bulwark-ai/bulwark/limit"
+	"github.com/bulwark-ai/bulwark/rag"
 	"github.com/bulwark-ai/bulwark/telemetry"
 	"github.com/bulwark-ai/bulwark/tenant"
 	"github.com/bulwark-ai/bulwark/usage"
@@ -62,6 +63,7 @@ type App struct {
 	obs          *observability // metrics, tracing, drift (telemetry.go)
 	probes       *prober        // probes of the store and Redis for /readyz (readyz.go)
 	active       handlers       // the HTTP handlers running (shutdown.go)
+	kb           *rag.Service   // the knowledge bases; nil when off (knowledge.go)
 
 	mu    sync.Mutex // guards cfg and world during a reload
 	cfg   *config.Config
@@ -148,6 +150,10 @@ func New(ctx context.Context, o Options) (*App, error) {
 		_ = a.Close()
 		return nil, err
 	}
+	if err := a.startKnowledge(ctx, cfg); err != nil {
+		_ = a.Close()
+		return nil, err
+	}
 	a.handler = a.buildHandler(cfg)
 	a.bg = startBackground(a.db, a.keys, a.log)
 	return a, nil
@@ -223,12 +229,16 @@ func (a *App) buildHandler(cfg *config.Config) http.Handler {
 	for p, h := range a.driftRoutes() {
 		admRoutes[p] = h
 	}
+	routes := anthropic.New(oai).Routes() // OpenAI's API and Anthropic's Messages API
+	uploads := a.knowledgeRoutes(cfg, routes)
 	return telemetry.Middleware(a.obs.metrics, a.obs.tracing, api.NewHandler(api.Options{
-		Auth:         a.keys,
-		Log:          a.log,
-		MaxBodyBytes: cfg.Server.MaxBodyBytes,
-		API:          anthropic.New(oai).Routes(), // OpenAI's API and Anthropic's Messages API
-		Admin:        admRoutes,
+		Auth:           a.keys,
+		Log:            a.log,
+		MaxBodyBytes:   cfg.Server.MaxBodyBytes,
+		API:            routes,
+		Uploads:        uploads,
+		MaxUploadBytes: cfg.Knowledge.MaxFileBytes + 1<<20, // the file and the multipart around it
+		Admin:          admRoutes,
 		Public: map[string]http.HandlerFunc{
 			"GET /healthz": func(w http.ResponseWriter, r *http.Request) {
 				api.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -358,7 +368,10 @@ func (w *deadlineWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 // stops the key refresh, flushes the usage writer (what the store does not
 // take is spilled and replayed at the next start) and closes the store.
 func (a *App) Close() error {
-	a.probes.stop() // first: the probes use the store and Redis
+	if a.kb != nil {
+		a.kb.Close() // its workers use the gateway and the store
+	}
+	a.probes.stop() // the probes use the store and Redis
 	a.closeLoadMetrics()
 	a.closeTelemetry()
 	return a.closeGovernance()

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -28,13 +29,25 @@ models:
 
 type capacityState struct {
 	MaxInflight int64 `json:"max_inflight"`
-	Targets     []struct {
-		Target   string
-		Limit    float64
-		Inflight int
-		Queued   map[string]int
-		Shed     map[string]map[string]int64
+	Targets     []targetState
+}
+
+// target returns the state of a target, the zero state if absent.
+func (s capacityState) target(name string) targetState {
+	for _, t := range s.Targets {
+		if t.Target == name {
+			return t
+		}
 	}
+	return targetState{}
+}
+
+type targetState struct {
+	Target   string
+	Limit    float64
+	Inflight int
+	Queued   map[string]int
+	Shed     map[string]map[string]int64
 }
 
 func (ts *testServer) capacity(t *testing.T) capacityState {
@@ -64,10 +77,11 @@ func TestCapacityShedsWith503AndShowsItsState(t *testing.T) {
 			}
 		})
 	}
-	deadline := time.Now().Add(5 * time.Second) // s/m sorts before the built-in sim targets
+	deadline := time.Now().Add(5 * time.Second)
 	for {
 		s := ts.capacity(t)
-		if len(s.Targets) > 0 && s.Targets[0].Target == "s/m" && s.Targets[0].Inflight == 1 && s.Targets[0].Queued["interactive"] == 1 {
+		if i := slices.IndexFunc(s.Targets, func(t targetState) bool { return t.Target == "s/m" }); i >= 0 &&
+			s.Targets[i].Inflight == 1 && s.Targets[i].Queued["interactive"] == 1 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -84,7 +98,7 @@ func TestCapacityShedsWith503AndShowsItsState(t *testing.T) {
 	wg.Wait()
 
 	s := ts.capacity(t)
-	if s.MaxInflight != 100 || s.Targets[0].Target != "s/m" || s.Targets[0].Limit != 1 || s.Targets[0].Shed["interactive"]["queue_full"] != 1 {
+	if sm := s.target("s/m"); s.MaxInflight != 100 || sm.Limit != 1 || sm.Shed["interactive"]["queue_full"] != 1 {
 		t.Errorf("capacity state = %+v", s)
 	}
 	_, metrics := ts.do(t, "GET", "/metrics", "")
@@ -110,7 +124,8 @@ func TestPriorityFromHeaderAndServiceTierReachesAdmission(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		s := ts.capacity(t)
-		if len(s.Targets) > 0 && s.Targets[0].Target == "s/m" && s.Targets[0].Inflight == 1 && s.Targets[0].Queued["interactive"] == 1 {
+		if i := slices.IndexFunc(s.Targets, func(t targetState) bool { return t.Target == "s/m" }); i >= 0 &&
+			s.Targets[i].Inflight == 1 && s.Targets[i].Queued["interactive"] == 1 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -124,7 +139,7 @@ func TestPriorityFromHeaderAndServiceTierReachesAdmission(t *testing.T) {
 	ts.do(t, "POST", "/v1/chat/completions", `{"model":"chat","messages":[{"role":"user","content":"hi"}],"service_tier":"flex"}`)
 	wg.Wait()
 	var batch int64
-	for _, n := range ts.capacity(t).Targets[0].Shed["batch"] {
+	for _, n := range ts.capacity(t).target("s/m").Shed["batch"] {
 		batch += n
 	}
 	if batch != 2 {

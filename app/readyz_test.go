@@ -102,7 +102,8 @@ func TestReadyzReportsOpenBreakers(t *testing.T) {
 
 	// Without solo, every model has a target: still degraded (a breaker is
 	// open), and no model is unavailable. The breaker survives the reload.
-	// (The built-in simulator adds two targets of its own.)
+	// (The built-in simulator adds two targets of its own, the built-in
+	// embedding model one.)
 	cfg := strings.Split(readyConfig, "  - name: solo")[0]
 	if err := os.WriteFile(ts.app.opts.ConfigPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -112,7 +113,7 @@ func TestReadyzReportsOpenBreakers(t *testing.T) {
 	}
 	r = ts.readyz(t)
 	if r.Status != "degraded" || len(r.UnavailableModels) != 0 || r.breakers()["p/primary"] != "open" ||
-		r.Checks["breakers"].Status != "degraded" || !strings.Contains(r.Checks["breakers"].Error, "1 of 4 targets") {
+		r.Checks["breakers"].Status != "degraded" || !strings.Contains(r.Checks["breakers"].Error, "1 of 5 targets") {
 		t.Errorf("with an open breaker and every model served: %+v", r)
 	}
 	if r.Checks["store"].Status != "ok" || r.Checks["usage"].Status != "ok" {

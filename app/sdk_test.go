@@ -126,7 +126,7 @@ func TestSDKModelsAndErrors(t *testing.T) {
 	if err := iter.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(ids, ",") != "chat,embed,sim-chat,sim-embed,slow" {
+	if strings.Join(ids, ",") != "chat,embed,local-embed,sim-chat,sim-embed,slow" {
 		t.Errorf("models = %v", ids)
 	}
 	_, err := c.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{

@@ -138,12 +138,13 @@ func TestTenantRestrictedAliasIsInvisible(t *testing.T) {
 	}
 	resp, body = ts.do(t, "GET", "/v1/models/acme-chat-ft", "", "Authorization", "Bearer "+globex)
 	mustOpenAIError(t, resp, body, http.StatusNotFound, "model_not_found")
-	// (sim-chat and sim-embed are the built-in simulator's, served to all.)
-	if ids := ts.modelIDs(t, globex); !slices.Equal(ids, []string{"chat", "globex-chat-ft", "queue", "sim-chat", "sim-embed"}) {
-		t.Errorf("globex's models = %q; want chat, globex-chat-ft, queue, sim-chat, sim-embed", ids)
+	// (sim-chat and sim-embed are the built-in simulator's and local-embed
+	// the built-in embedding model, served to all.)
+	if ids := ts.modelIDs(t, globex); !slices.Equal(ids, []string{"chat", "globex-chat-ft", "local-embed", "queue", "sim-chat", "sim-embed"}) {
+		t.Errorf("globex's models = %q; want chat, globex-chat-ft, local-embed, queue, sim-chat, sim-embed", ids)
 	}
-	if ids := ts.modelIDs(t, acme); !slices.Equal(ids, []string{"acme-chat-ft", "chat", "queue", "sim-chat", "sim-embed"}) {
-		t.Errorf("acme's models = %q; want acme-chat-ft, chat, queue, sim-chat, sim-embed", ids)
+	if ids := ts.modelIDs(t, acme); !slices.Equal(ids, []string{"acme-chat-ft", "chat", "local-embed", "queue", "sim-chat", "sim-embed"}) {
+		t.Errorf("acme's models = %q; want acme-chat-ft, chat, local-embed, queue, sim-chat, sim-embed", ids)
 	}
 	if resp, body := ts.chatAs(t, acme, "acme-chat-ft", false); resp.StatusCode != 200 {
 		t.Errorf("acme calling its own alias: %d %s", resp.StatusCode, body)
@@ -183,8 +184,8 @@ func TestTenantRestrictedAliasIsInvisible(t *testing.T) {
 	if !strings.Contains(e.Error.Message, `"chat"`) {
 		t.Errorf("404 after the reload says %q; want it to name chat, the model the client sent", e.Error.Message)
 	}
-	if ids := ts.modelIDs(t, acme); !slices.Equal(ids, []string{"queue", "sim-chat", "sim-embed"}) {
-		t.Errorf("acme's models after the reload = %q; want queue, sim-chat, sim-embed", ids)
+	if ids := ts.modelIDs(t, acme); !slices.Equal(ids, []string{"local-embed", "queue", "sim-chat", "sim-embed"}) {
+		t.Errorf("acme's models after the reload = %q; want local-embed, queue, sim-chat, sim-embed", ids)
 	}
 	if resp, body := ts.chatAs(t, globex, "chat", false); resp.StatusCode != 200 {
 		t.Errorf("globex's chat after the reload: %d %s", resp.StatusCode, body)

@@ -13,6 +13,7 @@ import (
 	"github.com/bulwark-ai/bulwark/llm/anthropic"
 	"github.com/bulwark-ai/bulwark/llm/bedrock"
 	"github.com/bulwark-ai/bulwark/llm/gemini"
+	"github.com/bulwark-ai/bulwark/llm/local"
 	"github.com/bulwark-ai/bulwark/llm/openai"
 	"github.com/bulwark-ai/bulwark/llm/openai/loadmetrics"
 	"github.com/bulwark-ai/bulwark/llm/sim"
@@ -162,6 +163,8 @@ func newProvider(name string, pc config.Provider) (llm.Provider, error) {
 			DefaultMaxTokens: 4096,
 			ContinuePrefix:   pc.ContinuePrefix == config.ContinuePrefill,
 		})
+	case config.ProviderLocal:
+		return local.New(name), nil
 	case config.ProviderSim:
 		s := sim.New(name, pc.Seed, pc.SimModels)
 		s.SetContinuesPrefix(pc.ContinuePrefix != "")

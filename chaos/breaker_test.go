@@ -115,6 +115,7 @@ func TestReloadKeepsBreakerStateOfUnchangedTargets(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		cfg.Models = builtinModelsOff(cfg.Models)
 		clients := map[string]llm.Provider{"a": e.prov["a"], "b": e.prov["b"]}
 		next, err := route.New(cfg.Models, clients, e.table)
 		if err != nil {

@@ -329,6 +329,7 @@ models:
 			if err != nil {
 				t.Fatal(err)
 			}
+			cfg.Models = builtinModelsOff(cfg.Models)
 			// The simulator reports its limits as a client reads them from
 			// its headers.
 			clients := map[string]llm.Provider{"a": silent429{sim.New("a", 1, cfg.Providers["a"].SimModels)}}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -187,3 +188,9 @@ func (e *env) streamBody(body string) sse {
 
 // since returns the fake time elapsed since start.
 func since(start time.Time) time.Duration { return time.Since(start) }
+
+// builtinModelsOff drops the built-in local embedding model's alias from
+// models, for a test that builds its routes from sim clients only.
+func builtinModelsOff(models []config.Model) []config.Model {
+	return slices.DeleteFunc(models, func(m config.Model) bool { return m.Name == config.LocalEmbed })
+}

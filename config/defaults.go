@@ -18,6 +18,11 @@ const (
 	BuiltinSim = "sim"
 	SimChat    = "sim-chat"
 	SimEmbed   = "sim-embed"
+	// BuiltinLocal is the provider of the embedding model built into the
+	// binary, LocalEmbed its alias and LocalModel the model it serves.
+	BuiltinLocal = "local"
+	LocalEmbed   = "local-embed"
+	LocalModel   = "bulwark-glove-sif-99d"
 )
 
 // DefaultSimModels are the built-in simulated models: a chat model with
@@ -90,6 +95,8 @@ func (c *Config) ApplyDefaults() {
 		}
 		c.Providers[name] = p
 	}
+	defer c.Knowledge.applyDefaults(c)
+	defer c.addLocalEmbed() // after the sim's aliases, before the knowledge bases pick theirs
 	if c.DisableBuiltinSim {
 		return
 	}
@@ -117,4 +124,23 @@ func (c *Config) model(name string) *Model {
 		}
 	}
 	return nil
+}
+
+// addLocalEmbed adds the built-in embedding model's provider and alias
+// (local-embed), unless the file names a provider "local" of another
+// type or its own alias of that name. It is always present: knowledge
+// bases embed with it when nothing else is configured.
+func (c *Config) addLocalEmbed() {
+	if p, ok := c.Providers[BuiltinLocal]; ok && p.Type != ProviderLocal {
+		return
+	}
+	if c.Providers == nil {
+		c.Providers = map[string]Provider{}
+	}
+	if _, ok := c.Providers[BuiltinLocal]; !ok {
+		c.Providers[BuiltinLocal] = Provider{Type: ProviderLocal, ConnectTimeout: DefaultConnectTimeout}
+	}
+	if c.model(LocalEmbed) == nil {
+		c.Models = append(c.Models, Model{Name: LocalEmbed, Targets: []Target{{Provider: BuiltinLocal, Model: LocalModel, Weight: 1}}})
+	}
 }

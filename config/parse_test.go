@@ -63,7 +63,7 @@ func checkOne(t *testing.T, ps Problems, path string, line int, msg string) {
 func TestParseEmpty(t *testing.T) {
 	for _, src := range []string{"", "\n", "# only a comment\n", "~\n", "---\n"} {
 		c := mustParse(t, []byte(src), nil)
-		if c.Listen != DefaultListen || len(c.Models) != 2 || c.Providers[BuiltinSim].Type != ProviderSim {
+		if c.Listen != DefaultListen || len(c.Models) != 3 || c.Providers[BuiltinSim].Type != ProviderSim || c.Providers[BuiltinLocal].Type != ProviderLocal {
 			t.Errorf("%q: got %+v, want the defaults", src, c)
 		}
 	}

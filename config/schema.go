@@ -29,6 +29,9 @@ type Config struct {
 	Prices map[string]Price `yaml:"prices" json:"prices,omitempty"`
 	Limits Limits           `yaml:"limits" json:"limits"`
 
+	// Knowledge configures the knowledge bases (knowledge.go).
+	Knowledge Knowledge `yaml:"knowledge" json:"knowledge"`
+
 	// lines maps a field's path (models[2].targets[0].provider) to its line
 	// in the file the Config was parsed from; nil for a Config built in code.
 	lines map[string]int

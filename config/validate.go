@@ -104,6 +104,7 @@ func (v *validator) top(c *Config) {
 	v.telemetry(c)
 	v.capacity(c)
 	v.store(c)
+	v.knowledge(c)
 }
 
 func (v *validator) listen(addr string) {
@@ -133,6 +134,8 @@ func (v *validator) provider(path, name string, p Provider) {
 		v.sim(path, p)
 	case ProviderAnthropic, ProviderBedrock, ProviderGemini:
 		v.vendor(path, p)
+	case ProviderLocal:
+		v.local(path, p)
 	case "":
 		v.add(path+".type", "type is required: one of %s", strings.Join(providerTypes, ", "))
 	default:

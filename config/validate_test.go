@@ -64,7 +64,7 @@ providers:
   openai:
     type: opneai
     base_url: https://api.openai.com/v1
-`, "providers.openai.type", 3, `unknown provider type "opneai": want one of openai, anthropic, bedrock, gemini, sim (did you mean "openai"?)`},
+`, "providers.openai.type", 3, `unknown provider type "opneai": want one of openai, anthropic, bedrock, gemini, sim, local (did you mean "openai"?)`},
 		{"bedrock without region", `
 providers:
   aws:
@@ -517,8 +517,8 @@ func TestValidateInCode(t *testing.T) {
 		"providers.sim.models.sim-chat.ttft.p50: must not be negative, got -1ns",
 		"providers.sim.models.sim-chat.faults.retry_after: must not be negative, got -1ns",
 		"providers.sim.models.sim-chat.faults.stall.delay: must not be negative, got -1ns",
-		"models[2].targets[0].weight: must not be negative, got -1",
-		`models[2].fallbacks[0]: unknown model "nope"`,
+		"models[3].targets[0].weight: must not be negative, got -1",
+		`models[3].fallbacks[0]: unknown model "nope"`,
 	}, "\n")
 	if got := ps.Error(); got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
@@ -547,8 +547,8 @@ func TestDefaultValidates(t *testing.T) {
 	}
 	c := &Config{DisableBuiltinSim: true}
 	c.ApplyDefaults()
-	if err := c.Validate(); err != nil || len(c.Providers) != 0 || len(c.Models) != 0 {
-		t.Errorf("without the built-in sim: %v %+v", err, c)
+	if err := c.Validate(); err != nil || len(c.Providers) != 1 || len(c.Models) != 1 || c.Models[0].Name != LocalEmbed {
+		t.Errorf("without the built-in sim, only the built-in embedding model stays: %v %+v", err, c)
 	}
 }
 
@@ -567,8 +567,8 @@ providers:
 	for _, m := range c.Models {
 		names = append(names, m.Name)
 	}
-	if strings.Join(names, ",") != SimChat {
-		t.Errorf("aliases %v, want only %s", names, SimChat)
+	if strings.Join(names, ",") != SimChat+","+LocalEmbed {
+		t.Errorf("aliases %v, want only %s and %s", names, SimChat, LocalEmbed)
 	}
 	if c.Providers[BuiltinSim].Seed != 1 {
 		t.Errorf("seed default not applied")
@@ -582,7 +582,7 @@ providers:
   a: {type: simm, models: {m: {}}}
   a: {type: sim, models: {m: {}}}
 `), nil)
-	want := "providers.a.type (line 2): unknown provider type \"simm\": want one of openai, anthropic, bedrock, gemini, sim (did you mean \"sim\"?)\n" +
+	want := "providers.a.type (line 2): unknown provider type \"simm\": want one of openai, anthropic, bedrock, gemini, sim, local (did you mean \"sim\"?)\n" +
 		"providers.a (line 3): duplicate key \"a\" (first at line 2)"
 	if ps.Error() != want {
 		t.Errorf("got\n%v\nwant\n%s", ps, want)

@@ -20,6 +20,9 @@ const (
 	// https://generativelanguage.googleapis.com/v1beta; api_key is sent as
 	// x-goog-api-key).
 	ProviderGemini = "gemini"
+	// ProviderLocal is the embedding model built into the binary
+	// (llm/local): CPU, offline, no settings.
+	ProviderLocal = "local"
 )
 
 // ContinuePrefill declares that a bedrock provider's models continue a
@@ -28,7 +31,7 @@ const (
 const ContinuePrefill = "prefill"
 
 // providerTypes are every provider type, as validation lists them.
-var providerTypes = []string{ProviderOpenAI, ProviderAnthropic, ProviderBedrock, ProviderGemini, ProviderSim}
+var providerTypes = []string{ProviderOpenAI, ProviderAnthropic, ProviderBedrock, ProviderGemini, ProviderSim, ProviderLocal}
 
 // awsRegion is an AWS region name such as us-east-1 or eu-central-2.
 var awsRegion = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d{1,2}$`)
@@ -75,5 +78,14 @@ func (v *validator) vendor(path string, p Provider) {
 		if p.BaseURL != "" {
 			v.url(path+".base_url", p.BaseURL)
 		}
+	}
+}
+
+// local checks the built-in embedding model's provider: it takes no
+// settings.
+func (v *validator) local(path string, p Provider) {
+	if p.BaseURL != "" || p.APIKey != "" || len(p.Headers) > 0 || p.Region != "" || p.Profile != "" || p.Endpoint != "" ||
+		len(p.SimModels) > 0 || p.Seed != 0 || p.ContinuePrefix != "" {
+		v.add(path, "a local provider takes no settings: it is the embedding model built into Bulwark")
 	}
 }

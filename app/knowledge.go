@@ -1,0 +1,92 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/bulwark-ai/bulwark/api"
+	"github.com/bulwark-ai/bulwark/api/openai"
+	"github.com/bulwark-ai/bulwark/config"
+	"github.com/bulwark-ai/bulwark/gateway"
+	"github.com/bulwark-ai/bulwark/limit"
+	"github.com/bulwark-ai/bulwark/llm"
+	"github.com/bulwark-ai/bulwark/rag"
+	"github.com/bulwark-ai/bulwark/shed"
+	"github.com/bulwark-ai/bulwark/tenant"
+	"github.com/bulwark-ai/bulwark/usage"
+)
+
+// startKnowledge builds the knowledge bases over the store, when the store
+// holds them (the embedded one does), and resumes the ingestion an earlier
+// run left unfinished.
+func (a *App) startKnowledge(ctx context.Context, cfg *config.Config) error {
+	k := cfg.Knowledge
+	if k.Disabled {
+		return nil
+	}
+	repo, ok := a.db.(rag.Repo)
+	if !ok {
+		a.log.Info("knowledge bases are off: they need the embedded store in this version")
+		return nil
+	}
+	a.kb = rag.NewService(repo, gatewayEmbedder{a.gw}, rag.Options{
+		EmbedModel: k.EmbeddingModel, Workers: k.Workers, BatchInputs: k.BatchInputs, Log: a.log,
+	})
+	if err := a.kb.Start(ctx); err != nil {
+		a.kb.Close()
+		a.kb = nil
+		return fmt.Errorf("knowledge bases: %w", err)
+	}
+	return nil
+}
+
+// knowledgeRoutes adds the Files and Vector Stores APIs to routes and
+// returns the upload routes, when the knowledge bases are on.
+func (a *App) knowledgeRoutes(cfg *config.Config, routes map[string]api.AuthedHandler) map[string]api.AuthedHandler {
+	if a.kb == nil {
+		return nil
+	}
+	k := openai.NewKnowledge(a.kb, cfg.Knowledge.MaxFileBytes)
+	for p, h := range k.Routes() {
+		routes[p] = h
+	}
+	return k.Uploads()
+}
+
+// gatewayEmbedder embeds the knowledge bases' chunks and queries through
+// the gateway, as the store's tenant, at the priority the caller gives.
+type gatewayEmbedder struct{ gw *gateway.Gateway }
+
+func (e gatewayEmbedder) Embed(ctx context.Context, tenantID, model, priority string, inputs []string) ([][]float32, error) {
+	p := tenant.Principal{TenantID: tenantID, Priority: priority}
+	resp, _, err := e.gw.Embed(ctx, p, &llm.EmbedRequest{Model: model, Input: inputs, Priority: priority})
+	if err != nil {
+		return nil, busy(err)
+	}
+	return resp.Vectors, nil
+}
+
+// busy marks the refusals that pass if waited out, so that ingestion waits
+// instead of failing the file: admission control shedding (batch work is
+// shed first), a rate limit or budget, an upstream that failed in a way
+// worth retrying after the gateway's own retries.
+func busy(err error) error {
+	var se *shed.Error
+	if errors.As(err, &se) {
+		return &rag.Busy{RetryAfter: se.RetryAfter, Err: err}
+	}
+	var le *limit.Error
+	if errors.As(err, &le) && !le.TooLarge {
+		return &rag.Busy{RetryAfter: le.RetryAfter, Err: err}
+	}
+	var be *usage.BudgetError
+	if errors.As(err, &be) {
+		return &rag.Busy{RetryAfter: be.RetryAfter, Err: err}
+	}
+	var ue *llm.Error
+	if errors.As(err, &ue) && ue.Kind.Retryable() {
+		return &rag.Busy{RetryAfter: ue.RetryAfter, Err: err}
+	}
+	return err
+}

@@ -1,0 +1,35 @@
+// Package rag owns Bulwark's knowledge bases: uploaded files, vector stores
+// (OpenAI's Files and Vector Stores APIs), the ingestion that turns a file
+// into embedded chunks, and hybrid search.
+//
+// Ingestion is a durable queue: a file attached to a store is a row in
+// progress (Repo.Pending) until it completes or fails. Workers (Options.
+// Workers) parse and chunk it (rag/parse, rag/chunk), embed the chunks not
+// stored yet in batches (Options.BatchInputs) through Bulwark's own
+// embedding alias at batch priority (Embedder: the gateway, so retries,
+// breakers, fallbacks and adaptive concurrency apply and interactive
+// traffic comes first), and store each batch in one transaction. A
+// process killed mid-file resumes at the next Start: the chunks stored are
+// recognised by index and content hash and not embedded again, and the
+// (store, file, index) key makes a chunk impossible to store twice. A
+// chunk whose content hash the store holds already (another version of
+// the same document) takes that vector instead of being embedded again.
+// One file's failure (a parse error, an input the model refuses) fails
+// that file alone, with the reason in its last_error; a failure that
+// passes (overload, rate limits, an upstream down) is waited out.
+//
+// Search fuses two rankings by reciprocal rank (k = 60): the query's
+// vector against the store's vector index, and its words against the
+// keyword index (BM25). Attribute filters apply inside both searches, not
+// to their top k. A query that cannot be embedded in time may be answered
+// from the keyword index alone, flagged degraded, when the request allows
+// it.
+//
+// Invariants: every object belongs to a tenant, and every read and write
+// names the tenant (another tenant's object is ErrNotFound); the Repo is
+// the source of truth and the in-memory vector index of a store is
+// rebuilt from it on first use after a start.
+//
+// rag must not import a backend (sqlite, postgres) or the gateway: app
+// wires them in through Repo and Embedder.
+package rag

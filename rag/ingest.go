@@ -1,0 +1,203 @@
+package rag
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bulwark-ai/bulwark/llm"
+	"github.com/bulwark-ai/bulwark/rag/parse"
+)
+
+// ingestOne ingests a file into a store: parse, chunk, embed what is not
+// stored yet, store, index, and mark the file completed — or failed with
+// the reason, which fails that file alone. A file cancelled or detached
+// meanwhile stops at its next batch. The service closing leaves it in
+// progress, to resume.
+func (s *Service) ingestOne(sf StoreFile) {
+	ctx, cancel := context.WithCancel(s.ctx)
+	key := sf.StoreID + "/" + sf.FileID
+	s.mu.Lock()
+	s.running[key] = cancel
+	s.mu.Unlock()
+	defer func() {
+		cancel()
+		s.mu.Lock()
+		delete(s.running, key)
+		s.mu.Unlock()
+	}()
+	err := s.ingest(ctx, sf)
+	if s.ctx.Err() != nil {
+		return // closing: the file stays in progress and resumes
+	}
+	status, why := Completed, (*FileError)(nil)
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrConflict), errors.Is(err, ErrNotFound), errors.Is(err, context.Canceled):
+		return // cancelled or detached meanwhile
+	default:
+		status, why = Failed, fileError(err)
+		s.log.Warn("file failed to ingest", "store", sf.StoreID, "file", sf.FileID, "error", err.Error())
+	}
+	if _, err := s.repo.SetStatus(context.WithoutCancel(ctx), sf.StoreID, sf.FileID, status, why); err != nil {
+		s.log.Error("record ingestion outcome", "store", sf.StoreID, "file", sf.FileID, "error", err.Error())
+	}
+}
+
+// fileError is what a file's last_error says about err.
+func fileError(err error) *FileError {
+	var pe *parse.Error
+	if errors.As(err, &pe) {
+		code := "invalid_file"
+		if errors.Is(err, parse.ErrUnsupported) {
+			code = "unsupported_file"
+		}
+		return &FileError{Code: code, Message: pe.Error()}
+	}
+	var le *llm.Error
+	if errors.As(err, &le) {
+		return &FileError{Code: "server_error", Message: "embedding failed: " + le.Message}
+	}
+	return &FileError{Code: "server_error", Message: err.Error()}
+}
+
+func (s *Service) ingest(ctx context.Context, sf StoreFile) error {
+	st, err := s.repo.Store(ctx, sf.TenantID, sf.StoreID)
+	if err != nil {
+		return err
+	}
+	f, err := s.repo.File(ctx, sf.TenantID, sf.FileID)
+	if err != nil {
+		return err
+	}
+	content, err := s.repo.FileContent(ctx, sf.TenantID, sf.FileID)
+	if err != nil {
+		return err
+	}
+	pieces, err := s.opt.Split(ctx, f.Filename, content, sf.Chunking)
+	if err != nil {
+		return err
+	}
+	stored, err := s.repo.ChunkHashes(ctx, sf.StoreID, sf.FileID)
+	if err != nil {
+		return err
+	}
+	idx, err := s.index(ctx, st)
+	if err != nil {
+		return err
+	}
+	idx.setAttributes(sf.FileID, sf.Attributes)
+	var todo []int
+	for i, p := range pieces {
+		if stored[i] != p.Hash {
+			todo = append(todo, i)
+		}
+	}
+	hashes := make([]string, len(todo))
+	for j, i := range todo {
+		hashes[j] = pieces[i].Hash
+	}
+	known, err := s.repo.VectorsByHash(ctx, sf.StoreID, hashes)
+	if err != nil {
+		return err
+	}
+	for start := 0; start < len(todo); start += s.opt.BatchInputs {
+		batch := todo[start:min(start+s.opt.BatchInputs, len(todo))]
+		var inputs []string
+		for _, i := range batch {
+			if known[pieces[i].Hash] == nil {
+				inputs = append(inputs, pieces[i].Text)
+			}
+		}
+		var vecs [][]float32
+		if len(inputs) > 0 {
+			if vecs, err = s.embedRetrying(ctx, st, inputs); err != nil {
+				return err
+			}
+		}
+		chunks := make([]Chunk, len(batch))
+		for j, i := range batch {
+			p := pieces[i]
+			v := known[p.Hash]
+			if v == nil {
+				v, vecs = vecs[0], vecs[1:]
+			}
+			chunks[j] = Chunk{StoreID: sf.StoreID, FileID: sf.FileID, Index: i, Text: p.Text, Page: p.Page,
+				Section: p.Section, Hash: p.Hash, Tokens: p.Tokens, Vector: v}
+		}
+		if err := s.repo.PutChunks(ctx, chunks); err != nil {
+			return err
+		}
+		if err := idx.add(ctx, chunks); err != nil {
+			return err
+		}
+	}
+	gone, err := s.repo.TrimChunks(ctx, sf.StoreID, sf.FileID, len(pieces))
+	if err != nil {
+		return err
+	}
+	return idx.remove(ctx, gone)
+}
+
+// embedRetrying embeds inputs at batch priority, waiting and trying again
+// while the failure is one that passes (overload, rate limits, an upstream
+// down): ingestion yields to interactive traffic rather than failing. A
+// client's mistake (the input too long for the model, say) fails the file.
+func (s *Service) embedRetrying(ctx context.Context, st Store, inputs []string) ([][]float32, error) {
+	wait := s.opt.Retry
+	pace := s.pacerFor(st.EmbedModel)
+	for {
+		if err := pace.acquire(ctx); err != nil {
+			return nil, err
+		}
+		vecs, err := s.embed.Embed(ctx, st.TenantID, st.EmbedModel, "batch", inputs)
+		after, busy := passing(err)
+		pace.release(busy)
+		if err == nil {
+			if len(vecs) != len(inputs) {
+				return nil, fmt.Errorf("embedding model %s returned %d vectors for %d inputs", st.EmbedModel, len(vecs), len(inputs))
+			}
+			return vecs, nil
+		}
+		if !busy {
+			return nil, err
+		}
+		d := max(wait, after)
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		wait = min(2*wait, 30*time.Second)
+	}
+}
+
+// Busy is an Embedder's error for a refusal that passes (admission
+// control shedding batch work, a rate limit, an upstream overloaded): the
+// call may be tried again after RetryAfter.
+type Busy struct {
+	RetryAfter time.Duration
+	Err        error
+}
+
+func (e *Busy) Error() string { return "busy: " + e.Err.Error() }
+
+// Unwrap returns the refusal.
+func (e *Busy) Unwrap() error { return e.Err }
+
+// passing reports whether err passes if waited out, and how long to wait
+// at least.
+func passing(err error) (time.Duration, bool) {
+	var b *Busy
+	if errors.As(err, &b) {
+		return b.RetryAfter, true
+	}
+	var le *llm.Error
+	if errors.As(err, &le) && le.Kind.Retryable() {
+		return le.RetryAfter, true
+	}
+	return 0, false
+}

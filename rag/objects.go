@@ -1,0 +1,209 @@
+package rag
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/bulwark-ai/bulwark/rag/chunk"
+)
+
+// CreateFile stores an uploaded file for a tenant.
+func (s *Service) CreateFile(ctx context.Context, tenantID, filename, purpose string, content []byte) (File, error) {
+	sum := sha256.Sum256(content)
+	f := File{ID: newID("file-"), TenantID: tenantID, Filename: filename, Purpose: purpose,
+		Bytes: int64(len(content)), SHA256: hex.EncodeToString(sum[:]), CreatedAt: time.Now().UTC()}
+	return f, s.repo.PutFile(ctx, f, content)
+}
+
+// File returns a tenant's file.
+func (s *Service) File(ctx context.Context, tenantID, id string) (File, error) {
+	return s.repo.File(ctx, tenantID, id)
+}
+
+// FileContent returns a tenant's file's content.
+func (s *Service) FileContent(ctx context.Context, tenantID, id string) ([]byte, error) {
+	return s.repo.FileContent(ctx, tenantID, id)
+}
+
+// Files lists a tenant's files.
+func (s *Service) Files(ctx context.Context, tenantID, purpose string, p Page) ([]File, bool, error) {
+	return s.repo.Files(ctx, tenantID, purpose, p)
+}
+
+// DeleteFile deletes a tenant's file, and its chunks and vectors from every
+// store.
+func (s *Service) DeleteFile(ctx context.Context, tenantID, id string) error {
+	s.cancelRunning("", id)
+	removed, err := s.repo.DeleteFile(ctx, tenantID, id)
+	if err != nil {
+		return err
+	}
+	for store, keys := range removed {
+		s.mu.Lock()
+		idx := s.indexes[store]
+		s.mu.Unlock()
+		if idx != nil {
+			if err := idx.remove(ctx, keys); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// CreateStore creates a vector store and attaches files to it.
+func (s *Service) CreateStore(ctx context.Context, tenantID, name string, metadata map[string]string, fileIDs []string, c chunk.Strategy) (Store, error) {
+	if err := checkChunking(c); err != nil {
+		return Store{}, err
+	}
+	st := Store{ID: newID("vs_"), TenantID: tenantID, Name: name, Metadata: metadata, EmbedModel: s.opt.EmbedModel, CreatedAt: time.Now().UTC()}
+	if err := s.repo.PutStore(ctx, st); err != nil {
+		return Store{}, err
+	}
+	if len(fileIDs) > 0 {
+		if _, err := s.CreateBatch(ctx, tenantID, st.ID, fileIDs, c, nil); err != nil {
+			_ = s.repo.DeleteStore(context.WithoutCancel(ctx), tenantID, st.ID)
+			return Store{}, err
+		}
+	}
+	return s.repo.Store(ctx, tenantID, st.ID)
+}
+
+// Store returns a tenant's vector store.
+func (s *Service) Store(ctx context.Context, tenantID, id string) (Store, error) {
+	return s.repo.Store(ctx, tenantID, id)
+}
+
+// Stores lists a tenant's vector stores.
+func (s *Service) Stores(ctx context.Context, tenantID string, p Page) ([]Store, bool, error) {
+	return s.repo.Stores(ctx, tenantID, p)
+}
+
+// UpdateStore renames a store or replaces its metadata.
+func (s *Service) UpdateStore(ctx context.Context, tenantID, id string, name *string, metadata map[string]string) (Store, error) {
+	return s.repo.UpdateStore(ctx, tenantID, id, name, metadata)
+}
+
+// DeleteStore deletes a vector store with its chunks (the files stay).
+func (s *Service) DeleteStore(ctx context.Context, tenantID, id string) error {
+	if _, err := s.repo.Store(ctx, tenantID, id); err != nil {
+		return err
+	}
+	s.cancelRunning(id, "")
+	if err := s.repo.DeleteStore(ctx, tenantID, id); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	delete(s.indexes, id)
+	s.mu.Unlock()
+	return nil
+}
+
+// AttachFile attaches a file to a store and queues its ingestion.
+func (s *Service) AttachFile(ctx context.Context, tenantID, storeID, fileID string, c chunk.Strategy, attrs map[string]any) (StoreFile, error) {
+	if err := checkChunking(c); err != nil {
+		return StoreFile{}, err
+	}
+	if err := ValidateAttributes(attrs); err != nil {
+		return StoreFile{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	sf := StoreFile{StoreID: storeID, FileID: fileID, TenantID: tenantID, Status: InProgress, Chunking: resolved(c),
+		Attributes: attrs, CreatedAt: time.Now().UTC()}
+	if err := s.repo.AttachFile(ctx, sf); err != nil {
+		return StoreFile{}, err
+	}
+	s.enqueue(sf)
+	return s.repo.StoreFile(ctx, tenantID, storeID, fileID)
+}
+
+// StoreFile returns a file of a store with its ingestion status.
+func (s *Service) StoreFile(ctx context.Context, tenantID, storeID, fileID string) (StoreFile, error) {
+	return s.repo.StoreFile(ctx, tenantID, storeID, fileID)
+}
+
+// StoreFiles lists a store's files (of a batch, with a status, when given).
+func (s *Service) StoreFiles(ctx context.Context, tenantID, storeID, batchID string, status Status, p Page) ([]StoreFile, bool, error) {
+	return s.repo.StoreFiles(ctx, tenantID, storeID, batchID, status, p)
+}
+
+// DetachFile removes a file from a store, with its chunks and vectors.
+func (s *Service) DetachFile(ctx context.Context, tenantID, storeID, fileID string) error {
+	s.cancelRunning(storeID, fileID)
+	keys, err := s.repo.DetachFile(ctx, tenantID, storeID, fileID)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	idx := s.indexes[storeID]
+	s.mu.Unlock()
+	if idx != nil {
+		return idx.remove(ctx, keys)
+	}
+	return nil
+}
+
+// CreateBatch attaches files to a store together and queues them.
+// attrs, when not nil, are every file's attributes.
+func (s *Service) CreateBatch(ctx context.Context, tenantID, storeID string, fileIDs []string, c chunk.Strategy, attrs map[string]any) (Batch, error) {
+	if err := checkChunking(c); err != nil {
+		return Batch{}, err
+	}
+	if err := ValidateAttributes(attrs); err != nil {
+		return Batch{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if len(fileIDs) == 0 || len(fileIDs) > 500 {
+		return Batch{}, fmt.Errorf("%w: file_ids: 1 to 500 files, got %d", ErrInvalid, len(fileIDs))
+	}
+	now := time.Now().UTC()
+	b := Batch{ID: newID("vsfb_"), StoreID: storeID, TenantID: tenantID, CreatedAt: now}
+	files := make([]StoreFile, len(fileIDs))
+	for i, id := range fileIDs {
+		files[i] = StoreFile{StoreID: storeID, FileID: id, TenantID: tenantID, BatchID: b.ID, Status: InProgress,
+			Chunking: resolved(c), Attributes: attrs, CreatedAt: now}
+	}
+	if err := s.repo.PutBatch(ctx, b, files); err != nil {
+		return Batch{}, err
+	}
+	for _, sf := range files {
+		s.enqueue(sf)
+	}
+	return s.repo.Batch(ctx, tenantID, storeID, b.ID)
+}
+
+// Batch returns a file batch with its counts.
+func (s *Service) Batch(ctx context.Context, tenantID, storeID, id string) (Batch, error) {
+	return s.repo.Batch(ctx, tenantID, storeID, id)
+}
+
+// CancelBatch cancels the files of a batch still in progress; what they
+// stored so far stays searchable until the files are detached.
+func (s *Service) CancelBatch(ctx context.Context, tenantID, storeID, id string) (Batch, error) {
+	b, err := s.repo.CancelBatch(ctx, tenantID, storeID, id)
+	if err != nil {
+		return b, err
+	}
+	files, _, err := s.repo.StoreFiles(ctx, tenantID, storeID, id, Cancelled, Page{Limit: 1000})
+	if err == nil {
+		for _, f := range files {
+			s.cancelRunning(storeID, f.FileID)
+		}
+	}
+	return b, nil
+}
+
+// cancelRunning stops the ingestion of a file in a store; an empty store
+// or file matches any.
+func (s *Service) cancelRunning(storeID, fileID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for key, cancel := range s.running {
+		st, f, _ := strings.Cut(key, "/")
+		if (storeID == "" || st == storeID) && (fileID == "" || f == fileID) {
+			cancel()
+		}
+	}
+}

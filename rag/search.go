@@ -1,0 +1,197 @@
+package rag
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/bulwark-ai/bulwark/vector"
+)
+
+// Query is a search of a store.
+type Query struct {
+	Text   string
+	Max    int     // results wanted, 1..50 (default 10)
+	Filter *Filter // on the files' attributes; nil: none
+	// ScoreThreshold drops results scoring below it (0..1).
+	ScoreThreshold float64
+	// AllowDegraded lets a search whose query cannot be embedded in time
+	// (the embedding model down, slow or shedding) answer from the
+	// keyword index alone, flagged Degraded, instead of failing.
+	AllowDegraded bool
+}
+
+// Result is one hit of a search.
+type Result struct {
+	FileID     string
+	Filename   string
+	Score      float64
+	Attributes map[string]any
+	Text       string
+	Page       int
+	Section    string
+	Index      int
+}
+
+// Results are a search's hits, best first.
+type Results struct {
+	Results []Result
+	// Degraded is true when the vector half was skipped (AllowDegraded).
+	Degraded bool
+	// Reason says why it was.
+	Reason string
+}
+
+// rrfK is reciprocal rank fusion's constant (Cormack et al. 2009): a
+// result's score is the sum over the rankings it is in of 1/(rrfK+rank).
+const rrfK = 60
+
+// candidates is how many hits each ranking contributes to the fusion.
+func candidates(want int) int { return max(4*want, 40) }
+
+// Search runs a hybrid search of a tenant's store: the query's vector
+// against the chunk vectors and its words against the keyword index
+// (BM25), each restricted by the filter while it searches, fused by
+// reciprocal rank. Scores are scaled to 0..1, 1 being first in both
+// rankings.
+func (s *Service) Search(ctx context.Context, tenantID, storeID string, q Query) (Results, error) {
+	if q.Max <= 0 {
+		q.Max = 10
+	}
+	if q.Max > 50 {
+		return Results{}, fmt.Errorf("%w: max_num_results: at most 50, got %d", ErrInvalid, q.Max)
+	}
+	st, err := s.repo.Store(ctx, tenantID, storeID)
+	if err != nil {
+		return Results{}, err
+	}
+	idx, err := s.index(ctx, st)
+	if err != nil {
+		return Results{}, err
+	}
+	n := candidates(q.Max)
+	var out Results
+	var vhits []vector.Hit
+	vecs, err := s.embed.Embed(ctx, tenantID, st.EmbedModel, "interactive", []string{q.Text})
+	switch {
+	case err == nil && len(vecs) == 1:
+		vhits, err = idx.search(ctx, vecs[0], n, q.Filter)
+		if err != nil && !errors.Is(err, vector.ErrDimension) {
+			return Results{}, err
+		}
+		if err != nil {
+			return Results{}, fmt.Errorf("the store's vectors and its model %s's differ in dimension: %w", st.EmbedModel, err)
+		}
+	case q.AllowDegraded && ctx.Err() == nil || q.AllowDegraded && errors.Is(ctx.Err(), context.DeadlineExceeded):
+		out.Degraded = true
+		out.Reason = "the query could not be embedded; results are from the keyword index alone"
+		if err != nil {
+			out.Reason += ": " + err.Error()
+		}
+	default:
+		if err == nil {
+			err = fmt.Errorf("embedding model %s returned %d vectors for one query", st.EmbedModel, len(vecs))
+		}
+		return Results{}, err
+	}
+	kctx := ctx
+	if out.Degraded {
+		kctx = context.WithoutCancel(ctx) // the keyword half answers even past the deadline
+	}
+	var khits []uint64
+	err = s.repo.Keyword(kctx, storeID, q.Text, func(key uint64, _ float64) bool {
+		if idx.admits(key, q.Filter) {
+			khits = append(khits, key)
+		}
+		return len(khits) < n
+	})
+	if err != nil {
+		return Results{}, err
+	}
+	fused := map[uint64]float64{}
+	for r, h := range vhits {
+		fused[h.Key] += 1 / float64(rrfK+r+1)
+	}
+	for r, k := range khits {
+		fused[k] += 1 / float64(rrfK+r+1)
+	}
+	keys := make([]uint64, 0, len(fused))
+	for k := range fused {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b uint64) int {
+		switch {
+		case fused[a] > fused[b]:
+			return -1
+		case fused[a] < fused[b]:
+			return 1
+		}
+		return 0
+	})
+	best := 2.0 / (rrfK + 1)
+	if out.Degraded {
+		best = 1.0 / (rrfK + 1)
+	}
+	var picked []uint64
+	for _, k := range keys {
+		if len(picked) == q.Max {
+			break
+		}
+		if fused[k]/best >= q.ScoreThreshold {
+			picked = append(picked, k)
+		}
+	}
+	chunks, err := s.repo.Chunks(kctx, picked)
+	if err != nil {
+		return Results{}, err
+	}
+	names := map[string]string{}
+	for _, k := range picked {
+		c, ok := chunks[k]
+		if !ok {
+			continue // deleted meanwhile
+		}
+		name, ok := names[c.FileID]
+		if !ok {
+			if f, err := s.repo.File(kctx, tenantID, c.FileID); err == nil {
+				name = f.Filename
+			}
+			names[c.FileID] = name
+		}
+		out.Results = append(out.Results, Result{FileID: c.FileID, Filename: name, Score: fused[k] / best,
+			Attributes: idx.attributes(c.FileID), Text: c.Text, Page: c.Page, Section: c.Section, Index: c.Index})
+	}
+	return out, nil
+}
+
+// search is a vector search restricted by f inside the index.
+func (x *index) search(ctx context.Context, q []float32, k int, f *Filter) ([]vector.Hit, error) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if x.vec == nil {
+		return nil, nil
+	}
+	var vf vector.Filter
+	if f != nil {
+		vf.Match = func(key uint64) bool { return f.Match(x.attrs[x.file[key]]) }
+	}
+	return x.vec.Search(ctx, q, k, vf)
+}
+
+// admits reports whether a key's file passes f.
+func (x *index) admits(key uint64, f *Filter) bool {
+	if f == nil {
+		return true
+	}
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	file, ok := x.file[key]
+	return ok && f.Match(x.attrs[file])
+}
+
+func (x *index) attributes(fileID string) map[string]any {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.attrs[fileID]
+}

@@ -1,0 +1,174 @@
+package rag
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/bulwark-ai/bulwark/rag/chunk"
+	"github.com/bulwark-ai/bulwark/vector"
+)
+
+// Embedder embeds texts through Bulwark's own embedding aliases, so that
+// retries, breakers, fallbacks and adaptive concurrency apply to
+// knowledge-base work as to any client's. priority is the class the calls
+// are admitted as: batch for ingestion, interactive for a search's query.
+type Embedder interface {
+	Embed(ctx context.Context, tenantID, model, priority string, inputs []string) ([][]float32, error)
+}
+
+// Options configure a Service. Zero values take the defaults.
+type Options struct {
+	// EmbedModel is the alias new stores embed with.
+	EmbedModel string
+	// Workers is how many files are ingested at once (default 4).
+	Workers int
+	// BatchInputs is the most chunks embedded in one call (default 64).
+	BatchInputs int
+	// NewIndex returns an empty vector index for vectors of dim
+	// dimensions (default vector.New with its defaults).
+	NewIndex func(dim int) vector.Store
+	// Split parses and chunks a file (default Split, this package's).
+	Split func(ctx context.Context, name string, content []byte, c chunk.Strategy) ([]Piece, error)
+	// Retry is the wait before a file's embedding call that failed is
+	// tried again (default 1 s, doubling to 30 s).
+	Retry time.Duration
+	Log   *slog.Logger
+}
+
+// Piece is a chunk of a file before it is embedded.
+type Piece struct {
+	Text    string
+	Page    int
+	Section string
+	Tokens  int
+	Hash    string
+}
+
+// Service runs the knowledge bases: their objects, ingestion and search.
+// It is safe for concurrent use. Start resumes the ingestion the process
+// left unfinished; Close stops the workers and waits for them.
+type Service struct {
+	repo  Repo
+	embed Embedder
+	opt   Options
+	log   *slog.Logger
+
+	mu      sync.Mutex
+	indexes map[string]*index // by store id; built lazily from the repo
+	running map[string]context.CancelFunc
+	pacers  map[string]*pacer // by embedding model
+
+	queue  chan StoreFile
+	stop   context.CancelFunc
+	ctx    context.Context
+	wg     sync.WaitGroup
+	closed bool
+}
+
+// NewService returns a Service over repo that embeds with embed.
+func NewService(repo Repo, embed Embedder, o Options) *Service {
+	if o.Workers <= 0 {
+		o.Workers = 4
+	}
+	if o.BatchInputs <= 0 {
+		o.BatchInputs = 64
+	}
+	if o.Retry <= 0 {
+		o.Retry = time.Second
+	}
+	if o.Split == nil {
+		o.Split = Split
+	}
+	if o.NewIndex == nil {
+		o.NewIndex = func(dim int) vector.Store { return vector.New(dim, vector.Options{}) }
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	return &Service{
+		repo: repo, embed: embed, opt: o, log: o.Log,
+		indexes: map[string]*index{}, running: map[string]context.CancelFunc{}, pacers: map[string]*pacer{},
+		queue: make(chan StoreFile, 1024), ctx: ctx, stop: stop,
+	}
+}
+
+// Start starts the ingestion workers and queues every file left in
+// progress by an earlier run: its chunks stored then are kept (by
+// content hash) and only the rest is embedded.
+func (s *Service) Start(ctx context.Context) error {
+	pending, err := s.repo.Pending(ctx)
+	if err != nil {
+		return fmt.Errorf("resume ingestion: %w", err)
+	}
+	for range s.opt.Workers {
+		s.wg.Add(1)
+		go s.work()
+	}
+	for _, sf := range pending {
+		s.enqueue(sf)
+	}
+	if len(pending) > 0 {
+		s.log.Info("resuming ingestion", "files", len(pending))
+	}
+	return nil
+}
+
+// Close stops ingestion and waits for the workers; files in progress stay
+// so, and resume at the next Start.
+func (s *Service) Close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.stop()
+	s.wg.Wait()
+}
+
+// enqueue hands a file to the workers without blocking the caller: a
+// full queue is drained by a goroutine the service owns.
+func (s *Service) enqueue(sf StoreFile) {
+	select {
+	case s.queue <- sf:
+	default:
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			select {
+			case s.queue <- sf:
+			case <-s.ctx.Done():
+			}
+		}()
+	}
+}
+
+func (s *Service) work() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case sf := <-s.queue:
+			s.ingestOne(sf)
+		}
+	}
+}
+
+// newID returns an id with OpenAI's prefix for the object kind.
+func newID(prefix string) string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return prefix + hex.EncodeToString(b[:])
+}
+
+// errStopped means the service is closing.
+var errStopped = errors.New("knowledge base service stopped")
