@@ -9,6 +9,7 @@
 //	bulwark config check FILE
 //	bulwark tenants create|list|update|budget …
 //	bulwark keys create|list|update|budget|revoke|rotate …
+//	bulwark kb ingest|search|status …
 //	bulwark version
 package main
 
@@ -28,7 +29,8 @@ const usage = `Bulwark keeps generative-AI applications up when their models mis
 Usage:
   bulwark serve [--config FILE] [--listen ADDR] [--data-dir DIR]
         run the gateway (with no config: the built-in simulated models
-        sim-chat and sim-embed, state in ./bulwark-data)
+        sim-chat and sim-embed and the embedding model local-embed, state
+        in ./bulwark-data)
   bulwark sim [--config FILE] [--listen ADDR] [--seed N]
         run the provider simulator as a standalone OpenAI-compatible server
   bulwark config check FILE
@@ -37,6 +39,11 @@ Usage:
   bulwark keys create|list|update|budget|revoke|rotate [--url URL] [--key KEY] …
         manage tenants and keys through a running Bulwark's admin API
         (--key defaults to $BULWARK_ADMIN_KEY, else <data-dir>/admin.key)
+  bulwark kb ingest PATH|URL... --store NAME [--attr KEY=VALUE]... [--parallel N] [--wait]
+  bulwark kb search --store NAME QUERY [-n 10] [--filter JSON] [--json]
+  bulwark kb status [--store NAME]
+        load files, directories, URLs and sitemaps into a knowledge base,
+        search it and show its files, through a running Bulwark
   bulwark version
         print the version
 `
@@ -69,6 +76,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = tenantsCmd(ctx, args[1:], stdout, stderr)
 	case "keys":
 		err = keysCmd(ctx, args[1:], stdout, stderr)
+	case "kb":
+		err = kbCmd(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, versionString())
 		return 0
