@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 
 	"github.com/bulwark-ai/bulwark/api"
 	"github.com/bulwark-ai/bulwark/api/openai"
@@ -32,6 +33,7 @@ func (a *App) startKnowledge(ctx context.Context, cfg *config.Config) error {
 	}
 	a.kb = rag.NewService(repo, gatewayEmbedder{a.gw}, rag.Options{
 		EmbedModel: k.EmbeddingModel, Workers: k.Workers, BatchInputs: k.BatchInputs, Log: a.log,
+		IndexDir: filepath.Join(cfg.DataDir, "vectors"),
 	})
 	if err := a.kb.Start(ctx); err != nil {
 		a.kb.Close()

@@ -2,6 +2,11 @@ package rag
 
 import (
 	"context"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 
 	"github.com/bulwark-ai/bulwark/vector"
@@ -18,6 +23,10 @@ type index struct {
 	dim   int
 	file  map[uint64]string         // key → file id
 	attrs map[string]map[string]any // file id → attributes
+	names map[string]string         // file id → filename
+	// store is the store's row as it was when the index was built: its
+	// tenant and embedding model do not change.
+	store Store
 }
 
 // index returns st's index, building it from the repo the first time.
@@ -25,14 +34,14 @@ func (s *Service) index(ctx context.Context, st Store) (*index, error) {
 	s.mu.Lock()
 	idx, ok := s.indexes[st.ID]
 	if !ok {
-		idx = &index{newIndex: s.opt.NewIndex, file: map[uint64]string{}, attrs: map[string]map[string]any{}}
+		idx = &index{newIndex: s.opt.NewIndex, file: map[uint64]string{}, attrs: map[string]map[string]any{}, names: map[string]string{}, store: st}
 		s.indexes[st.ID] = idx
 	}
 	s.mu.Unlock()
 	if ok {
 		return idx, nil
 	}
-	if err := idx.load(ctx, s.repo, st); err != nil {
+	if err := idx.load(ctx, s.repo, st, s.opt.IndexDir, s.log); err != nil {
 		s.mu.Lock()
 		delete(s.indexes, st.ID)
 		s.mu.Unlock()
@@ -42,8 +51,11 @@ func (s *Service) index(ctx context.Context, st Store) (*index, error) {
 }
 
 // load fills the index from the repo: every chunk vector and the
-// attributes of every file of the store.
-func (x *index) load(ctx context.Context, repo Repo, st Store) error {
+// attributes of every file of the store. With a saved index (dir), only
+// what changed since it was saved is read: keys are never reused for
+// another vector, so the chunks added since are those above its
+// watermark and the ones deleted are the keys the repo no longer holds.
+func (x *index) load(ctx context.Context, repo Repo, st Store, dir string, log *slog.Logger) error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	var page Page
@@ -55,11 +67,35 @@ func (x *index) load(ctx context.Context, repo Repo, st Store) error {
 		}
 		for _, f := range files {
 			x.attrs[f.FileID] = f.Attributes
+			x.names[f.FileID] = f.Filename
 		}
 		if !more {
 			break
 		}
 		page.After = files[len(files)-1].FileID
+	}
+	var after uint64
+	if saved, err := loadSaved(dir, st.ID); err != nil {
+		log.Warn("rebuilding a vector index from the store", "store", st.ID, "error", err.Error())
+	} else if saved != nil {
+		live := map[uint64]bool{}
+		if err := repo.ChunkFiles(ctx, st.ID, func(key uint64, fileID string) error {
+			x.file[key] = fileID
+			live[key] = true
+			return nil
+		}); err != nil {
+			return err
+		}
+		var gone []uint64
+		for _, k := range saved.Keys() {
+			if !live[k] {
+				gone = append(gone, k)
+			}
+		}
+		if err := saved.Delete(ctx, gone); err != nil {
+			return err
+		}
+		x.vec, x.dim, after = saved, saved.Dim(), saved.Watermark()
 	}
 	var batch []vector.Item
 	flush := func() error {
@@ -70,7 +106,7 @@ func (x *index) load(ctx context.Context, repo Repo, st Store) error {
 		batch = batch[:0]
 		return err
 	}
-	err := repo.Vectors(ctx, st.ID, 0, func(key uint64, fileID string, v []float32) error {
+	err := repo.Vectors(ctx, st.ID, after, func(key uint64, fileID string, v []float32) error {
 		x.file[key] = fileID
 		if x.vec == nil {
 			x.dim = len(v)
@@ -88,9 +124,53 @@ func (x *index) load(ctx context.Context, repo Repo, st Store) error {
 	return flush()
 }
 
-func (x *index) setAttributes(fileID string, attrs map[string]any) {
+// savedIndex is a vector index that can be saved and brought up to date
+// after loading (vector.Index).
+type savedIndex interface {
+	vector.Store
+	Save(path string) error
+	Keys() []uint64
+	Watermark() uint64
+	Dim() int
+}
+
+// indexPath is where a store's index is saved in dir.
+func indexPath(dir, storeID string) string { return filepath.Join(dir, storeID+".idx") }
+
+// loadSaved reads a store's saved index; nil when there is none (or no
+// dir). A damaged file is an error: the caller rebuilds.
+func loadSaved(dir, storeID string) (savedIndex, error) {
+	if dir == "" {
+		return nil, nil
+	}
+	ix, err := vector.Load(indexPath(dir, storeID), vector.Options{})
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return ix, nil
+}
+
+// save writes the index to dir, to be loaded at the next start.
+func (x *index) save(dir string) error {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	si, ok := x.vec.(savedIndex)
+	if dir == "" || !ok {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	return si.Save(indexPath(dir, x.store.ID))
+}
+
+func (x *index) setFile(fileID, name string, attrs map[string]any) {
 	x.mu.Lock()
 	x.attrs[fileID] = attrs
+	x.names[fileID] = name
 	x.mu.Unlock()
 }
 

@@ -87,7 +87,7 @@ func (s *Service) ingest(ctx context.Context, sf StoreFile) error {
 	if err != nil {
 		return err
 	}
-	idx.setAttributes(sf.FileID, sf.Attributes)
+	idx.setFile(sf.FileID, f.Filename, sf.Attributes)
 	var todo []int
 	for i, p := range pieces {
 		if stored[i] != p.Hash {
@@ -126,10 +126,14 @@ func (s *Service) ingest(ctx context.Context, sf StoreFile) error {
 			chunks[j] = Chunk{StoreID: sf.StoreID, FileID: sf.FileID, Index: i, Text: p.Text, Page: p.Page,
 				Section: p.Section, Hash: p.Hash, Tokens: p.Tokens, Vector: v}
 		}
-		if err := s.repo.PutChunks(ctx, chunks); err != nil {
+		replaced, err := s.repo.PutChunks(ctx, chunks)
+		if err != nil {
 			return err
 		}
 		if err := idx.add(ctx, chunks); err != nil {
+			return err
+		}
+		if err := idx.remove(ctx, replaced); err != nil {
 			return err
 		}
 	}

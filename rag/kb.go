@@ -61,6 +61,7 @@ func (c FileCounts) Total() int { return c.InProgress + c.Completed + c.Failed +
 type StoreFile struct {
 	StoreID  string
 	FileID   string
+	Filename string // the file's, for reads
 	TenantID string
 	BatchID  string
 	Status   Status
@@ -169,10 +170,14 @@ type Repo interface {
 
 	// ChunkHashes returns the hashes of a file's stored chunks by index.
 	ChunkHashes(ctx context.Context, storeID, fileID string) (map[int]string, error)
-	// PutChunks stores chunks (one transaction); a chunk whose (store,
-	// file, index) is stored already replaces it. It fills in each chunk's
-	// Key.
-	PutChunks(ctx context.Context, chunks []Chunk) error
+	// PutChunks stores chunks (one transaction) and fills in each one's
+	// Key; a chunk whose (store, file, index) is stored already replaces
+	// it under a new key (a key names one vector for good), and the
+	// replaced keys are returned.
+	PutChunks(ctx context.Context, chunks []Chunk) (replaced []uint64, err error)
+	// ChunkFiles calls fn with the key and file of each of a store's
+	// chunks, in key order.
+	ChunkFiles(ctx context.Context, storeID string, fn func(key uint64, fileID string) error) error
 	// TrimChunks removes a file's chunks from index n on (a re-ingested
 	// file that got shorter), returning their keys.
 	TrimChunks(ctx context.Context, storeID, fileID string, n int) ([]uint64, error)

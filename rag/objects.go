@@ -4,7 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"strings"
 	"time"
 
@@ -100,6 +103,11 @@ func (s *Service) DeleteStore(ctx context.Context, tenantID, id string) error {
 	s.mu.Lock()
 	delete(s.indexes, id)
 	s.mu.Unlock()
+	if s.opt.IndexDir != "" {
+		if err := os.Remove(indexPath(s.opt.IndexDir, id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.log.Warn("remove a deleted store's vector index", "store", id, "error", err.Error())
+		}
+	}
 	return nil
 }
 

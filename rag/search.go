@@ -62,14 +62,11 @@ func (s *Service) Search(ctx context.Context, tenantID, storeID string, q Query)
 	if q.Max > 50 {
 		return Results{}, fmt.Errorf("%w: max_num_results: at most 50, got %d", ErrInvalid, q.Max)
 	}
-	st, err := s.repo.Store(ctx, tenantID, storeID)
+	idx, err := s.indexOf(ctx, tenantID, storeID)
 	if err != nil {
 		return Results{}, err
 	}
-	idx, err := s.index(ctx, st)
-	if err != nil {
-		return Results{}, err
-	}
+	st := idx.store
 	n := candidates(q.Max)
 	var out Results
 	var vhits []vector.Hit
@@ -146,21 +143,14 @@ func (s *Service) Search(ctx context.Context, tenantID, storeID string, q Query)
 	if err != nil {
 		return Results{}, err
 	}
-	names := map[string]string{}
 	for _, k := range picked {
 		c, ok := chunks[k]
 		if !ok {
 			continue // deleted meanwhile
 		}
-		name, ok := names[c.FileID]
-		if !ok {
-			if f, err := s.repo.File(kctx, tenantID, c.FileID); err == nil {
-				name = f.Filename
-			}
-			names[c.FileID] = name
-		}
+		name, attrs := idx.fileOf(c.FileID)
 		out.Results = append(out.Results, Result{FileID: c.FileID, Filename: name, Score: fused[k] / best,
-			Attributes: idx.attributes(c.FileID), Text: c.Text, Page: c.Page, Section: c.Section, Index: c.Index})
+			Attributes: attrs, Text: c.Text, Page: c.Page, Section: c.Section, Index: c.Index})
 	}
 	return out, nil
 }
@@ -190,8 +180,28 @@ func (x *index) admits(key uint64, f *Filter) bool {
 	return ok && f.Match(x.attrs[file])
 }
 
-func (x *index) attributes(fileID string) map[string]any {
+// fileOf returns a file's name and attributes.
+func (x *index) fileOf(fileID string) (string, map[string]any) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	return x.attrs[fileID]
+	return x.names[fileID], x.attrs[fileID]
+}
+
+// indexOf returns a tenant's store's index: from memory when it is built
+// (a store's tenant never changes), else from the repo.
+func (s *Service) indexOf(ctx context.Context, tenantID, storeID string) (*index, error) {
+	s.mu.Lock()
+	idx := s.indexes[storeID]
+	s.mu.Unlock()
+	if idx != nil {
+		if idx.store.TenantID != tenantID {
+			return nil, fmt.Errorf("vector store %s: %w", storeID, ErrNotFound)
+		}
+		return idx, nil
+	}
+	st, err := s.repo.Store(ctx, tenantID, storeID)
+	if err != nil {
+		return nil, err
+	}
+	return s.index(ctx, st)
 }

@@ -35,6 +35,10 @@ type Options struct {
 	NewIndex func(dim int) vector.Store
 	// Split parses and chunks a file (default Split, this package's).
 	Split func(ctx context.Context, name string, content []byte, c chunk.Strategy) ([]Piece, error)
+	// IndexDir is where the stores' vector indexes are saved when the
+	// service closes, so that the next start loads them and reads only
+	// what changed since from the repo ("": rebuilt from the repo).
+	IndexDir string
 	// Retry is the wait before a file's embedding call that failed is
 	// tried again (default 1 s, doubling to 30 s).
 	Retry time.Duration
@@ -114,6 +118,22 @@ func (s *Service) Start(ctx context.Context) error {
 	for _, sf := range pending {
 		s.enqueue(sf)
 	}
+	// Build the stores' vector indexes now, in the background, so the
+	// first search of each does not wait for it.
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		stores, err := s.repo.AllStores(s.ctx)
+		if err != nil {
+			s.log.Warn("load vector indexes", "error", err.Error())
+			return
+		}
+		for _, st := range stores {
+			if _, err := s.index(s.ctx, st); err != nil && s.ctx.Err() == nil {
+				s.log.Warn("load vector index", "store", st.ID, "error", err.Error())
+			}
+		}
+	}()
 	if len(pending) > 0 {
 		s.log.Info("resuming ingestion", "files", len(pending))
 	}
@@ -132,6 +152,17 @@ func (s *Service) Close() {
 	s.mu.Unlock()
 	s.stop()
 	s.wg.Wait()
+	s.mu.Lock()
+	indexes := make([]*index, 0, len(s.indexes))
+	for _, x := range s.indexes {
+		indexes = append(indexes, x)
+	}
+	s.mu.Unlock()
+	for _, x := range indexes {
+		if err := x.save(s.opt.IndexDir); err != nil {
+			s.log.Warn("save vector index", "store", x.store.ID, "error", err.Error())
+		}
+	}
 }
 
 // enqueue hands a file to the workers without blocking the caller: a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -325,4 +326,80 @@ func TestReingestEmbedsOnlyChanges(t *testing.T) {
 			t.Errorf("a detached file's chunk was found")
 		}
 	}
+}
+
+// A store's vector index is saved when the service closes and loaded at
+// the next start, brought up to date with what the repo gained and lost
+// meanwhile; a damaged file is rebuilt from the repo.
+func TestSavedIndexIsBroughtUpToDate(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := openDB(t, dir)
+	idxDir := filepath.Join(dir, "vectors")
+	e := newEmbedder()
+	s1 := rag.NewService(db, e, rag.Options{EmbedModel: "local-embed", IndexDir: idxDir})
+	if err := s1.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := s1.CreateStore(ctx, "acme", "docs", nil, nil, chunk.Strategy{})
+	a, _ := s1.CreateFile(ctx, "acme", "guide.md", "assistants", []byte(guide))
+	b, _ := s1.CreateFile(ctx, "acme", "travel.txt", "assistants", []byte("Train travel is preferred for trips under four hours."))
+	for _, f := range []rag.File{a, b} {
+		if _, err := s1.AttachFile(ctx, "acme", st.ID, f.ID, chunk.Strategy{}, nil); err != nil {
+			t.Fatal(err)
+		}
+		waitFile(t, s1, "acme", st.ID, f.ID)
+	}
+	s1.Close()
+	if _, err := os.Stat(filepath.Join(idxDir, st.ID+".idx")); err != nil {
+		t.Fatalf("no saved index: %v", err)
+	}
+
+	// While no service runs the index, the repo loses b and gains c (as
+	// a run killed before it could save would leave it).
+	if _, err := db.DeleteFile(ctx, "acme", b.ID); err != nil {
+		t.Fatal(err)
+	}
+	c := rag.File{ID: "file-c", TenantID: "acme", Filename: "oncall.txt", Purpose: "assistants", CreatedAt: time.Now()}
+	text := "The on-call engineer answers pages within five minutes."
+	if err := db.PutFile(ctx, c, []byte(text)); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.AttachFile(ctx, rag.StoreFile{StoreID: st.ID, FileID: c.ID, TenantID: "acme", Chunking: chunk.Strategy{Type: chunk.Auto}, CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	vecs, _ := e.Embed(ctx, "acme", "local-embed", "batch", []string{text})
+	if _, err := db.PutChunks(ctx, []rag.Chunk{{StoreID: st.ID, FileID: c.ID, Text: text, Hash: "c0", Tokens: 10, Vector: vecs[0]}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SetStatus(ctx, st.ID, c.ID, rag.Completed, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	check := func(s *rag.Service) {
+		t.Helper()
+		res, err := s.Search(ctx, "acme", st.ID, rag.Query{Text: "who answers pages", Max: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for _, r := range res.Results {
+			seen[r.FileID] = true
+		}
+		if !seen[c.ID] || seen[b.ID] || !seen[a.ID] {
+			t.Errorf("results by file %v: want %s and %s, not the deleted %s", seen, a.ID, c.ID, b.ID)
+		}
+	}
+	s2 := rag.NewService(db, e, rag.Options{EmbedModel: "local-embed", IndexDir: idxDir})
+	if err := s2.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check(s2)
+	s2.Close()
+
+	if err := os.WriteFile(filepath.Join(idxDir, st.ID+".idx"), []byte("not an index"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s3 := newService(t, db, e, rag.Options{IndexDir: idxDir})
+	check(s3)
 }

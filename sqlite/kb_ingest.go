@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -51,12 +53,13 @@ func attach(ctx context.Context, tx *sql.Tx, sf rag.StoreFile) error {
 	return nil
 }
 
-const storeFileCols = "store_id, file_id, tenant_id, batch_id, status, last_error_code, last_error, chunking, attributes, usage_bytes, created_at"
+const storeFileCols = `store_id, file_id, tenant_id, batch_id, status, last_error_code, last_error, chunking, attributes, usage_bytes, created_at,
+	(SELECT filename FROM kb_files WHERE kb_files.id = file_id)`
 
 func scanStoreFile(s interface{ Scan(...any) error }) (rag.StoreFile, error) {
 	var sf rag.StoreFile
 	var status, code, msg, chunking, attrs, created string
-	if err := s.Scan(&sf.StoreID, &sf.FileID, &sf.TenantID, &sf.BatchID, &status, &code, &msg, &chunking, &attrs, &sf.UsageBytes, &created); err != nil {
+	if err := s.Scan(&sf.StoreID, &sf.FileID, &sf.TenantID, &sf.BatchID, &status, &code, &msg, &chunking, &attrs, &sf.UsageBytes, &created, &sf.Filename); err != nil {
 		return sf, err
 	}
 	sf.Status = rag.Status(status)
@@ -276,12 +279,16 @@ func (db *DB) ChunkHashes(ctx context.Context, storeID, fileID string) (map[int]
 }
 
 // PutChunks implements rag.Repo. A chunk of a file no longer in progress
-// in its store (cancelled, detached) is not stored: ErrConflict.
-func (db *DB) PutChunks(ctx context.Context, chunks []rag.Chunk) error {
+// in its store (cancelled, detached) is not stored: ErrConflict. A chunk
+// that replaces one at its index gets a new key (a key names one vector
+// for good, so a saved vector index is brought up to date by the keys
+// added and removed since it was saved); the replaced keys are returned.
+func (db *DB) PutChunks(ctx context.Context, chunks []rag.Chunk) ([]uint64, error) {
 	if len(chunks) == 0 {
-		return nil
+		return nil, nil
 	}
-	return db.tx(ctx, "store chunks", func(tx *sql.Tx) error {
+	var replaced []uint64
+	err := db.tx(ctx, "store chunks", func(tx *sql.Tx) error {
 		var status string
 		if err := tx.QueryRowContext(ctx, "SELECT status FROM kb_store_files WHERE store_id = ? AND file_id = ?",
 			chunks[0].StoreID, chunks[0].FileID).Scan(&status); err != nil {
@@ -290,25 +297,58 @@ func (db *DB) PutChunks(ctx context.Context, chunks []rag.Chunk) error {
 		if status != string(rag.InProgress) {
 			return fmt.Errorf("file %s is %s: %w", chunks[0].FileID, status, rag.ErrConflict)
 		}
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO kb_chunks (store_id, file_id, idx, text, page, section, hash, tokens, vector)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (store_id, file_id, idx) DO UPDATE SET text = excluded.text, page = excluded.page,
-				section = excluded.section, hash = excluded.hash, tokens = excluded.tokens, vector = excluded.vector
-			RETURNING id`)
+		del, err := tx.PrepareContext(ctx, "DELETE FROM kb_chunks WHERE store_id = ? AND file_id = ? AND idx = ? RETURNING id")
 		if err != nil {
 			return err
 		}
-		defer stmt.Close()
+		defer del.Close()
+		ins, err := tx.PrepareContext(ctx, `INSERT INTO kb_chunks (store_id, file_id, idx, text, page, section, hash, tokens, vector)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
+		if err != nil {
+			return err
+		}
+		defer ins.Close()
 		for i := range chunks {
 			c := &chunks[i]
+			var old int64
+			switch err := del.QueryRowContext(ctx, c.StoreID, c.FileID, c.Index).Scan(&old); {
+			case err == nil:
+				replaced = append(replaced, uint64(old))
+			case !errors.Is(err, sql.ErrNoRows):
+				return err
+			}
 			var key int64
-			if err := stmt.QueryRowContext(ctx, c.StoreID, c.FileID, c.Index, c.Text, c.Page, c.Section, c.Hash, c.Tokens, encodeVector(c.Vector)).Scan(&key); err != nil {
+			if err := ins.QueryRowContext(ctx, c.StoreID, c.FileID, c.Index, c.Text, c.Page, c.Section, c.Hash, c.Tokens, encodeVector(c.Vector)).Scan(&key); err != nil {
 				return err
 			}
 			c.Key = uint64(key)
 		}
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return replaced, nil
+}
+
+// ChunkFiles implements rag.Repo.
+func (db *DB) ChunkFiles(ctx context.Context, storeID string, fn func(key uint64, fileID string) error) error {
+	rows, err := db.db.QueryContext(ctx, "SELECT id, file_id FROM kb_chunks WHERE store_id = ? ORDER BY id", storeID)
+	if err != nil {
+		return opError("read chunk keys", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k int64
+		var f string
+		if err := rows.Scan(&k, &f); err != nil {
+			return opError("read chunk keys", err)
+		}
+		if err := fn(uint64(k), f); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 // TrimChunks implements rag.Repo.
@@ -432,14 +472,18 @@ func (db *DB) Keyword(ctx context.Context, storeID, query string, fn func(key ui
 }
 
 // ftsQuery turns free text into an FTS5 query of its words joined by OR,
-// each quoted as a string (so no word is read as an operator).
+// each quoted as a string (so no word is read as an operator). Stop words
+// are left out unless the query has nothing else: their BM25 weight is
+// next to nothing, and ranking every chunk that holds "the" costs time in
+// proportion to the store's size.
 func ftsQuery(q string) string {
 	words := strings.FieldsFunc(q, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsNumber(r) })
+	content := slices.ContainsFunc(words, func(w string) bool { return !stopWords[strings.ToLower(w)] })
 	seen := map[string]bool{}
 	var b strings.Builder
 	for _, w := range words {
 		w = strings.ToLower(w)
-		if seen[w] || len(seen) >= 64 {
+		if seen[w] || len(seen) >= 64 || content && stopWords[w] {
 			continue
 		}
 		seen[w] = true
@@ -450,3 +494,18 @@ func ftsQuery(q string) string {
 	}
 	return b.String()
 }
+
+// stopWords are English function words (the most frequent words of
+// English text, which carry no topic).
+var stopWords = func() map[string]bool {
+	m := map[string]bool{}
+	for _, w := range strings.Fields(`a about above after again against all am an and any are as at be because been before being
+		below between both but by can could did do does doing down during each few for from further had has have having he her
+		here hers herself him himself his how i if in into is it its itself just me more most my myself no nor not now of off on
+		once only or other our ours ourselves out over own same she should so some such than that the their theirs them
+		themselves then there these they this those through to too under until up very was we were what when where which while
+		who whom why will with would you your yours yourself yourselves`) {
+		m[w] = true
+	}
+	return m
+}()

@@ -114,7 +114,10 @@ func TestKilledIngestionResumesWithoutLossOrDuplicates(t *testing.T) {
 			t.Fatalf("read store: %d %s %v", status, b, err)
 		}
 		var s struct {
-			FileCounts struct{ InProgress, Completed int } `json:"file_counts"`
+			FileCounts struct {
+				InProgress int `json:"in_progress"`
+				Completed  int `json:"completed"`
+			} `json:"file_counts"`
 		}
 		_ = json.Unmarshal(b, &s)
 		if s.FileCounts.InProgress == 0 {
