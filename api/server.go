@@ -73,7 +73,7 @@ func NewHandler(o Options) http.Handler {
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		WriteErrorFor(w, r, Errorf(http.StatusNotFound, TypeInvalidRequest, "unknown_url",
-			"unknown request URL: %s %s; see /v1/chat/completions, /v1/messages, /v1/embeddings and /v1/models", r.Method, r.URL.Path))
+			"unknown request URL: %s %s; see /v1/chat/completions, /v1/messages, /v1/embeddings, /v1/rerank, /v1/models, /v1/files and /v1/vector_stores", r.Method, r.URL.Path))
 	})
 	var h http.Handler = mux
 	h = recoverPanics(o.Log, h)

@@ -3,7 +3,7 @@ package config
 // SimModel configures one model of the provider simulator. The zero value is
 // a fast, fault-free chat model.
 type SimModel struct {
-	// Kind is chat (default) or embedding.
+	// Kind is chat (default), embedding or rerank.
 	Kind string `yaml:"kind" json:"kind,omitempty"`
 	// TTFT is the time to first token; ITL the time between tokens.
 	TTFT Latency `yaml:"ttft" json:"ttft"`

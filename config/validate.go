@@ -29,13 +29,14 @@ var (
 var (
 	logLevels  = []string{"debug", "info", "warn", "error"}
 	logFormats = []string{"json", "text"}
-	simKinds   = []string{SimKindChat, SimKindEmbedding}
+	simKinds   = []string{SimKindChat, SimKindEmbedding, SimKindRerank}
 )
 
 // Simulated model kinds.
 const (
 	SimKindChat      = "chat"
 	SimKindEmbedding = "embedding"
+	SimKindRerank    = "rerank"
 )
 
 // Validate checks the configuration and returns Problems listing every

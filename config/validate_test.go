@@ -199,7 +199,7 @@ providers:
     type: sim
     models:
       m: {kind: completion}
-`, "providers.lab.models.m.kind", 5, `"completion" is not one of chat, embedding`},
+`, "providers.lab.models.m.kind", 5, `"completion" is not one of chat, embedding, rerank`},
 		{"ttft p99 below p50", `
 providers:
   lab:

@@ -77,6 +77,9 @@ type loop struct {
 	// continue a prefix are tried.
 	continuing bool
 	resumed    bool
+	// rerank: the loop serves a rerank call; only targets whose provider
+	// reranks are tried (rerank.go).
+	rerank bool
 }
 
 // loopFor returns the state of the attempt loop starting on route r: a new
@@ -86,13 +89,16 @@ func (rq *request) loopFor(r *route.Route) *loop {
 		st.resumed = false
 		return st
 	}
-	st := &loop{queue: []*route.Route{r}, queued: map[string]bool{r.Alias: true}, excluded: map[string]bool{}, tries: map[string]int{}}
+	st := &loop{queue: []*route.Route{r}, queued: map[string]bool{r.Alias: true}, excluded: map[string]bool{}, tries: map[string]int{},
+		rerank: rq.op == telemetry.OperationRerank}
 	rq.loop = st
 	return st
 }
 
 // skip reports whether the loop may not call t.
-func (st *loop) skip(t *route.Target) bool { return st.continuing && !t.CanContinue() }
+func (st *loop) skip(t *route.Target) bool {
+	return (st.continuing && !t.CanContinue()) || (st.rerank && !reranks(t))
+}
 
 // resume prepares the loop to go on after the late failure e of target t,
 // whose stream broke: the loop's rule for a failure of e's kind decides

@@ -1,5 +1,6 @@
-// Package gateway is Bulwark's request path: Chat, Stream and Embed, each
-// straight-line code from the authenticated principal and the decoded
+// Package gateway is Bulwark's request path: Chat, Stream, Embed and Rerank
+// (rerank.go; only targets whose provider is an llm.Reranker are tried),
+// each straight-line code from the authenticated principal and the decoded
 // request to the upstream answer.
 //
 // A request is resolved to its route, checked against the key's allowed

@@ -38,7 +38,7 @@ type Options struct {
 // request is one client request as the gateway observes it.
 type request struct {
 	g      *Gateway
-	op     string // telemetry.OperationChat or OperationEmbeddings
+	op     string // telemetry.OperationChat, OperationEmbeddings or OperationRerank
 	tenant string
 	alias  string
 	start  time.Time
@@ -98,6 +98,10 @@ func answerOf(v any) answer {
 			return answer{model: v.Model, input: v.Usage.PromptTokens, output: v.Usage.CompletionTokens, finish: v.FinishReasons, body: v.Body}
 		}
 	case *llm.EmbedResponse:
+		if v != nil {
+			return answer{model: v.Model, input: v.Usage.PromptTokens}
+		}
+	case *llm.RerankResponse:
 		if v != nil {
 			return answer{model: v.Model, input: v.Usage.PromptTokens}
 		}

@@ -231,6 +231,10 @@ func usageOf(v any) llm.Usage {
 		if v != nil {
 			return v.Usage
 		}
+	case *llm.RerankResponse:
+		if v != nil {
+			return v.Usage
+		}
 	}
 	return llm.Usage{}
 }

@@ -1,7 +1,8 @@
 // Package llm holds the domain types every part of the request path speaks:
 // chat and embedding requests and responses, stream chunks, token usage, the
 // typed upstream error and the Provider interface that vendor packages
-// implement.
+// implement, with its optional capabilities found by type assertion
+// (Continuer; Reranker, with RerankRequest and RerankResponse).
 //
 // The wire format of Bulwark's public API is OpenAI's, and it is also the
 // lingua franca inside: a ChatResponse and a Chunk carry their OpenAI-format

@@ -15,6 +15,9 @@ import (
 const (
 	OperationChat       = "chat"
 	OperationEmbeddings = "embeddings"
+	// OperationRerank is not in the GenAI conventions yet; it names a
+	// rerank call (gateway.Gateway.Rerank).
+	OperationRerank = "rerank"
 )
 
 // Token types (gen_ai.token.type).

@@ -1,5 +1,6 @@
 // Package openai serves Bulwark's OpenAI-compatible API: chat completions
-// (plain and streamed), embeddings and the model list. It decodes and
+// (plain and streamed), embeddings, rerank (POST /v1/rerank in Cohere's and
+// Jina's shape, which OpenAI's API lacks) and the model list. It decodes and
 // validates the wire request, hands the domain request to the gateway and
 // writes the answer back in OpenAI's format.
 //

@@ -40,6 +40,7 @@ func (h *Handler) Routes() map[string]api.AuthedHandler {
 	return map[string]api.AuthedHandler{
 		"POST /v1/chat/completions": h.chat,
 		"POST /v1/embeddings":       h.embeddings,
+		"POST /v1/rerank":           h.rerank,
 		"GET /v1/models":            h.models,
 		"GET /v1/models/{model}":    h.model,
 	}

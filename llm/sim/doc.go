@@ -6,11 +6,13 @@
 //
 // A *Sim serves its models two ways with the same behaviour:
 //
-//   - in-process, as an llm.Provider (Chat, Stream, Embed), where every
+//   - in-process, as an llm.Provider (Chat, Stream, Embed) and an
+//     llm.Reranker (Rerank), where every
 //     failure is an *llm.Error of the Kind a real upstream failure of the
 //     same shape would get;
 //   - over HTTP, as a standalone OpenAI-compatible API (Handler): chat
-//     completions (plain and SSE), embeddings (float and base64), the model
+//     completions (plain and SSE), embeddings (float and base64), rerank
+//     (POST /v1/rerank in Cohere's and Jina's shape, rerank.go), the model
 //     list, a fault-control endpoint that replaces a model's faults at
 //     runtime, and GET /metrics, which reports each chat model's queue,
 //     requests in service and KV-cache usage under vLLM's metric names
@@ -29,8 +31,8 @@
 // What one request goes through, in order:
 //
 //  1. decoding and validation (400 in OpenAI's error format);
-//  2. the model: unknown → 404 model_not_found; a chat call to an embedding
-//     model or the reverse → 400 model_not_supported;
+//  2. the model: unknown → 404 model_not_found; a call to a model of
+//     another kind (chat, embedding, rerank) → 400 model_not_supported;
 //  3. one draw from the model's seeded generator (see Determinism);
 //  4. the context window → 400 context_length_exceeded;
 //  5. the rolling-minute RPM and TPM limits → 429 with Retry-After and
@@ -48,7 +50,8 @@
 // itself does not depend on that draw: its text and length are a function of
 // (seed, model, messages, request seed, choice index) only, so the same
 // prompt always gets the same answer, which cache tests rely on. Embeddings
-// are a function of (seed, model, text). Two simulators with the same seed
+// are a function of (seed, model, text); rerank scores of (query, document)
+// alone (a lexical, BM25-like relevance in [0, 1), rerank.go). Two simulators with the same seed
 // and models that receive the same requests in the same order behave
 // identically.
 //
@@ -56,11 +59,12 @@
 // P99; P50 alone is a fixed delay; P50 zero is no delay. A stream waits TTFT
 // before its first event and one ITL before each later round of tokens (one
 // token of every choice); a plain answer waits TTFT plus all those ITLs, then
-// answers at once. An embedding call waits TTFT.
+// answers at once. An embedding or rerank call waits TTFT.
 //
 // Tokens. There is no tokenizer: text costs ⌈bytes/4⌉ tokens; a chat prompt
 // costs 3 plus, per message, 4 and the tokens of its content and name; an
-// embedding input costs its text's tokens. Output tokens are words: every
+// embedding input costs its text's tokens; a rerank call costs, per
+// document, the tokens of the query and the document. Output tokens are words: every
 // emitted word (with its leading space and any full stop) is one token and
 // one stream chunk. An answer's length is drawn from OutputTokens (default
 // 16 to 64) and cut to max_tokens (finish_reason "length") and to what is

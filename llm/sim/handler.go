@@ -19,6 +19,7 @@ func (s *Sim) routes() http.Handler {
 	mux.HandleFunc("POST /v1/chat/completions", s.serveChat)
 	mux.HandleFunc("POST /v1/messages", s.serveMessages)
 	mux.HandleFunc("POST /v1/embeddings", s.serveEmbeddings)
+	mux.HandleFunc("POST /v1/rerank", s.serveRerank)
 	mux.HandleFunc("POST /v1beta/models/{rest...}", s.serveGemini)
 	mux.HandleFunc("GET /v1/models", s.serveModels)
 	mux.HandleFunc("GET /v1/models/{model...}", s.serveModel)
@@ -311,7 +312,7 @@ func (s *Sim) writeFaultError(w http.ResponseWriter, r *http.Request, err error)
 func (s *Sim) serveUnrouted(w http.ResponseWriter, r *http.Request) {
 	allow := ""
 	switch r.URL.Path {
-	case "/v1/chat/completions", "/v1/embeddings":
+	case "/v1/chat/completions", "/v1/embeddings", "/v1/rerank":
 		allow = http.MethodPost
 	case "/v1/models":
 		allow = http.MethodGet

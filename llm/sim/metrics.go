@@ -53,7 +53,7 @@ func (s *Sim) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		b = append(b, " gauge\n"...)
 		for _, m := range s.sorted {
 			v, ok := value(m)
-			if m.embed || !ok {
+			if m.embed || m.rerank || !ok {
 				continue
 			}
 			b = append(b, name...)

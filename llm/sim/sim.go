@@ -56,6 +56,7 @@ type model struct {
 	name     string
 	nameJSON []byte // name as a JSON string
 	embed    bool
+	rerank   bool   // a rerank model (rerank.go): it serves no chat or embeddings
 	key      uint64 // mixes the seed and the name into every hash
 	ttft     latency
 	itl      latency
@@ -104,6 +105,7 @@ func newModel(name string, seed int64, cfg config.SimModel) *model {
 		name:     name,
 		nameJSON: nameJSON,
 		embed:    cfg.Kind == config.SimKindEmbedding,
+		rerank:   cfg.Kind == config.SimKindRerank,
 		key:      mix(uint64(seed) ^ hashString(hashSeed, name)),
 		ttft:     newLatency(cfg.TTFT),
 		itl:      newLatency(cfg.ITL),
@@ -159,6 +161,7 @@ func (s *Sim) ContinuesPrefix() bool { return s.continues }
 //
 //	POST /v1/chat/completions
 //	POST /v1/embeddings
+//	POST /v1/rerank                      Cohere's and Jina's rerank API (rerank.go)
 //	POST /v1/messages                    Anthropic's Messages API (anthropic.go)
 //	POST /v1beta/models/{model}:{method} Gemini's API (gemini.go)
 //	POST /model/{id}/converse            Bedrock's Converse, converse-stream, invoke (bedrock.go)
@@ -208,9 +211,14 @@ func (s *Sim) lookup(name string, embed bool) (*model, *llm.Error) {
 			Provider: s.name, Model: name,
 		}
 	}
-	if m.embed != embed {
+	if m.rerank || m.embed != embed {
 		msg := fmt.Sprintf("The model `%s` is an embedding model and does not support chat completions.", name)
-		if embed {
+		switch {
+		case m.rerank && embed:
+			msg = fmt.Sprintf("The model `%s` is a rerank model and does not support embeddings.", name)
+		case m.rerank:
+			msg = fmt.Sprintf("The model `%s` is a rerank model and does not support chat completions.", name)
+		case embed:
 			msg = fmt.Sprintf("The model `%s` is a chat model and does not support embeddings.", name)
 		}
 		return nil, &llm.Error{
