@@ -33,6 +33,7 @@ func (a *App) startKnowledge(ctx context.Context, cfg *config.Config) error {
 	}
 	a.kb = rag.NewService(repo, gatewayEmbedder{a.gw}, rag.Options{
 		EmbedModel: k.EmbeddingModel, Workers: k.Workers, BatchInputs: k.BatchInputs, Log: a.log,
+		RerankModel: k.RerankModel, Rerank: gatewayEmbedder{a.gw},
 		IndexDir: filepath.Join(cfg.DataDir, "vectors"),
 	})
 	if err := a.kb.Start(ctx); err != nil {
@@ -56,8 +57,9 @@ func (a *App) knowledgeRoutes(cfg *config.Config, routes map[string]api.AuthedHa
 	return k.Uploads()
 }
 
-// gatewayEmbedder embeds the knowledge bases' chunks and queries through
-// the gateway, as the store's tenant, at the priority the caller gives.
+// gatewayEmbedder embeds the knowledge bases' chunks and queries, and
+// reranks search results, through the gateway, as the store's tenant, at
+// the priority the caller gives.
 type gatewayEmbedder struct{ gw *gateway.Gateway }
 
 func (e gatewayEmbedder) Embed(ctx context.Context, tenantID, model, priority string, inputs []string) ([][]float32, error) {
@@ -67,6 +69,21 @@ func (e gatewayEmbedder) Embed(ctx context.Context, tenantID, model, priority st
 		return nil, busy(err)
 	}
 	return resp.Vectors, nil
+}
+
+func (e gatewayEmbedder) Rerank(ctx context.Context, tenantID, model, query string, docs []string) ([]float64, error) {
+	p := tenant.Principal{TenantID: tenantID}
+	resp, _, err := e.gw.Rerank(ctx, p, &llm.RerankRequest{Model: model, Query: query, Documents: docs})
+	if err != nil {
+		return nil, err
+	}
+	scores := make([]float64, len(docs))
+	for _, r := range resp.Results {
+		if r.Index >= 0 && r.Index < len(scores) {
+			scores[r.Index] = r.Score
+		}
+	}
+	return scores, nil
 }
 
 // busy marks the refusals that pass if waited out, so that ingestion waits

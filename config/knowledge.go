@@ -10,6 +10,11 @@ type Knowledge struct {
 	// sim-embed). Ingestion embeds through it at batch priority, so its
 	// retries, breakers, fallbacks and adaptive limit apply.
 	EmbeddingModel string `yaml:"embedding_model" json:"embedding_model,omitempty"`
+	// RerankModel is the alias of a rerank model (a Cohere-style or TEI
+	// /rerank endpoint) that searches rerank their fused results with,
+	// unless a request's ranking_options.ranker is "none". Empty: no
+	// rerank step.
+	RerankModel string `yaml:"rerank_model" json:"rerank_model,omitempty"`
 	// MaxFileBytes bounds an uploaded file (default 64 MiB).
 	MaxFileBytes int64 `yaml:"max_file_bytes" json:"max_file_bytes,omitempty"`
 	// Workers is how many files are ingested at once (default 4).
@@ -63,5 +68,8 @@ func (v *validator) knowledge(c *Config) {
 	}
 	if k.EmbeddingModel != "" && c.model(k.EmbeddingModel) == nil {
 		v.add("knowledge.embedding_model", "%q is not a model alias of this config", k.EmbeddingModel)
+	}
+	if k.RerankModel != "" && c.model(k.RerankModel) == nil {
+		v.add("knowledge.rerank_model", "%q is not a model alias of this config", k.RerankModel)
 	}
 }

@@ -1,10 +1,12 @@
 package rag
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/bulwark-ai/bulwark/vector"
 )
@@ -16,6 +18,9 @@ type Query struct {
 	Filter *Filter // on the files' attributes; nil: none
 	// ScoreThreshold drops results scoring below it (0..1).
 	ScoreThreshold float64
+	// Rerank reranks the fused results through the service's rerank
+	// model, when it has one.
+	Rerank bool
 	// AllowDegraded lets a search whose query cannot be embedded in time
 	// (the embedding model down, slow or shedding) answer from the
 	// keyword index alone, flagged Degraded, instead of failing.
@@ -70,7 +75,13 @@ func (s *Service) Search(ctx context.Context, tenantID, storeID string, q Query)
 	n := candidates(q.Max)
 	var out Results
 	var vhits []vector.Hit
-	vecs, err := s.embed.Embed(ctx, tenantID, st.EmbedModel, "interactive", []string{q.Text})
+	ectx, cancel := ctx, context.CancelFunc(func() {})
+	if dl, ok := ctx.Deadline(); ok && q.AllowDegraded {
+		// Leave the keyword half a quarter of the time.
+		ectx, cancel = context.WithDeadline(ctx, time.Now().Add(time.Until(dl)*3/4))
+	}
+	vecs, err := s.embed.Embed(ectx, tenantID, st.EmbedModel, "interactive", []string{q.Text})
+	cancel()
 	switch {
 	case err == nil && len(vecs) == 1:
 		vhits, err = idx.search(ctx, vecs[0], n, q.Filter)
@@ -80,7 +91,7 @@ func (s *Service) Search(ctx context.Context, tenantID, storeID string, q Query)
 		if err != nil {
 			return Results{}, fmt.Errorf("the store's vectors and its model %s's differ in dimension: %w", st.EmbedModel, err)
 		}
-	case q.AllowDegraded && ctx.Err() == nil || q.AllowDegraded && errors.Is(ctx.Err(), context.DeadlineExceeded):
+	case q.AllowDegraded && (ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded)):
 		out.Degraded = true
 		out.Reason = "the query could not be embedded; results are from the keyword index alone"
 		if err != nil {
@@ -130,18 +141,55 @@ func (s *Service) Search(ctx context.Context, tenantID, storeID string, q Query)
 	if out.Degraded {
 		best = 1.0 / (rrfK + 1)
 	}
+	score := func(k uint64) float64 { return fused[k] / best }
+	var chunks map[uint64]Chunk
+	if q.Rerank && s.opt.RerankModel != "" && s.rerank != nil && len(keys) > 0 {
+		// Rerank the fused candidates; their order stands if the rerank
+		// model cannot answer and the request allows a degraded answer.
+		keys = keys[:min(len(keys), n)]
+		if chunks, err = s.repo.Chunks(kctx, keys); err != nil {
+			return Results{}, err
+		}
+		keys = slices.DeleteFunc(keys, func(k uint64) bool { _, ok := chunks[k]; return !ok })
+		texts := make([]string, len(keys))
+		for i, k := range keys {
+			texts[i] = chunks[k].Text
+		}
+		scores, err := s.rerank.Rerank(ctx, tenantID, s.opt.RerankModel, q.Text, texts)
+		switch {
+		case err == nil && len(scores) == len(keys):
+			by := make(map[uint64]float64, len(keys))
+			for i, k := range keys {
+				by[k] = scores[i]
+			}
+			slices.SortStableFunc(keys, func(a, b uint64) int { return cmp.Compare(by[b], by[a]) })
+			score = func(k uint64) float64 { return by[k] }
+		case q.AllowDegraded:
+			out.Degraded = true
+			out.Reason = "the rerank model could not answer; results are in their fused order"
+			if err != nil {
+				out.Reason += ": " + err.Error()
+			}
+		default:
+			if err == nil {
+				err = fmt.Errorf("rerank model %s scored %d of %d results", s.opt.RerankModel, len(scores), len(keys))
+			}
+			return Results{}, err
+		}
+	}
 	var picked []uint64
 	for _, k := range keys {
 		if len(picked) == q.Max {
 			break
 		}
-		if fused[k]/best >= q.ScoreThreshold {
+		if score(k) >= q.ScoreThreshold {
 			picked = append(picked, k)
 		}
 	}
-	chunks, err := s.repo.Chunks(kctx, picked)
-	if err != nil {
-		return Results{}, err
+	if chunks == nil {
+		if chunks, err = s.repo.Chunks(kctx, picked); err != nil {
+			return Results{}, err
+		}
 	}
 	for _, k := range picked {
 		c, ok := chunks[k]
@@ -149,7 +197,7 @@ func (s *Service) Search(ctx context.Context, tenantID, storeID string, q Query)
 			continue // deleted meanwhile
 		}
 		name, attrs := idx.fileOf(c.FileID)
-		out.Results = append(out.Results, Result{FileID: c.FileID, Filename: name, Score: fused[k] / best,
+		out.Results = append(out.Results, Result{FileID: c.FileID, Filename: name, Score: score(k),
 			Attributes: attrs, Text: c.Text, Page: c.Page, Section: c.Section, Index: c.Index})
 	}
 	return out, nil

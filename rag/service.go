@@ -22,10 +22,21 @@ type Embedder interface {
 	Embed(ctx context.Context, tenantID, model, priority string, inputs []string) ([][]float32, error)
 }
 
+// Reranker scores documents by their relevance to a query through a
+// rerank model alias (the gateway's Rerank): one score per document, in
+// the documents' order, higher is more relevant.
+type Reranker interface {
+	Rerank(ctx context.Context, tenantID, model, query string, docs []string) ([]float64, error)
+}
+
 // Options configure a Service. Zero values take the defaults.
 type Options struct {
 	// EmbedModel is the alias new stores embed with.
 	EmbedModel string
+	// RerankModel is the alias searches rerank with when they ask to
+	// ("": searches are not reranked); Rerank is how.
+	RerankModel string
+	Rerank      Reranker
 	// Workers is how many files are ingested at once (default 4).
 	Workers int
 	// BatchInputs is the most chunks embedded in one call (default 64).
@@ -58,10 +69,11 @@ type Piece struct {
 // It is safe for concurrent use. Start resumes the ingestion the process
 // left unfinished; Close stops the workers and waits for them.
 type Service struct {
-	repo  Repo
-	embed Embedder
-	opt   Options
-	log   *slog.Logger
+	repo   Repo
+	embed  Embedder
+	rerank Reranker
+	opt    Options
+	log    *slog.Logger
 
 	mu      sync.Mutex
 	indexes map[string]*index // by store id; built lazily from the repo
@@ -97,7 +109,7 @@ func NewService(repo Repo, embed Embedder, o Options) *Service {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	return &Service{
-		repo: repo, embed: embed, opt: o, log: o.Log,
+		repo: repo, embed: embed, rerank: o.Rerank, opt: o, log: o.Log,
 		indexes: map[string]*index{}, running: map[string]context.CancelFunc{}, pacers: map[string]*pacer{},
 		queue: make(chan StoreFile, 1024), ctx: ctx, stop: stop,
 	}

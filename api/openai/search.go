@@ -80,10 +80,12 @@ func (k *Knowledge) search(w http.ResponseWriter, r *http.Request, p tenant.Prin
 		api.WriteError(w, api.BadRequest("filters", "%s", err.Error()))
 		return
 	}
-	q := rag.Query{Text: strings.Join(queries, "\n"), Max: req.MaxResults, Filter: filter, AllowDegraded: req.AllowDegraded}
+	q := rag.Query{Text: strings.Join(queries, "\n"), Max: req.MaxResults, Filter: filter, AllowDegraded: req.AllowDegraded, Rerank: true}
 	if o := req.Ranking; o != nil {
 		switch o.Ranker {
-		case "", "auto", "default-2024-11-15", "none":
+		case "", "auto", "default-2024-11-15":
+		case "none":
+			q.Rerank = false
 		default:
 			api.WriteError(w, api.BadRequest("ranking_options.ranker", "ranker must be auto, default-2024-11-15 or none, got %q", o.Ranker))
 			return
