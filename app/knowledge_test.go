@@ -1,6 +1,7 @@
 package app
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"errors"
@@ -157,5 +158,57 @@ func TestKnowledgeBadInput(t *testing.T) {
 	resp, body := upload(map[string]string{"purpose": "assistants"}, []byte("The quick brown fox."))
 	if resp.StatusCode != 200 {
 		t.Fatalf("a good upload after bad ones: %d %s", resp.StatusCode, body)
+	}
+}
+
+// Issue 15 item 9: files that are not what they say, or are built to hurt
+// a parser, each fail alone with a clear last_error; the process and the
+// store go on.
+func TestHostileFilesFailAlone(t *testing.T) {
+	ts := start(t, fastConfig)
+	c := sdk(ts)
+	ctx := context.Background()
+	store, err := c.VectorStores.New(ctx, openai.VectorStoreNewParams{Name: openai.String("hostile")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bomb bytes.Buffer
+	zw := zip.NewWriter(&bomb)
+	w, _ := zw.Create("word/document.xml")
+	_, _ = w.Write([]byte(`<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p><w:r><w:t>`))
+	_, _ = w.Write(bytes.Repeat([]byte("a"), 300<<20)) // 300 MiB of one letter: a few hundred KiB zipped
+	_, _ = w.Write([]byte(`</w:t></w:r></w:p></w:body></w:document>`))
+	w, _ = zw.Create("[Content_Types].xml")
+	_, _ = w.Write([]byte(`<Types/>`))
+	_ = zw.Close()
+	for _, f := range []struct{ name, body, want string }{
+		{"bomb.docx", bomb.String(), "zip bomb"},
+		{"report.pdf", "this is not a PDF at all, just text in a .pdf", ""}, // read as what it is
+		{"noise.pdf", "\x00\x01\x02\x03\xff\xfe\x00garbage\x00\x10\x11", "unsupported"},
+		{"broken.pdf", "%PDF-1.7\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF", "pdf"},
+		{"app.html", "<html><head><script>var a = 1;</script></head><body><script>go()</script></body></html>", "no text"},
+	} {
+		vf, err := c.VectorStores.Files.UploadAndPoll(ctx, store.ID, openai.FileNewParams{
+			File: openai.File(strings.NewReader(f.body), f.name, "application/octet-stream"), Purpose: openai.FilePurposeAssistants}, 20)
+		if err != nil {
+			t.Fatalf("%s: %v", f.name, err)
+		}
+		switch {
+		case f.want == "" && vf.Status != openai.VectorStoreFileStatusCompleted:
+			t.Errorf("%s: %s %+v", f.name, vf.Status, vf.LastError)
+		case f.want != "" && (vf.Status != openai.VectorStoreFileStatusFailed || !strings.Contains(strings.ToLower(vf.LastError.Message), f.want)):
+			t.Errorf("%s: %s %+v, want failed with %q", f.name, vf.Status, vf.LastError, f.want)
+		}
+	}
+	// The process and the store go on.
+	vf, err := c.VectorStores.Files.UploadAndPoll(ctx, store.ID, openai.FileNewParams{
+		File: openai.File(strings.NewReader(handbook), "handbook.md", "text/markdown"), Purpose: openai.FilePurposeAssistants}, 20)
+	if err != nil || vf.Status != openai.VectorStoreFileStatusCompleted {
+		t.Fatalf("a good file after the hostile ones: %v %+v", err, vf)
+	}
+	page, err := c.VectorStores.Search(ctx, store.ID, openai.VectorStoreSearchParams{
+		Query: openai.VectorStoreSearchParamsQueryUnion{OfString: openai.String("who answers pages")}})
+	if err != nil || len(page.Data) == 0 {
+		t.Fatalf("search after the hostile files: %v", err)
 	}
 }
