@@ -2,6 +2,7 @@ package vector_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	"github.com/bulwark-ai/bulwark/vector"
@@ -16,11 +17,11 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-// The conformance suite again with a small graph (M=4) and beam, so that
+// The conformance suite again with a small graph (M=6) and beam, so that
 // searches go through the graph and its fallbacks rather than exact scans.
 func TestConformanceSmallGraph(t *testing.T) {
 	vectortest.Run(t, func(t *testing.T, dim int) vector.Store {
-		return vector.New(dim, vector.Options{M: 4, EfConstruction: 32, EfSearch: 16, Seed: 1})
+		return vector.New(dim, vector.Options{M: 6, EfConstruction: 48, EfSearch: 16, Seed: 1})
 	})
 }
 
@@ -89,6 +90,9 @@ func TestLenWatermarkStats(t *testing.T) {
 	}
 	if got := ix.Watermark(); got != 90 {
 		t.Fatalf("Watermark = %d, want 90 (deleted keys count)", got)
+	}
+	if got := ix.Keys(); !slices.Equal(got, []uint64{5, 12}) {
+		t.Fatalf("Keys = %v, want [5 12]", got)
 	}
 	if ix.Contains(90) || !ix.Contains(5) {
 		t.Fatal("Contains wrong after Remove")

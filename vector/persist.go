@@ -234,7 +234,7 @@ func read(r io.Reader, opts Options) (*Index, error) {
 			return nil, err
 		}
 		if id&chunkMask == 0 {
-			g.dir[id>>chunkBits].Store(g.newChunk())
+			g.grow()
 		}
 		c, off := g.chunk(id)
 		for i, x := range code {
