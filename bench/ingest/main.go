@@ -23,17 +23,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"mime/multipart"
-	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -83,15 +76,9 @@ func bench(ctx context.Context, o options) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	bin := o.bin
-	if bin == "" {
-		bin = filepath.Join(dir, "bulwark")
-		fmt.Fprintln(os.Stderr, "building bulwark…")
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/bulwark-ai/bulwark/cmd/bulwark")
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("go build: %w", err)
-		}
+	bin, err := benchproc.Build(ctx, o.bin, dir)
+	if err != nil {
+		return err
 	}
 	simPort, err := benchproc.FreePort()
 	if err != nil {
@@ -146,8 +133,9 @@ knowledge: {embedding_model: kb-embed, batch_inputs: %d, workers: %d}
 	}
 
 	rate := o.share * float64(o.slots) / o.service.Seconds()
-	idle, _ := probe(ctx, url, rate, o.probes, nil)
-	alone, err := ingest(ctx, url, o, "alone")
+	api := benchproc.NewAPI(url, adminKey)
+	idle, _ := probe(ctx, api, rate, o.probes, nil)
+	alone, err := ingest(ctx, api, o, "alone")
 	if err != nil {
 		return err
 	}
@@ -155,8 +143,8 @@ knowledge: {embedding_model: kb-embed, batch_inputs: %d, workers: %d}
 	var during []time.Duration
 	var refused int
 	var wg sync.WaitGroup
-	wg.Go(func() { during, refused = probe(ctx, url, rate, 1<<30, done) })
-	shared, err := ingest(ctx, url, o, "shared")
+	wg.Go(func() { during, refused = probe(ctx, api, rate, 1<<30, done) })
+	shared, err := ingest(ctx, api, o, "shared")
 	close(done)
 	wg.Wait()
 	if err != nil {
@@ -174,9 +162,9 @@ knowledge: {embedding_model: kb-embed, batch_inputs: %d, workers: %d}
 
 // ingest uploads the files into a new store, attaches them in one batch
 // and returns how long the ingestion took.
-func ingest(ctx context.Context, url string, o options, name string) (time.Duration, error) {
-	store, err := call(ctx, "POST", url+"/v1/vector_stores", "application/json", strings.NewReader(`{"name":"`+name+`"}`))
-	if err != nil {
+func ingest(ctx context.Context, api *benchproc.API, o options, name string) (time.Duration, error) {
+	var store struct{ ID string }
+	if err := api.JSON(ctx, "POST", "/v1/vector_stores", map[string]string{"name": name}, &store); err != nil {
 		return 0, err
 	}
 	var ids []string
@@ -185,47 +173,32 @@ func ingest(ctx context.Context, url string, o options, name string) (time.Durat
 		for j := range o.sections {
 			fmt.Fprintf(&doc, "## Section %d of file %d in %s\n\nA paragraph of a few words, number %d, of file %d.\n\n", j, i, name, j, i)
 		}
-		id, err := upload(ctx, url, fmt.Sprintf("file%d.md", i), doc.String())
+		id, err := api.Upload(ctx, fmt.Sprintf("file%d.md", i), doc.String())
 		if err != nil {
 			return 0, err
 		}
 		ids = append(ids, id)
 	}
-	batch, _ := json.Marshal(map[string]any{"file_ids": ids, "chunking_strategy": map[string]any{
-		"type": "structure", "structure": map[string]int{"max_chunk_size_tokens": 100, "chunk_overlap_tokens": 0}}})
 	start := time.Now()
-	if _, err := call(ctx, "POST", url+"/v1/vector_stores/"+store+"/file_batches", "application/json", bytes.NewReader(batch)); err != nil {
+	if err := api.JSON(ctx, "POST", "/v1/vector_stores/"+store.ID+"/file_batches", map[string]any{"file_ids": ids, "chunking_strategy": map[string]any{
+		"type": "structure", "structure": map[string]int{"max_chunk_size_tokens": 100, "chunk_overlap_tokens": 0}}}, nil); err != nil {
 		return 0, err
 	}
-	for {
-		b, err := get(ctx, url+"/v1/vector_stores/"+store)
-		if err != nil {
-			return 0, err
-		}
-		var s struct {
-			FileCounts struct {
-				InProgress int `json:"in_progress"`
-				Completed  int `json:"completed"`
-			} `json:"file_counts"`
-		}
-		if err := json.Unmarshal(b, &s); err != nil {
-			return 0, err
-		}
-		if s.FileCounts.InProgress == 0 {
-			if s.FileCounts.Completed != o.files {
-				return 0, fmt.Errorf("ingestion ended with %s", b)
-			}
-			return time.Since(start), nil
-		}
-		time.Sleep(20 * time.Millisecond)
+	c, err := api.WaitStore(ctx, store.ID, 20*time.Millisecond)
+	if err != nil {
+		return 0, err
 	}
+	if c.Completed != o.files {
+		return 0, fmt.Errorf("ingestion ended with %+v", c)
+	}
+	return time.Since(start), nil
 }
 
 // probe sends interactive embedding requests open loop, rate a second,
 // n in all or until done closes, and returns the latencies of the
 // answered ones (from their scheduled send time) and how many were
 // refused.
-func probe(ctx context.Context, url string, rate float64, n int, done <-chan struct{}) ([]time.Duration, int) {
+func probe(ctx context.Context, api *benchproc.API, rate float64, n int, done <-chan struct{}) ([]time.Duration, int) {
 	var mu sync.Mutex
 	var lat []time.Duration
 	refused := 0
@@ -244,7 +217,7 @@ loop:
 		at := next
 		next = next.Add(gap)
 		wg.Go(func() {
-			_, err := call(ctx, "POST", url+"/v1/embeddings", "application/json", strings.NewReader(`{"model":"kb-embed","input":"where is the runbook?"}`))
+			err := api.Call(ctx, "POST", "/v1/embeddings", "application/json", strings.NewReader(`{"model":"kb-embed","input":"where is the runbook?"}`), nil)
 			d := time.Since(at)
 			mu.Lock()
 			if err != nil {
@@ -265,59 +238,4 @@ func pct(d []time.Duration, p int) string {
 		return "-"
 	}
 	return d[min(len(d)-1, len(d)*p/100)].Round(100 * time.Microsecond).String()
-}
-
-var client = &http.Client{Timeout: time.Minute}
-
-// call sends a request with the admin key; a non-200 answer is an error.
-// It returns the answer's "id" when it has one.
-func call(ctx context.Context, method, url, ctype string, body io.Reader) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, method, url, body)
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Authorization", "Bearer "+adminKey)
-	req.Header.Set("Content-Type", ctype)
-	resp, err := client.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return "", err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("%s %s: %d %s", method, url, resp.StatusCode, b)
-	}
-	var v struct{ ID string }
-	_ = json.Unmarshal(b, &v)
-	return v.ID, nil
-}
-
-func get(ctx context.Context, url string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+adminKey)
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, errors.New(resp.Status)
-	}
-	return io.ReadAll(resp.Body)
-}
-
-func upload(ctx context.Context, url, name, content string) (string, error) {
-	var b bytes.Buffer
-	w := multipart.NewWriter(&b)
-	_ = w.WriteField("purpose", "assistants")
-	fw, _ := w.CreateFormFile("file", name)
-	_, _ = fw.Write([]byte(content))
-	_ = w.Close()
-	return call(ctx, "POST", url+"/v1/files", w.FormDataContentType(), &b)
 }

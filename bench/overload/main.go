@@ -54,7 +54,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -147,15 +146,9 @@ func bench(ctx context.Context, o options) error {
 	} else {
 		defer os.RemoveAll(dir)
 	}
-	bin := o.bin
-	if bin == "" {
-		bin = filepath.Join(dir, "bulwark")
-		fmt.Fprintln(os.Stderr, "building bulwark…")
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/bulwark-ai/bulwark/cmd/bulwark")
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("go build: %w", err)
-		}
+	bin, err := benchproc.Build(ctx, o.bin, dir)
+	if err != nil {
+		return err
 	}
 	simPort, err := benchproc.FreePort()
 	if err != nil {

@@ -18,18 +18,12 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"math"
-	"mime/multipart"
-	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -85,13 +79,8 @@ func run(ctx context.Context, data, bin, model, cfgPath string) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	if bin == "" {
-		bin = filepath.Join(dir, "bulwark")
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/bulwark-ai/bulwark/cmd/bulwark")
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("go build: %w", err)
-		}
+	if bin, err = benchproc.Build(ctx, bin, dir); err != nil {
+		return err
 	}
 	cfg := "log: {level: warn}\n"
 	if cfgPath != "" {
@@ -119,8 +108,9 @@ func run(ctx context.Context, data, bin, model, cfgPath string) error {
 	if err := benchproc.WaitReady(ctx, p, url+"/healthz"); err != nil {
 		return err
 	}
+	api := benchproc.NewAPI(url, adminKey)
 	var store struct{ ID string }
-	if err := call(ctx, "POST", url+"/v1/vector_stores", "application/json", strings.NewReader(`{"name":"beir"}`), &store); err != nil {
+	if err := api.JSON(ctx, "POST", "/v1/vector_stores", map[string]string{"name": "beir"}, &store); err != nil {
 		return err
 	}
 
@@ -132,16 +122,15 @@ func run(ctx context.Context, data, bin, model, cfgPath string) error {
 	for range 8 {
 		wg.Go(func() {
 			for i := range next {
-				var f struct{ ID string }
-				body := corpus[i].Title + "\n\n" + corpus[i].Text
-				if err := upload(ctx, url, fmt.Sprintf("doc%d.txt", i), body, &f); err != nil {
+				id, err := api.Upload(ctx, fmt.Sprintf("doc%d.txt", i), corpus[i].Title+"\n\n"+corpus[i].Text)
+				if err != nil {
 					select {
 					case errc <- err:
 					default:
 					}
 					continue
 				}
-				ids[i] = f.ID
+				ids[i] = id
 			}
 		})
 	}
@@ -158,29 +147,17 @@ func run(ctx context.Context, data, bin, model, cfgPath string) error {
 	uploaded := time.Since(start)
 	// One batch per file, so that each carries its document's id.
 	for i := 0; i < len(ids); i++ {
-		body, _ := json.Marshal(map[string]any{"file_id": ids[i], "attributes": map[string]any{"doc": corpus[i].ID}})
-		if err := call(ctx, "POST", url+"/v1/vector_stores/"+store.ID+"/files", "application/json", bytes.NewReader(body), nil); err != nil {
+		if err := api.JSON(ctx, "POST", "/v1/vector_stores/"+store.ID+"/files",
+			map[string]any{"file_id": ids[i], "attributes": map[string]any{"doc": corpus[i].ID}}, nil); err != nil {
 			return err
 		}
 	}
-	for {
-		var s struct {
-			FileCounts struct {
-				InProgress int `json:"in_progress"`
-				Completed  int `json:"completed"`
-				Failed     int `json:"failed"`
-			} `json:"file_counts"`
-		}
-		if err := call(ctx, "GET", url+"/v1/vector_stores/"+store.ID, "", nil, &s); err != nil {
-			return err
-		}
-		if s.FileCounts.InProgress == 0 {
-			if s.FileCounts.Failed > 0 {
-				fmt.Fprintf(os.Stderr, "%d documents failed to ingest\n", s.FileCounts.Failed)
-			}
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
+	counts, err := api.WaitStore(ctx, store.ID, 200*time.Millisecond)
+	if err != nil {
+		return err
+	}
+	if counts.Failed > 0 {
+		fmt.Fprintf(os.Stderr, "%d documents failed to ingest\n", counts.Failed)
 	}
 	ingested := time.Since(start)
 
@@ -192,14 +169,13 @@ func run(ctx context.Context, data, bin, model, cfgPath string) error {
 		if len(judged) == 0 {
 			continue
 		}
-		body, _ := json.Marshal(map[string]any{"query": q.Text, "max_num_results": 10})
 		var res struct {
 			Data []struct {
 				Attributes map[string]any `json:"attributes"`
 			} `json:"data"`
 		}
 		t0 := time.Now()
-		if err := call(ctx, "POST", url+"/v1/vector_stores/"+store.ID+"/search", "application/json", bytes.NewReader(body), &res); err != nil {
+		if err := api.JSON(ctx, "POST", "/v1/vector_stores/"+store.ID+"/search", map[string]any{"query": q.Text, "max_num_results": 10}, &res); err != nil {
 			return err
 		}
 		lat = append(lat, time.Since(t0))
@@ -282,43 +258,4 @@ func readQrels(path string) (map[string]map[string]int, error) {
 		out[f[0]][f[1]] = s
 	}
 	return out, nil
-}
-
-var client = &http.Client{Timeout: time.Minute}
-
-func call(ctx context.Context, method, url, ctype string, body io.Reader, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, url, body)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+adminKey)
-	if ctype != "" {
-		req.Header.Set("Content-Type", ctype)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return errors.New(method + " " + url + ": " + resp.Status + " " + string(b))
-	}
-	if out == nil {
-		return nil
-	}
-	return json.Unmarshal(b, out)
-}
-
-func upload(ctx context.Context, url, name, content string, out any) error {
-	var b bytes.Buffer
-	w := multipart.NewWriter(&b)
-	_ = w.WriteField("purpose", "assistants")
-	fw, _ := w.CreateFormFile("file", name)
-	_, _ = fw.Write([]byte(content))
-	_ = w.Close()
-	return call(ctx, "POST", url+"/v1/files", w.FormDataContentType(), &b, out)
 }
