@@ -63,10 +63,13 @@ func fileError(err error) *FileError {
 }
 
 func (s *Service) ingest(ctx context.Context, sf StoreFile) error {
-	st, err := s.repo.Store(ctx, sf.TenantID, sf.StoreID)
+	// The store's row from its index: reading it from the repo counts
+	// its files, a cost in proportion to the store for every file.
+	idx, err := s.indexOf(ctx, sf.TenantID, sf.StoreID)
 	if err != nil {
 		return err
 	}
+	st := idx.store
 	f, err := s.repo.File(ctx, sf.TenantID, sf.FileID)
 	if err != nil {
 		return err
@@ -80,10 +83,6 @@ func (s *Service) ingest(ctx context.Context, sf StoreFile) error {
 		return err
 	}
 	stored, err := s.repo.ChunkHashes(ctx, sf.StoreID, sf.FileID)
-	if err != nil {
-		return err
-	}
-	idx, err := s.index(ctx, st)
 	if err != nil {
 		return err
 	}
