@@ -3,7 +3,10 @@
 
 test: test-go test-node
 
+# test/pglite is a Postgres with pgvector (PGlite) for the postgres
+# package's knowledge-base tests.
 test-go:
+	cd test/pglite && npm ci --no-audit --no-fund --loglevel=error
 	go vet ./...
 	go test -race ./...
 

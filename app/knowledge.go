@@ -12,6 +12,7 @@ import (
 	"github.com/bulwark-ai/bulwark/gateway"
 	"github.com/bulwark-ai/bulwark/limit"
 	"github.com/bulwark-ai/bulwark/llm"
+	"github.com/bulwark-ai/bulwark/postgres"
 	"github.com/bulwark-ai/bulwark/rag"
 	"github.com/bulwark-ai/bulwark/shed"
 	"github.com/bulwark-ai/bulwark/tenant"
@@ -26,9 +27,9 @@ func (a *App) startKnowledge(ctx context.Context, cfg *config.Config) error {
 	if k.Disabled {
 		return nil
 	}
-	repo, ok := a.db.(rag.Repo)
-	if !ok {
-		a.log.Info("knowledge bases are off: they need the embedded store in this version")
+	repo, err := a.knowledgeRepo(ctx)
+	if err != nil {
+		a.log.Warn("knowledge bases are off", "reason", err.Error())
 		return nil
 	}
 	a.kb = rag.NewService(repo, gatewayEmbedder{a.gw}, rag.Options{
@@ -42,6 +43,26 @@ func (a *App) startKnowledge(ctx context.Context, cfg *config.Config) error {
 		return fmt.Errorf("knowledge bases: %w", err)
 	}
 	return nil
+}
+
+// knowledgeRepo returns where the knowledge bases keep their state: the
+// embedded store, or on Postgres the same database with pgvector, so
+// that the replicas sharing it search one vector index. A Postgres
+// without pgvector (or one unreachable at start) leaves them off: each
+// replica would search an index of its own, blind to the others' chunks.
+func (a *App) knowledgeRepo(ctx context.Context) (rag.Repo, error) {
+	if pg, ok := a.db.(*postgres.DB); ok {
+		vdb, err := pg.WithVectors(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("on Postgres they need the pgvector extension: %w", err)
+		}
+		return vdb, nil
+	}
+	repo, ok := a.db.(rag.Repo)
+	if !ok {
+		return nil, errors.New("the store does not hold them")
+	}
+	return repo, nil
 }
 
 // knowledgeRoutes adds the Files and Vector Stores APIs to routes and

@@ -5,7 +5,11 @@
 // A *DB implements the domain stores: tenant.Store (tenants.go),
 // tenant.Auditor (audit.go) and usage.Ledger (usage.go), and keeps budgets
 // (budgets.go: admin.BudgetStore, tenant.BudgetLister) and drift baselines
-// (drift.go: drift.BaselineStore, the snapshot as jsonb). Migrations are embedded in the binary, numbered,
+// (drift.go: drift.BaselineStore, the snapshot as jsonb), and the
+// knowledge bases (kb.go, kb_ingest.go: rag.Repo; with pgvector,
+// kb_vector.go's VectorDB is also rag.VectorRepo: vector search with an
+// HNSW index and keyword search on a tsvector, attribute filters compiled
+// to SQL in kb_filter.go). Migrations are embedded in the binary, numbered,
 // never edited once released, and applied in one transaction when the
 // database is opened, under a transaction-scoped advisory lock so that N
 // replicas starting at once apply them exactly once; schema_migrations

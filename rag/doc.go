@@ -25,10 +25,16 @@
 // from the keyword index alone, flagged degraded, when the request allows
 // it.
 //
+// A Repo that is also a VectorRepo (Postgres with pgvector) indexes and
+// searches the vectors itself, filters included: the Service then keeps
+// no vector index in memory, so that replicas sharing the repo search one
+// index and see each other's writes at once.
+//
 // Invariants: every object belongs to a tenant, and every read and write
 // names the tenant (another tenant's object is ErrNotFound); the Repo is
 // the source of truth and the in-memory vector index of a store is
-// rebuilt from it on first use after a start.
+// rebuilt from it on first use after a start. rag/ragtest is the
+// conformance suite every Repo passes.
 //
 // rag must not import a backend (sqlite, postgres) or the gateway: app
 // wires them in through Repo and Embedder.

@@ -3,6 +3,7 @@ package rag
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -93,6 +94,26 @@ func parseFilter(v any, path string, depth int) (*Filter, error) {
 	}
 	return nil, fmt.Errorf("%s.type: %q is not one of eq, ne, gt, gte, lt, lte, in, nin, and, or", path, op)
 }
+
+// Op is the filter's type: eq, ne, gt, gte, lt, lte, in, nin, and, or.
+// The accessors let a repo compile a filter to its own query language
+// with Match's meaning.
+func (f *Filter) Op() string { return f.op }
+
+// Key is the attribute a comparison reads ("" for and, or).
+func (f *Filter) Key() string { return f.key }
+
+// Value is a comparison's operand: a string, float64 or bool, or for in
+// and nin a list of them (a copy).
+func (f *Filter) Value() any {
+	if list, ok := f.value.([]any); ok {
+		return slices.Clone(list)
+	}
+	return f.value
+}
+
+// Filters are the operands of and, or.
+func (f *Filter) Filters() []*Filter { return slices.Clone(f.filters) }
 
 // Match reports whether attributes satisfy f. A comparison with an
 // attribute that is absent or of another type is false (ne and nin: true).

@@ -27,6 +27,9 @@ type index struct {
 	// store is the store's row as it was when the index was built: its
 	// tenant and embedding model do not change.
 	store Store
+	// remote, when set, holds and searches the store's vectors: the
+	// index then keeps nothing in memory but store.
+	remote VectorRepo
 }
 
 // index returns st's index, building it from the repo the first time.
@@ -35,10 +38,11 @@ func (s *Service) index(ctx context.Context, st Store) (*index, error) {
 	idx, ok := s.indexes[st.ID]
 	if !ok {
 		idx = &index{newIndex: s.opt.NewIndex, file: map[uint64]string{}, attrs: map[string]map[string]any{}, names: map[string]string{}, store: st}
+		idx.remote, _ = s.repo.(VectorRepo)
 		s.indexes[st.ID] = idx
 	}
 	s.mu.Unlock()
-	if ok {
+	if ok || idx.remote != nil {
 		return idx, nil
 	}
 	if err := idx.load(ctx, s.repo, st, s.opt.IndexDir, s.log); err != nil {
@@ -168,6 +172,9 @@ func (x *index) save(dir string) error {
 }
 
 func (x *index) setFile(fileID, name string, attrs map[string]any) {
+	if x.remote != nil {
+		return
+	}
 	x.mu.Lock()
 	x.attrs[fileID] = attrs
 	x.names[fileID] = name
@@ -176,7 +183,7 @@ func (x *index) setFile(fileID, name string, attrs map[string]any) {
 
 // add indexes stored chunks.
 func (x *index) add(ctx context.Context, chunks []Chunk) error {
-	if len(chunks) == 0 {
+	if len(chunks) == 0 || x.remote != nil {
 		return nil
 	}
 	x.mu.Lock()
@@ -195,7 +202,7 @@ func (x *index) add(ctx context.Context, chunks []Chunk) error {
 
 // remove drops keys from the index.
 func (x *index) remove(ctx context.Context, keys []uint64) error {
-	if len(keys) == 0 {
+	if len(keys) == 0 || x.remote != nil {
 		return nil
 	}
 	x.mu.Lock()

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/bulwark-ai/bulwark/rag/chunk"
+	"github.com/bulwark-ai/bulwark/vector"
 )
 
 // Status is the state of a file's ingestion into a store, or of a batch,
@@ -193,4 +194,20 @@ type Repo interface {
 	// Keyword searches a store's chunks by keywords, best first (BM25),
 	// calling fn with each until it returns false.
 	Keyword(ctx context.Context, storeID, query string, fn func(key uint64, score float64) bool) error
+}
+
+// VectorRepo is a Repo that indexes and searches its stores' vectors
+// itself (Postgres with pgvector): the Service then keeps no vector index
+// in memory, so every replica sharing the repo searches one index and
+// sees every other replica's writes at once. Both searches apply the
+// filter to the attributes of the chunk's file inside the search, not to
+// its top k.
+type VectorRepo interface {
+	// SearchVectors returns up to k of a store's chunks nearest to q
+	// (cosine similarity), best first; a q whose dimension is not the
+	// store's vectors' is vector.ErrDimension.
+	SearchVectors(ctx context.Context, storeID string, q []float32, k int, f *Filter) ([]vector.Hit, error)
+	// SearchKeyword returns the keys of up to k of a store's chunks
+	// matching the query's words, best first, as Repo.Keyword ranks them.
+	SearchKeyword(ctx context.Context, storeID, query string, k int, f *Filter) ([]uint64, error)
 }

@@ -108,12 +108,16 @@ func (s *Service) Search(ctx context.Context, tenantID, storeID string, q Query)
 		kctx = context.WithoutCancel(ctx) // the keyword half answers even past the deadline
 	}
 	var khits []uint64
-	err = s.repo.Keyword(kctx, storeID, q.Text, func(key uint64, _ float64) bool {
-		if idx.admits(key, q.Filter) {
-			khits = append(khits, key)
-		}
-		return len(khits) < n
-	})
+	if idx.remote != nil {
+		khits, err = idx.remote.SearchKeyword(kctx, storeID, q.Text, n, q.Filter)
+	} else {
+		err = s.repo.Keyword(kctx, storeID, q.Text, func(key uint64, _ float64) bool {
+			if idx.admits(key, q.Filter) {
+				khits = append(khits, key)
+			}
+			return len(khits) < n
+		})
+	}
 	if err != nil {
 		return Results{}, err
 	}
@@ -191,20 +195,53 @@ func (s *Service) Search(ctx context.Context, tenantID, storeID string, q Query)
 			return Results{}, err
 		}
 	}
+	fileOf := idx.fileOf
+	if idx.remote != nil {
+		if fileOf, err = s.remoteFiles(kctx, idx.store, chunks); err != nil {
+			return Results{}, err
+		}
+	}
 	for _, k := range picked {
 		c, ok := chunks[k]
 		if !ok {
 			continue // deleted meanwhile
 		}
-		name, attrs := idx.fileOf(c.FileID)
+		name, attrs := fileOf(c.FileID)
 		out.Results = append(out.Results, Result{FileID: c.FileID, Filename: name, Score: score(k),
 			Attributes: attrs, Text: c.Text, Page: c.Page, Section: c.Section, Index: c.Index})
 	}
 	return out, nil
 }
 
+// remoteFiles reads the names and attributes of the chunks' files from
+// the repo, for a store whose index is remote.
+func (s *Service) remoteFiles(ctx context.Context, st Store, chunks map[uint64]Chunk) (func(string) (string, map[string]any), error) {
+	type file struct {
+		name  string
+		attrs map[string]any
+	}
+	files := map[string]file{}
+	for _, c := range chunks {
+		if _, ok := files[c.FileID]; ok {
+			continue
+		}
+		sf, err := s.repo.StoreFile(ctx, st.TenantID, st.ID, c.FileID)
+		if errors.Is(err, ErrNotFound) {
+			continue // detached meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		files[c.FileID] = file{sf.Filename, sf.Attributes}
+	}
+	return func(id string) (string, map[string]any) { return files[id].name, files[id].attrs }, nil
+}
+
 // search is a vector search restricted by f inside the index.
 func (x *index) search(ctx context.Context, q []float32, k int, f *Filter) ([]vector.Hit, error) {
+	if x.remote != nil {
+		return x.remote.SearchVectors(ctx, x.store.ID, q, k, f)
+	}
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	if x.vec == nil {
@@ -236,12 +273,14 @@ func (x *index) fileOf(fileID string) (string, map[string]any) {
 }
 
 // indexOf returns a tenant's store's index: from memory when it is built
-// (a store's tenant never changes), else from the repo.
+// (a store's tenant never changes), else from the repo. With a
+// VectorRepo the store is read every time: another replica may have
+// deleted it.
 func (s *Service) indexOf(ctx context.Context, tenantID, storeID string) (*index, error) {
 	s.mu.Lock()
 	idx := s.indexes[storeID]
 	s.mu.Unlock()
-	if idx != nil {
+	if _, remote := s.repo.(VectorRepo); idx != nil && !remote {
 		if idx.store.TenantID != tenantID {
 			return nil, fmt.Errorf("vector store %s: %w", storeID, ErrNotFound)
 		}

@@ -18,6 +18,9 @@ var _ rag.Repo = (*DB)(nil)
 
 // PutFile implements rag.Repo.
 func (db *DB) PutFile(ctx context.Context, f rag.File, content []byte) error {
+	if content == nil {
+		content = []byte{} // an empty file, not a NULL
+	}
 	_, err := db.db.ExecContext(ctx, `INSERT INTO kb_files (id, tenant_id, filename, purpose, bytes, sha256, content, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, f.ID, f.TenantID, f.Filename, f.Purpose, f.Bytes, f.SHA256, content, formatTime(f.CreatedAt))
 	if isUnique(err) {

@@ -137,7 +137,7 @@ func (db *DB) SetStatus(ctx context.Context, storeID, fileID string, status rag.
 		code, msg = why.Code, why.Message
 	}
 	res, err := db.db.ExecContext(ctx, `UPDATE kb_store_files SET status = ?, last_error_code = ?, last_error = ?,
-		usage_bytes = (SELECT coalesce(sum(length(text)), 0) FROM kb_chunks WHERE store_id = ? AND file_id = ?)
+		usage_bytes = (SELECT coalesce(sum(length(CAST(text AS BLOB))), 0) FROM kb_chunks WHERE store_id = ? AND file_id = ?)
 		WHERE store_id = ? AND file_id = ? AND status = 'in_progress'`,
 		string(status), code, msg, storeID, fileID, storeID, fileID)
 	if err != nil {
@@ -205,7 +205,9 @@ func (db *DB) PutBatch(ctx context.Context, b rag.Batch, files []rag.StoreFile) 
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, "INSERT INTO kb_batches (id, store_id, tenant_id, created_at) VALUES (?, ?, ?, ?)",
-			b.ID, b.StoreID, b.TenantID, formatTime(b.CreatedAt)); err != nil {
+			b.ID, b.StoreID, b.TenantID, formatTime(b.CreatedAt)); isUnique(err) {
+			return fmt.Errorf("batch %s: %w", b.ID, rag.ErrConflict)
+		} else if err != nil {
 			return err
 		}
 		for _, sf := range files {
