@@ -109,8 +109,9 @@ func (e gatewayEmbedder) Rerank(ctx context.Context, tenantID, model, query stri
 
 // busy marks the refusals that pass if waited out, so that ingestion waits
 // instead of failing the file: admission control shedding (batch work is
-// shed first), a rate limit or budget, an upstream that failed in a way
-// worth retrying after the gateway's own retries.
+// shed first), a rate limit, an upstream that failed in a way worth
+// retrying after the gateway's own retries. A spent budget is not one: it
+// would hold an ingestion worker until the budget's period ends.
 func busy(err error) error {
 	var se *shed.Error
 	if errors.As(err, &se) {
@@ -122,7 +123,11 @@ func busy(err error) error {
 	}
 	var be *usage.BudgetError
 	if errors.As(err, &be) {
-		return &rag.Busy{RetryAfter: be.RetryAfter, Err: err}
+		return &rag.Refusal{Reason: "embedding refused: " + be.Error(), Err: err}
+	}
+	var me *gateway.ModelError
+	if errors.As(err, &me) {
+		return &rag.Refusal{Reason: "embedding refused: " + me.Error(), Err: err}
 	}
 	var ue *llm.Error
 	if errors.As(err, &ue) && ue.Kind.Retryable() {

@@ -111,9 +111,12 @@ func page(seq string, p rag.Page, a *args, cursor func(a *args, id string) strin
 	return q + " ORDER BY " + seq + " " + order + " LIMIT " + a.add(p.Limit+1)
 }
 
-// byID is the cursor of a table whose rows are named by id.
-func byID(table string) func(a *args, id string) string {
-	return func(a *args, id string) string { return "SELECT seq FROM " + table + " WHERE id = " + a.add(id) }
+// byID is the cursor of a table whose rows are named by id, looked up
+// among the tenant's own rows: another tenant's id is no cursor.
+func byID(table, tenantID string) func(a *args, id string) string {
+	return func(a *args, id string) string {
+		return "SELECT seq FROM " + table + " WHERE id = " + a.add(id) + " AND tenant_id = " + a.add(tenantID)
+	}
 }
 
 // list runs q and scans its rows, returning at most limit of them and
@@ -157,7 +160,7 @@ func (db *DB) Files(ctx context.Context, tenantID, purpose string, p rag.Page) (
 	if purpose != "" {
 		q += " AND purpose = " + a.add(purpose)
 	}
-	q += page("seq", p, &a, byID("kb_files"))
+	q += page("seq", p, &a, byID("kb_files", tenantID))
 	return list(ctx, db, "list files", q, a, p.Limit, scanFile)
 }
 
@@ -254,7 +257,7 @@ func (db *DB) Stores(ctx context.Context, tenantID string, p rag.Page) ([]rag.St
 	}
 	var a args
 	q := "SELECT " + storeCols + " WHERE s.tenant_id = " + a.add(tenantID)
-	q += page("s.seq", p, &a, byID("kb_stores"))
+	q += page("s.seq", p, &a, byID("kb_stores", tenantID))
 	return list(ctx, db, "list vector stores", q, a, p.Limit, scanStore)
 }
 

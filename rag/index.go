@@ -30,26 +30,49 @@ type index struct {
 	// remote, when set, holds and searches the store's vectors: the
 	// index then keeps nothing in memory but store.
 	remote VectorRepo
+	// ready is closed when the index is built; err is why it could not
+	// be (read only after ready).
+	ready chan struct{}
+	err   error
 }
 
 // index returns st's index, building it from the repo the first time.
+// The build runs once, on the service's context (a caller that stops
+// waiting does not cancel it, so a large store's build finishes however
+// short its searches' deadlines); callers wait for it with their own.
 func (s *Service) index(ctx context.Context, st Store) (*index, error) {
 	s.mu.Lock()
 	idx, ok := s.indexes[st.ID]
 	if !ok {
-		idx = &index{newIndex: s.opt.NewIndex, file: map[uint64]string{}, attrs: map[string]map[string]any{}, names: map[string]string{}, store: st}
+		idx = &index{newIndex: s.opt.NewIndex, file: map[uint64]string{}, attrs: map[string]map[string]any{}, names: map[string]string{},
+			store: st, ready: make(chan struct{})}
 		idx.remote, _ = s.repo.(VectorRepo)
 		s.indexes[st.ID] = idx
+		if idx.remote != nil {
+			close(idx.ready)
+		} else {
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				defer close(idx.ready)
+				if idx.err = idx.load(s.ctx, s.repo, st, s.opt.IndexDir, s.log); idx.err != nil {
+					s.mu.Lock()
+					if s.indexes[st.ID] == idx {
+						delete(s.indexes, st.ID)
+					}
+					s.mu.Unlock()
+				}
+			}()
+		}
 	}
 	s.mu.Unlock()
-	if ok || idx.remote != nil {
-		return idx, nil
+	select {
+	case <-idx.ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	if err := idx.load(ctx, s.repo, st, s.opt.IndexDir, s.log); err != nil {
-		s.mu.Lock()
-		delete(s.indexes, st.ID)
-		s.mu.Unlock()
-		return nil, err
+	if idx.err != nil {
+		return nil, idx.err
 	}
 	return idx, nil
 }
@@ -91,15 +114,32 @@ func (x *index) load(ctx context.Context, repo Repo, st Store, dir string, log *
 			return err
 		}
 		var gone []uint64
+		held := map[uint64]bool{}
 		for _, k := range saved.Keys() {
+			held[k] = true
 			if !live[k] {
 				gone = append(gone, k)
 			}
 		}
-		if err := saved.Delete(ctx, gone); err != nil {
-			return err
+		// A live key at or below the watermark that the file lacks (a
+		// chunk stored, then the process stopped before indexing it)
+		// would never be read again: rebuild instead.
+		complete := true
+		for k := range live {
+			if k <= saved.Watermark() && !held[k] {
+				complete = false
+				break
+			}
 		}
-		x.vec, x.dim, after = saved, saved.Dim(), saved.Watermark()
+		switch {
+		case !complete:
+			log.Warn("rebuilding a vector index from the store: the saved one lacks stored chunks", "store", st.ID)
+		default:
+			if err := saved.Delete(ctx, gone); err != nil {
+				return err
+			}
+			x.vec, x.dim, after = saved, saved.Dim(), saved.Watermark()
+		}
 	}
 	var batch []vector.Item
 	flush := func() error {
@@ -198,6 +238,23 @@ func (x *index) add(ctx context.Context, chunks []Chunk) error {
 		x.file[c.Key] = c.FileID
 	}
 	return x.vec.Upsert(ctx, items)
+}
+
+// update indexes stored chunks and drops the keys they replaced (a key
+// is never reused, so none of them is one of the chunks').
+func (x *index) update(ctx context.Context, chunks []Chunk, replaced []uint64) error {
+	if err := x.add(ctx, chunks); err != nil {
+		return err
+	}
+	return x.remove(ctx, replaced)
+}
+
+// dimension is the dimension of the store's vectors, 0 before the first
+// (or when the repo holds the index).
+func (x *index) dimension() int {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.dim
 }
 
 // remove drops keys from the index.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/bulwark-ai/bulwark/llm"
 	"github.com/bulwark-ai/bulwark/rag/parse"
+	"github.com/bulwark-ai/bulwark/tenant"
 )
 
 // ingestOne ingests a file into a store: parse, chunk, embed what is not
@@ -19,6 +20,14 @@ func (s *Service) ingestOne(sf StoreFile) {
 	ctx, cancel := context.WithCancel(s.ctx)
 	key := sf.StoreID + "/" + sf.FileID
 	s.mu.Lock()
+	if _, ok := s.running[key]; ok {
+		// Queued twice (cancelled and attached again): one at a time, so
+		// a chunk is embedded once; this one goes after the other.
+		s.mu.Unlock()
+		cancel()
+		s.requeue(sf, time.Second)
+		return
+	}
 	s.running[key] = cancel
 	s.mu.Unlock()
 	defer func() {
@@ -36,6 +45,12 @@ func (s *Service) ingestOne(sf StoreFile) {
 	case err == nil:
 	case errors.Is(err, ErrConflict), errors.Is(err, ErrNotFound), errors.Is(err, context.Canceled):
 		return // cancelled or detached meanwhile
+	case errors.Is(err, tenant.ErrUnavailable):
+		// The store is busy or unreachable: the file stays in progress
+		// and is tried again.
+		s.log.Warn("ingestion waits for the store", "store", sf.StoreID, "file", sf.FileID, "error", err.Error())
+		s.requeue(sf, 5*time.Second)
+		return
 	default:
 		status, why = Failed, fileError(err)
 		s.log.Warn("file failed to ingest", "store", sf.StoreID, "file", sf.FileID, "error", err.Error())
@@ -59,12 +74,56 @@ func fileError(err error) *FileError {
 	if errors.As(err, &le) {
 		return &FileError{Code: "server_error", Message: "embedding failed: " + le.Message}
 	}
-	return &FileError{Code: "server_error", Message: err.Error()}
+	var r *Refusal
+	if errors.As(err, &r) {
+		return &FileError{Code: "server_error", Message: r.Reason}
+	}
+	// The cause (a database's message) is for the log only.
+	return &FileError{Code: "server_error", Message: "the file could not be ingested because of an internal error; the server log has the cause"}
+}
+
+// Refusal is a failure of a file that does not pass and whose Reason may
+// be shown as the file's last_error (a tenant's spent budget, an
+// embedding model the store's alias no longer names): an Embedder returns
+// it for what the client should read.
+type Refusal struct {
+	Reason string
+	Err    error
+}
+
+func (e *Refusal) Error() string { return e.Reason }
+
+// Unwrap returns the cause.
+func (e *Refusal) Unwrap() error { return e.Err }
+
+// requeue queues a file again after d, unless the service closes first.
+func (s *Service) requeue(sf StoreFile, d time.Duration) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			s.enqueue(sf)
+		case <-s.ctx.Done():
+		}
+	}()
 }
 
 func (s *Service) ingest(ctx context.Context, sf StoreFile) error {
 	// The store's row from its index: reading it from the repo counts
 	// its files, a cost in proportion to the store for every file.
+	// The row as it is now: a file cancelled, detached or attached again
+	// since it was queued is not this job's any more.
+	cur, err := s.repo.StoreFile(ctx, sf.TenantID, sf.StoreID, sf.FileID)
+	if err != nil {
+		return err
+	}
+	if cur.Status != InProgress || cur.BatchID != sf.BatchID {
+		return ErrConflict
+	}
+	sf = cur
 	idx, err := s.indexOf(ctx, sf.TenantID, sf.StoreID)
 	if err != nil {
 		return err
@@ -125,14 +184,16 @@ func (s *Service) ingest(ctx context.Context, sf StoreFile) error {
 			chunks[j] = Chunk{StoreID: sf.StoreID, FileID: sf.FileID, Index: i, Text: p.Text, Page: p.Page,
 				Section: p.Section, Hash: p.Hash, Tokens: p.Tokens, Vector: v}
 		}
+		if d := idx.dimension(); d != 0 && len(chunks[0].Vector) != d {
+			return &Refusal{Reason: fmt.Sprintf("embedding model %s returned vectors of %d dimensions; the store's are of %d (was the alias pointed at another model?)",
+				st.EmbedModel, len(chunks[0].Vector), d)}
+		}
 		replaced, err := s.repo.PutChunks(ctx, chunks)
 		if err != nil {
 			return err
 		}
-		if err := idx.add(ctx, chunks); err != nil {
-			return err
-		}
-		if err := idx.remove(ctx, replaced); err != nil {
+		// Committed: the index follows whatever happens to ctx now.
+		if err := idx.update(context.WithoutCancel(ctx), chunks, replaced); err != nil {
 			return err
 		}
 	}
@@ -140,7 +201,7 @@ func (s *Service) ingest(ctx context.Context, sf StoreFile) error {
 	if err != nil {
 		return err
 	}
-	return idx.remove(ctx, gone)
+	return idx.remove(context.WithoutCancel(ctx), gone)
 }
 
 // embedRetrying embeds inputs at batch priority, waiting and trying again

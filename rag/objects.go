@@ -40,11 +40,12 @@ func (s *Service) Files(ctx context.Context, tenantID, purpose string, p Page) (
 // DeleteFile deletes a tenant's file, and its chunks and vectors from every
 // store.
 func (s *Service) DeleteFile(ctx context.Context, tenantID, id string) error {
-	s.cancelRunning("", id)
 	removed, err := s.repo.DeleteFile(ctx, tenantID, id)
 	if err != nil {
 		return err
 	}
+	s.cancelRunning("", id) // after: a failed delete leaves its ingestion running
+	ctx = context.WithoutCancel(ctx)
 	for store, keys := range removed {
 		s.mu.Lock()
 		idx := s.indexes[store]
@@ -140,11 +141,12 @@ func (s *Service) StoreFiles(ctx context.Context, tenantID, storeID, batchID str
 
 // DetachFile removes a file from a store, with its chunks and vectors.
 func (s *Service) DetachFile(ctx context.Context, tenantID, storeID, fileID string) error {
-	s.cancelRunning(storeID, fileID)
 	keys, err := s.repo.DetachFile(ctx, tenantID, storeID, fileID)
 	if err != nil {
 		return err
 	}
+	s.cancelRunning(storeID, fileID) // after: a failed detach leaves its ingestion running
+	ctx = context.WithoutCancel(ctx)
 	s.mu.Lock()
 	idx := s.indexes[storeID]
 	s.mu.Unlock()

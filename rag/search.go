@@ -154,7 +154,7 @@ func (s *Service) Search(ctx context.Context, tenantID, storeID string, q Query)
 		if chunks, err = s.repo.Chunks(kctx, keys); err != nil {
 			return Results{}, err
 		}
-		keys = slices.DeleteFunc(keys, func(k uint64) bool { _, ok := chunks[k]; return !ok })
+		keys = slices.DeleteFunc(keys, func(k uint64) bool { c, ok := chunks[k]; return !ok || c.StoreID != storeID })
 		texts := make([]string, len(keys))
 		for i, k := range keys {
 			texts[i] = chunks[k].Text
@@ -203,8 +203,8 @@ func (s *Service) Search(ctx context.Context, tenantID, storeID string, q Query)
 	}
 	for _, k := range picked {
 		c, ok := chunks[k]
-		if !ok {
-			continue // deleted meanwhile
+		if !ok || c.StoreID != storeID {
+			continue // deleted meanwhile (a key is never another store's)
 		}
 		name, attrs := fileOf(c.FileID)
 		out.Results = append(out.Results, Result{FileID: c.FileID, Filename: name, Score: score(k),
@@ -284,7 +284,7 @@ func (s *Service) indexOf(ctx context.Context, tenantID, storeID string) (*index
 		if idx.store.TenantID != tenantID {
 			return nil, fmt.Errorf("vector store %s: %w", storeID, ErrNotFound)
 		}
-		return idx, nil
+		return s.index(ctx, idx.store) // waits for its build
 	}
 	st, err := s.repo.Store(ctx, tenantID, storeID)
 	if err != nil {

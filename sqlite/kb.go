@@ -70,23 +70,25 @@ func notFound(op string, err error) error {
 
 // page returns the SQL that pages a table by rowid after or before a
 // cursor id, and its ordering, with the query's arguments appended.
-func page(table string, p rag.Page, args []any) (string, []any) {
+// The cursor is looked up among the tenant's own rows: another tenant's id
+// is no cursor (and says nothing about that tenant's objects).
+func page(table, tenantID string, p rag.Page, args []any) (string, []any) {
 	var b strings.Builder
 	cmpAfter, order := ">", "ASC"
 	if p.Desc {
 		cmpAfter, order = "<", "DESC"
 	}
 	if p.After != "" {
-		fmt.Fprintf(&b, " AND rowid %s (SELECT rowid FROM %s WHERE id = ?)", cmpAfter, table)
-		args = append(args, p.After)
+		fmt.Fprintf(&b, " AND rowid %s (SELECT rowid FROM %s WHERE id = ? AND tenant_id = ?)", cmpAfter, table)
+		args = append(args, p.After, tenantID)
 	}
 	if p.Before != "" {
 		cmp := "<"
 		if p.Desc {
 			cmp = ">"
 		}
-		fmt.Fprintf(&b, " AND rowid %s (SELECT rowid FROM %s WHERE id = ?)", cmp, table)
-		args = append(args, p.Before)
+		fmt.Fprintf(&b, " AND rowid %s (SELECT rowid FROM %s WHERE id = ? AND tenant_id = ?)", cmp, table)
+		args = append(args, p.Before, tenantID)
 	}
 	fmt.Fprintf(&b, " ORDER BY rowid %s LIMIT ?", order)
 	return b.String(), append(args, p.Limit+1)
@@ -100,7 +102,7 @@ func (db *DB) Files(ctx context.Context, tenantID, purpose string, p rag.Page) (
 		q += " AND purpose = ?"
 		args = append(args, purpose)
 	}
-	tail, args := page("kb_files", p, args)
+	tail, args := page("kb_files", tenantID, p, args)
 	rows, err := db.db.QueryContext(ctx, q+tail, args...)
 	if err != nil {
 		return nil, false, opError("list files", err)
@@ -232,7 +234,7 @@ func (db *DB) Store(ctx context.Context, tenantID, id string) (rag.Store, error)
 
 // Stores implements rag.Repo.
 func (db *DB) Stores(ctx context.Context, tenantID string, p rag.Page) ([]rag.Store, bool, error) {
-	tail, args := page("kb_stores", p, []any{tenantID})
+	tail, args := page("kb_stores", tenantID, p, []any{tenantID})
 	rows, err := db.db.QueryContext(ctx, "SELECT "+storeCols+" FROM kb_stores s WHERE s.tenant_id = ?"+tail, args...)
 	if err != nil {
 		return nil, false, opError("list vector stores", err)

@@ -33,6 +33,7 @@ func Run(t *testing.T, newRepo func(t *testing.T) rag.Repo) {
 		{"Batches", testBatches},
 		{"Chunks", testChunks},
 		{"PutChunksConflict", testPutChunksConflict},
+		{"KeysNeverReused", testKeysNeverReused},
 		{"Keyword", testKeyword},
 		{"Detach", testDetach},
 		{"DeleteFile", testDeleteFile},
@@ -909,4 +910,28 @@ func testDeleteStore(t *testing.T, r rag.Repo) {
 
 func staticChunking(max, overlap int) chunk.Strategy {
 	return chunk.Strategy{Type: "static", Static: &chunk.Sizes{MaxChunkSizeTokens: max, ChunkOverlapTokens: overlap}}
+}
+
+// A key names one vector for good: after the newest chunks are removed,
+// the next chunk stored, and a chunk replaced at its index, get keys
+// above every key handed out before.
+func testKeysNeverReused(t *testing.T, r rag.Repo) {
+	ctx := t.Context()
+	chunkStore(t, r)
+	first := putChunks(t, r, mkChunk("vs", "f", 0, "alpha"), mkChunk("vs", "f", 1, "beta"))
+	top := slices.Max(keysOf(first))
+	if _, err := r.TrimChunks(ctx, "vs", "f", 1); err != nil {
+		t.Fatal(err)
+	}
+	again := putChunks(t, r, mkChunk("vs", "f", 1, "beta again"))
+	if again[0].Key <= top {
+		t.Errorf("a chunk stored after the newest was removed got key %d, not above %d", again[0].Key, top)
+	}
+	top = again[0].Key
+	repl := []rag.Chunk{mkChunk("vs", "f", 1, "beta, third version")}
+	replaced, err := r.PutChunks(ctx, repl)
+	must(t, "PutChunks", err)
+	if len(replaced) != 1 || replaced[0] != top || repl[0].Key <= top {
+		t.Errorf("replacing the newest chunk: replaced %v, new key %d; want [%d] and a key above it", replaced, repl[0].Key, top)
+	}
 }

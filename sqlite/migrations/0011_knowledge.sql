@@ -52,7 +52,11 @@ CREATE INDEX kb_store_files_pending ON kb_store_files (status, created_at) WHERE
 CREATE INDEX kb_store_files_batch ON kb_store_files (batch_id) WHERE batch_id != '';
 
 CREATE TABLE kb_chunks (
-	id       INTEGER PRIMARY KEY,
+	-- AUTOINCREMENT: a key is never handed out again after its row is
+	-- deleted, so a key names one vector for good (a saved vector index
+	-- is brought up to date by the keys added above its watermark and
+	-- the keys removed).
+	id       INTEGER PRIMARY KEY AUTOINCREMENT,
 	store_id TEXT NOT NULL,
 	file_id  TEXT NOT NULL,
 	idx      INTEGER NOT NULL,
@@ -66,6 +70,8 @@ CREATE TABLE kb_chunks (
 	FOREIGN KEY (store_id, file_id) REFERENCES kb_store_files (store_id, file_id) ON DELETE CASCADE
 );
 CREATE INDEX kb_chunks_store ON kb_chunks (store_id, id);
+CREATE INDEX kb_chunks_file ON kb_chunks (file_id);
+CREATE INDEX kb_chunks_hash ON kb_chunks (store_id, hash);
 
 CREATE VIRTUAL TABLE kb_chunks_fts USING fts5 (text, content = 'kb_chunks', content_rowid = 'id', tokenize = 'porter unicode61');
 CREATE TRIGGER kb_chunks_ai AFTER INSERT ON kb_chunks BEGIN
