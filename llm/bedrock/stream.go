@@ -141,12 +141,14 @@ func (s *stream) step() error {
 }
 
 // finish says how the event stream ended: properly only after messageStop
-// and metadata.
+// and metadata. Once both have arrived the answer is whole, and an error
+// reading past them (the connection closing under the decoder as the
+// response ends) loses nothing: it is a proper end.
 func (s *stream) finish() error {
 	if err := s.ctx.Err(); err != nil {
 		return s.c.ctxError(s.model, err)
 	}
-	if err := s.es.Err(); err != nil {
+	if err := s.es.Err(); err != nil && !(s.stopped && s.usage) {
 		return s.c.streamError(s.model, err)
 	}
 	if !s.stopped || !s.usage {
