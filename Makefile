@@ -66,7 +66,7 @@ fuzz:
 	go test ./llm/gemini -run '^$$' -fuzz '^FuzzStream$$' -fuzztime $(FUZZTIME)
 	go test ./llm/local -run '^$$' -fuzz '^FuzzEmbed$$' -fuzztime $(FUZZTIME)
 	go test ./llm/oai -run '^$$' -fuzz '^FuzzParseRequest$$' -fuzztime $(FUZZTIME)
-	go test ./llm/oai -run '^$$' -fuzz '^FuzzAppendText$$' -fuzztime $(FUZZTIME)
+	go test ./llm -run '^$$' -fuzz '^FuzzAppendChunkText$$' -fuzztime $(FUZZTIME)
 	go test ./llm/sse -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME)
 	go test ./rag -run '^$$' -fuzz '^FuzzParseFilter$$' -fuzztime $(FUZZTIME)
 	go test ./rag/chunk -run '^$$' -fuzz '^FuzzSplit$$' -fuzztime $(FUZZTIME)

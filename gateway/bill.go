@@ -4,7 +4,6 @@ import (
 	"sync"
 
 	"github.com/bulwark-ai/bulwark/llm"
-	"github.com/bulwark-ai/bulwark/llm/oai"
 	"github.com/bulwark-ai/bulwark/route"
 	"github.com/bulwark-ai/bulwark/tokens"
 	"github.com/bulwark-ai/bulwark/usage"
@@ -59,7 +58,7 @@ func (b *bill) note(c *llm.Chunk) {
 		if b.buf == nil {
 			b.buf = sentBufs.Get().(*[]byte)
 		}
-		*b.buf = oai.AppendText(*b.buf, c.Data)
+		*b.buf = llm.AppendChunkText(*b.buf, c.Data)
 	}
 }
 

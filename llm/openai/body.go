@@ -7,7 +7,6 @@ import (
 	"strconv"
 
 	"github.com/bulwark-ai/bulwark/llm"
-	"github.com/bulwark-ai/bulwark/llm/oai"
 )
 
 // errNotObject is returned for a request body that is not a JSON object.
@@ -141,13 +140,13 @@ func (m *member) is(b []byte, key string) bool {
 // them to ms. It checks the object's shape (braces, keys, colons, commas,
 // nothing after it) and its bounds, not the values.
 func scanObject(b []byte, ms []member) ([]member, error) {
-	i := oai.SkipSpace(b, 0)
+	i := llm.SkipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return nil, errNotObject
 	}
 	i++
-	if j := oai.SkipSpace(b, i); j < len(b) && b[j] == '}' {
-		if oai.SkipSpace(b, j+1) != len(b) {
+	if j := llm.SkipSpace(b, i); j < len(b) && b[j] == '}' {
+		if llm.SkipSpace(b, j+1) != len(b) {
 			return nil, errNotObject
 		}
 		return ms, nil
@@ -155,22 +154,22 @@ func scanObject(b []byte, ms []member) ([]member, error) {
 	for {
 		var m member
 		m.start = i
-		i = oai.SkipSpace(b, i)
+		i = llm.SkipSpace(b, i)
 		m.keyStart = i
 		if i >= len(b) || b[i] != '"' {
 			return nil, errNotObject
 		}
-		i = oai.SkipString(b, i)
+		i = llm.SkipString(b, i)
 		m.keyEnd = i
-		i = oai.SkipSpace(b, i)
+		i = llm.SkipSpace(b, i)
 		if i >= len(b) || b[i] != ':' {
 			return nil, errNotObject
 		}
-		i = oai.SkipSpace(b, i+1)
+		i = llm.SkipSpace(b, i+1)
 		m.valStart = i
-		i = oai.SkipValue(b, i)
+		i = llm.SkipValue(b, i)
 		m.valEnd = i
-		i = oai.SkipSpace(b, i)
+		i = llm.SkipSpace(b, i)
 		m.end = i
 		if i >= len(b) {
 			return nil, errNotObject
@@ -180,7 +179,7 @@ func scanObject(b []byte, ms []member) ([]member, error) {
 		case ',':
 			i++
 		case '}':
-			if oai.SkipSpace(b, i+1) != len(b) {
+			if llm.SkipSpace(b, i+1) != len(b) {
 				return nil, errNotObject
 			}
 			return ms, nil

@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"unicode/utf8"
 
-	"github.com/bulwark-ai/bulwark/llm/oai"
+	"github.com/bulwark-ai/bulwark/llm"
 )
 
 // chunkFields is what Recv reads from a chunk event; the event itself is
@@ -176,18 +176,18 @@ func scanChoices(v []byte, f *chunkFields) bool {
 // in order, and reports false as soon as elem does. elem must not keep
 // the func: it runs for every chunk.
 func scanArray(v []byte, elem func(e []byte) bool) bool {
-	i := oai.SkipSpace(v, 1)
+	i := llm.SkipSpace(v, 1)
 	if i < len(v) && v[i] == ']' {
 		return true
 	}
 	for i < len(v) {
-		i = oai.SkipSpace(v, i)
+		i = llm.SkipSpace(v, i)
 		start := i
-		i = oai.SkipValue(v, i)
+		i = llm.SkipValue(v, i)
 		if !elem(v[start:i]) {
 			return false
 		}
-		i = oai.SkipSpace(v, i)
+		i = llm.SkipSpace(v, i)
 		if i >= len(v) {
 			return false
 		}

@@ -1,11 +1,11 @@
-package oai
+package llm
 
 import (
 	"encoding/json"
 	"testing"
 )
 
-// AppendText reads the text of a chunk as encoding/json would.
+// AppendChunkText reads the text of a chunk as encoding/json would.
 func TestAppendSentReadsTheTextOfEveryChoice(t *testing.T) {
 	for _, tc := range []struct{ data, want string }{
 		{`{"id":"c","choices":[{"index":0,"delta":{"role":"assistant","content":"Hi"},"finish_reason":null}]}`, "Hi"},
@@ -20,16 +20,16 @@ func TestAppendSentReadsTheTextOfEveryChoice(t *testing.T) {
 		{`not json`, ""},
 		{`{"choices":[{"delta":{"content":"cut`, ""},
 	} {
-		if got := string(AppendText(nil, []byte(tc.data))); got != tc.want {
-			t.Errorf("AppendText(%s) = %q, want %q", tc.data, got, tc.want)
+		if got := string(AppendChunkText(nil, []byte(tc.data))); got != tc.want {
+			t.Errorf("AppendChunkText(%s) = %q, want %q", tc.data, got, tc.want)
 		}
 	}
 }
 
-// An upstream's chunk is untrusted input: whatever it holds, AppendText
+// An upstream's chunk is untrusted input: whatever it holds, AppendChunkText
 // neither panics nor reads past it, and on well-formed JSON it agrees with
 // encoding/json on the text of every choice's content.
-func FuzzAppendText(f *testing.F) {
+func FuzzAppendChunkText(f *testing.F) {
 	for _, s := range []string{
 		`{"choices":[{"index":0,"delta":{"content":"Hi"}}]}`,
 		`{"choices":[{"delta":{"content":"a\"b\\c\u00e9\ud83d\ude00"}}]}`,
@@ -39,7 +39,7 @@ func FuzzAppendText(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		got := AppendText(nil, data)
+		got := AppendChunkText(nil, data)
 		var c struct {
 			Choices []struct {
 				Delta map[string]json.RawMessage `json:"delta"`
@@ -54,7 +54,7 @@ func FuzzAppendText(f *testing.F) {
 			return
 		}
 		if string(got) != want {
-			t.Errorf("AppendText(%s) = %q, encoding/json reads %q", data, got, want)
+			t.Errorf("AppendChunkText(%s) = %q, encoding/json reads %q", data, got, want)
 		}
 	})
 }

@@ -1,7 +1,7 @@
-package oai
+package llm
 
 // Reading OpenAI JSON in place, without decoding it: what a chunk's text
-// is (AppendText, for billing a stream that breaks), and the scanning
+// is (AppendChunkText, for billing a stream that breaks), and the scanning
 // primitives the OpenAI provider rewrites request bodies with. Hand-written
 // because they run on every chunk and every request and must not allocate;
 // encoding/json and the libraries on offer either allocate per value or
@@ -13,7 +13,7 @@ import (
 	"unicode/utf8"
 )
 
-// Keys AppendText reads.
+// Keys AppendChunkText reads.
 var (
 	keyChoices   = []byte("choices")
 	keyDelta     = []byte("delta")
@@ -26,11 +26,11 @@ var (
 	textKeys = [...][]byte{[]byte("content"), []byte("refusal"), []byte("reasoning_content"), []byte("reasoning")}
 )
 
-// AppendText appends to b the text a chunk (its data, a JSON object)
+// AppendChunkText appends to b the text a chunk (its data, a JSON object)
 // carries for the client: each choice's content, refusal and reasoning,
 // and its tool or function calls' names and arguments. It reads the chunk
 // in place and allocates only to grow b.
-func AppendText(b, data []byte) []byte {
+func AppendChunkText(b, data []byte) []byte {
 	choices, ok := memberOf(data, keyChoices)
 	if !ok {
 		return b
