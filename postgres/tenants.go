@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -19,9 +20,9 @@ func (db *DB) CreateTenant(ctx context.Context, t tenant.Tenant) error {
 	}
 	_, err := db.pool.Exec(ctx, `INSERT INTO tenants (id, name, created_ns, requests_per_minute, tokens_per_minute, concurrent,
 	 aliases, priority, tags)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+	VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9::jsonb)`,
 		t.ID, t.Name, unixNano(t.CreatedAt), t.Limits.RequestsPerMinute, t.Limits.TokensPerMinute, t.Limits.Concurrent,
-		jsonObject(t.Aliases), t.Priority, jsonObject(t.Tags))
+		jsonbObject(t.Aliases), t.Priority, jsonbObject(t.Tags))
 	if pgCode(err) == codeUniqueViolation {
 		return tenant.ErrExists
 	}
@@ -96,11 +97,11 @@ func (db *DB) CreateKey(ctx context.Context, k tenant.Key) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO keys
 	(id, tenant_id, name, prefix, hash, admin, models, created_ns, expires_ns, revoked_ns,
 	 requests_per_minute, tokens_per_minute, concurrent, aliases, priority, tags)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, $15, $16::jsonb)`,
 			k.ID, k.TenantID, k.Name, k.Prefix, k.Hash, k.Admin, models,
 			unixNano(k.CreatedAt), unixNanoPtr(k.ExpiresAt), unixNanoPtr(k.RevokedAt),
 			k.Limits.RequestsPerMinute, k.Limits.TokensPerMinute, k.Limits.Concurrent,
-			jsonObject(k.Aliases), k.Priority, jsonObject(k.Tags)); err != nil {
+			jsonbObject(k.Aliases), k.Priority, jsonbObject(k.Tags)); err != nil {
 			return err
 		}
 		return db.notifyKeys(ctx, tx, k.ID)
@@ -212,8 +213,8 @@ func (db *DB) SetKeyAttributes(ctx context.Context, id string, a tenant.Attribut
 // constant.
 func (db *DB) setAttributes(ctx context.Context, table, id string, a tenant.Attributes) error {
 	return db.updateAndNotify(ctx, "set attributes", id, "UPDATE "+table+
-		" SET aliases = $1, priority = $2, tags = $3 WHERE id = $4",
-		jsonObject(a.Aliases), a.Priority, jsonObject(a.Tags), id)
+		" SET aliases = $1::jsonb, priority = $2, tags = $3::jsonb WHERE id = $4",
+		jsonbObject(a.Aliases), a.Priority, jsonbObject(a.Tags), id)
 }
 
 // jsonObject is m for a jsonb column that holds an object: never SQL or
@@ -223,6 +224,18 @@ func jsonObject(m map[string]string) map[string]string {
 		return map[string]string{}
 	}
 	return m
+}
+
+// jsonbObject is m as the JSON text of an object, for a parameter cast to
+// jsonb in the SQL: behind a pooler in transaction mode pgx encodes
+// arguments by their Go type alone (no prepared statement tells it the
+// column's), and has no encoding of a map as text.
+func jsonbObject(m map[string]string) string {
+	b, err := json.Marshal(jsonObject(m))
+	if err != nil {
+		panic(err) // a map of strings always marshals
+	}
+	return string(b)
 }
 
 // setLimits sets the limits of the row id of table, which is a constant.
