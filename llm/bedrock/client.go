@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -210,9 +211,9 @@ func fallBackToSimCredentials(ctx context.Context, cfg *aws.Config, o Options) e
 }
 
 // newHTTPClient builds the client of the calls on base (a transport of
-// the SDK's, or nil): Bulwark's connect timeout and pool sizes, wrapped by
-// o.WrapTransport. Calls have no overall timeout: the caller's context
-// bounds them.
+// the SDK's, or nil): Bulwark's connect timeout and pool sizes, request
+// bodies that only read (readOnlyBodies), wrapped by o.WrapTransport.
+// Calls have no overall timeout: the caller's context bounds them.
 func newHTTPClient(o Options, base *http.Transport) *http.Client {
 	ct := o.ConnectTimeout
 	if ct <= 0 {
@@ -228,12 +229,56 @@ func newHTTPClient(o Options, base *http.Transport) *http.Client {
 	t.MaxIdleConns = 512
 	t.MaxIdleConnsPerHost = 128
 	t.IdleConnTimeout = 90 * time.Second
-	var rt http.RoundTripper = t
+	var rt http.RoundTripper = readOnlyBodies{t}
 	if o.WrapTransport != nil {
 		rt = o.WrapTransport(rt)
 	}
 	return &http.Client{Transport: rt}
 }
+
+// readOnlyBodies hands the transport each request's body behind a
+// wrapper that has only Read and Close.
+//
+// The SDK closes a request's body as soon as the transport has returned
+// the response, that is once its headers have arrived, while the
+// transport's write loop may not be done with the body: after writing
+// ContentLength bytes it reads the body on, to check that it ends there.
+// The SDK's body (smithy-go's safeWriteToReadCloser) exposes the WriteTo
+// of the bytes.Reader it wraps, and once closed its WriteTo returns io.EOF
+// as an error instead of 0, nil: the transport, which copies with WriteTo when
+// the body has one, takes that io.EOF for a failed request write and
+// closes the connection, under the response that is being read (its next
+// read fails with "use of closed network connection"). A server may
+// answer as soon as it has the whole body, so the write loop loses that
+// race on a loaded machine, and a streamed answer that was whole was cut.
+// A closed body's Read returns io.EOF, which is the end the transport
+// checks for.
+type readOnlyBodies struct{ next http.RoundTripper }
+
+func (t readOnlyBodies) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return t.next.RoundTrip(r)
+	}
+	r2 := new(http.Request)
+	*r2 = *r // a RoundTripper must not modify the request
+	r2.Body = readOnlyBody{r.Body}
+	if get := r.GetBody; get != nil {
+		r2.GetBody = func() (io.ReadCloser, error) {
+			b, err := get()
+			if err != nil || b == nil || b == http.NoBody {
+				return b, err
+			}
+			return readOnlyBody{b}, nil
+		}
+	}
+	return t.next.RoundTrip(r2)
+}
+
+// readOnlyBody hides every method of a request body but Read and Close.
+type readOnlyBody struct{ rc io.ReadCloser }
+
+func (b readOnlyBody) Read(p []byte) (int, error) { return b.rc.Read(p) }
+func (b readOnlyBody) Close() error               { return b.rc.Close() }
 
 // Chat performs a chat completion with Converse.
 func (c *Client) Chat(ctx context.Context, req *llm.ChatRequest) (*llm.ChatResponse, error) {
