@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/bulwark-ai/bulwark/api"
 	"github.com/bulwark-ai/bulwark/api/openai"
@@ -32,10 +33,16 @@ func (a *App) startKnowledge(ctx context.Context, cfg *config.Config) error {
 		a.log.Warn("knowledge bases are off", "reason", err.Error())
 		return nil
 	}
+	var lease time.Duration
+	if _, shared := repo.(*postgres.VectorDB); shared {
+		// Replicas share the queue: each file is claimed by one, and a
+		// dead replica's files are taken over within two leases.
+		lease = ingestLease
+	}
 	a.kb = rag.NewService(repo, gatewayEmbedder{a.gw}, rag.Options{
 		EmbedModel: k.EmbeddingModel, Workers: k.Workers, BatchInputs: k.BatchInputs, Log: a.log,
 		RerankModel: k.RerankModel, Rerank: gatewayEmbedder{a.gw},
-		IndexDir: filepath.Join(cfg.DataDir, "vectors"),
+		IndexDir: filepath.Join(cfg.DataDir, "vectors"), Lease: lease,
 	})
 	if err := a.kb.Start(ctx); err != nil {
 		a.kb.Close()
@@ -45,18 +52,30 @@ func (a *App) startKnowledge(ctx context.Context, cfg *config.Config) error {
 	return nil
 }
 
+// ingestLease is how long a replica's claim on a file it ingests lasts
+// without renewal (renewed every third of it) in the scaled shape.
+const ingestLease = 15 * time.Second
+
 // knowledgeRepo returns where the knowledge bases keep their state: the
 // embedded store, or on Postgres the same database with pgvector, so
 // that the replicas sharing it search one vector index. A Postgres
-// without pgvector (or one unreachable at start) leaves them off: each
-// replica would search an index of its own, blind to the others' chunks.
+// without pgvector leaves them off: each replica would search an index of
+// its own, blind to the others' chunks. One unreachable at start is set
+// up when it is back.
 func (a *App) knowledgeRepo(ctx context.Context) (rag.Repo, error) {
 	if pg, ok := a.db.(*postgres.DB); ok {
 		vdb, err := pg.WithVectors(ctx)
-		if err != nil {
+		switch {
+		case err == nil:
+			return vdb, nil
+		case errors.Is(err, tenant.ErrUnavailable):
+			// Set up once Postgres is back; meanwhile their calls are
+			// 503s, as the rest of the store's are.
+			a.log.Warn("knowledge bases wait for Postgres", "error", err.Error())
+			return pg.LazyVectors(), nil
+		default:
 			return nil, fmt.Errorf("on Postgres they need the pgvector extension: %w", err)
 		}
-		return vdb, nil
 	}
 	repo, ok := a.db.(rag.Repo)
 	if !ok {

@@ -36,6 +36,9 @@ type DB struct {
 	schema string
 	// keysChannel is the NOTIFY channel for key changes in schema.
 	keysChannel string
+
+	// kwStats caches the knowledge-base stores' BM25 statistics.
+	kwStats statsCache
 }
 
 // Timings of Open and of the connection made later when the server was

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/jackc/pgx/v5"
@@ -39,7 +40,8 @@ func attach(ctx context.Context, tx pgx.Tx, sf rag.StoreFile) error {
 	tag, err := tx.Exec(ctx, `INSERT INTO kb_store_files (store_id, file_id, tenant_id, batch_id, status, chunking, attributes, created_ns)
 		VALUES ($1, $2, $3, $4, 'in_progress', $5::jsonb, $6::jsonb, $7)
 		ON CONFLICT (store_id, file_id) DO UPDATE SET status = 'in_progress', batch_id = excluded.batch_id,
-			last_error_code = '', last_error = '', chunking = excluded.chunking, attributes = excluded.attributes
+			last_error_code = '', last_error = '', chunking = excluded.chunking, attributes = excluded.attributes,
+			lease_owner = '', lease_until = '-infinity'
 		WHERE kb_store_files.status IN ('failed', 'cancelled')`,
 		sf.StoreID, sf.FileID, sf.TenantID, sf.BatchID, chunking, attrs, unixNano(sf.CreatedAt))
 	if err != nil {
@@ -437,8 +439,8 @@ func (db *DB) Chunks(ctx context.Context, keys []uint64) (map[uint64]rag.Chunk, 
 }
 
 // Keyword implements rag.Repo with Postgres full-text search: the query's
-// words, ORed (a chunk holding some of them ranks by how many and how
-// often, ts_rank_cd), against the chunks' english tsvector. The client's
+// words, ORed, against the chunks' english tsvector, ranked by BM25
+// (kb_bm25.go). The client's
 // text is split into words first, so none of it is read as tsquery
 // syntax.
 func (db *DB) Keyword(ctx context.Context, storeID, query string, fn func(key uint64, score float64) bool) error {
@@ -449,7 +451,11 @@ func (db *DB) Keyword(ctx context.Context, storeID, query string, fn func(key ui
 	if err := db.open(ctx); err != nil {
 		return err
 	}
-	rows, err := db.pool.Query(ctx, keywordSQL("", ""), storeID, words)
+	n, avgdl, err := db.bm25Stats(ctx, storeID)
+	if err != nil {
+		return opError("keyword search", err)
+	}
+	rows, err := db.pool.Query(ctx, keywordSQL("", ""), storeID, words, n, avgdl)
 	if err != nil {
 		return opError("keyword search", err)
 	}
@@ -468,31 +474,6 @@ func (db *DB) Keyword(ctx context.Context, storeID, query string, fn func(key ui
 		return opError("keyword search", err)
 	}
 	return nil
-}
-
-// keywordSQL is the keyword search of the store $1 for the words $2,
-// restricted by filter (SQL on sf, the chunk's store file; "" for none)
-// and limited by limit ("" for none). Each word becomes a tsquery of its
-// own (stemmed; a stop word becomes an empty one, which is left out), and
-// they are ORed.
-func keywordSQL(filter, limit string) string {
-	q := `WITH q AS (
-			SELECT NULLIF(string_agg(t::text, ' | '), '')::tsquery AS q
-			FROM unnest($2::text[]) w, LATERAL plainto_tsquery('english', w) t WHERE t::text != ''
-		)
-		SELECT c.id, ts_rank_cd(c.tsv, q.q, 1) AS score FROM q, kb_chunks c`
-	if filter != "" {
-		q += " JOIN kb_store_files sf ON sf.store_id = c.store_id AND sf.file_id = c.file_id"
-	}
-	q += " WHERE c.store_id = $1 AND q.q IS NOT NULL AND c.tsv @@ q.q"
-	if filter != "" {
-		q += " AND " + filter
-	}
-	q += " ORDER BY score DESC, c.id"
-	if limit != "" {
-		q += " LIMIT " + limit
-	}
-	return q
 }
 
 // keywords returns the distinct lower-cased words of q, at most 64,
@@ -528,3 +509,30 @@ var stopWords = func() map[string]bool {
 	}
 	return m
 }()
+
+// Claim implements rag.Repo. The lease runs by the database's clock.
+func (db *DB) Claim(ctx context.Context, storeID, fileID, owner string, ttl time.Duration) (bool, error) {
+	if err := db.open(ctx); err != nil {
+		return false, err
+	}
+	tag, err := db.pool.Exec(ctx, `UPDATE kb_store_files SET lease_owner = $3, lease_until = clock_timestamp() + $4 * interval '1 microsecond'
+		WHERE store_id = $1 AND file_id = $2 AND status = 'in_progress' AND (lease_owner = $3 OR lease_until < clock_timestamp())`,
+		storeID, fileID, owner, ttl.Microseconds())
+	if err != nil {
+		return false, opError("claim vector store file", err)
+	}
+	return tag.RowsAffected() > 0, nil
+}
+
+// Release implements rag.Repo.
+func (db *DB) Release(ctx context.Context, storeID, fileID, owner string) error {
+	if err := db.open(ctx); err != nil {
+		return err
+	}
+	_, err := db.pool.Exec(ctx, "UPDATE kb_store_files SET lease_owner = '', lease_until = '-infinity' WHERE store_id = $1 AND file_id = $2 AND lease_owner = $3",
+		storeID, fileID, owner)
+	if err != nil {
+		return opError("release vector store file", err)
+	}
+	return nil
+}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 
@@ -40,6 +41,11 @@ type VectorDB struct {
 	iterative bool
 	// indexed are the dimensions whose HNSW index exists.
 	indexed sync.Map
+
+	// isSet is whether ext and iterative are known and the schema is
+	// set up (ready); setupMu serialises the setting up.
+	isSet   atomic.Bool
+	setupMu sync.Mutex
 }
 
 var (
@@ -60,12 +66,48 @@ const maxIndexedDim = 2000
 // there yet, adds the embedding column to the chunks and fills it in for
 // the chunks stored without one. A server without pgvector is
 // ErrNoVectors: db then works as it is, its vectors indexed in memory by
-// each replica.
+// each replica. An unreachable server is tenant.ErrUnavailable; LazyVectors
+// is the VectorDB that sets up once it is reached.
 func (db *DB) WithVectors(ctx context.Context) (*VectorDB, error) {
-	if err := db.open(ctx); err != nil {
+	v := db.LazyVectors()
+	if err := v.ready(ctx); err != nil {
 		return nil, err
 	}
-	v := &VectorDB{DB: db}
+	return v, nil
+}
+
+// LazyVectors returns db searching its knowledge bases with pgvector, set up
+// (as WithVectors does) by the first call of a method that needs it which
+// reaches the server, as Open connects and migrates: a replica started
+// while Postgres is unreachable serves its knowledge bases once it is
+// back, without a restart. Until then those calls fail with
+// tenant.ErrUnavailable; on a server without pgvector, with ErrNoVectors.
+func (db *DB) LazyVectors() *VectorDB { return &VectorDB{DB: db} }
+
+// ready sets v up unless it is already.
+func (v *VectorDB) ready(ctx context.Context) error {
+	if v.isSet.Load() {
+		return nil
+	}
+	v.setupMu.Lock()
+	defer v.setupMu.Unlock()
+	if v.isSet.Load() {
+		return nil
+	}
+	if err := v.setup(ctx); err != nil {
+		return err
+	}
+	v.isSet.Store(true)
+	return nil
+}
+
+// setup creates the extension and the embedding column, backfills the
+// column and makes sure of the HNSW index of each dimension in use.
+func (v *VectorDB) setup(ctx context.Context) error {
+	db := v.DB
+	if err := db.open(ctx); err != nil {
+		return err
+	}
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", vectorLock); err != nil {
 			return err
@@ -92,27 +134,27 @@ func (db *DB) WithVectors(ctx context.Context) (*VectorDB, error) {
 	})
 	if err != nil {
 		if errors.Is(err, ErrNoVectors) {
-			return nil, err
+			return err
 		}
-		return nil, opError("set up vectors", err)
+		return opError("set up vectors", err)
 	}
 	if err := v.backfill(ctx); err != nil {
-		return nil, opError("set up vectors", err)
+		return opError("set up vectors", err)
 	}
 	rows, err := db.pool.Query(ctx, "SELECT DISTINCT "+v.ext+".vector_dims(embedding) FROM kb_chunks WHERE embedding IS NOT NULL")
 	if err != nil {
-		return nil, opError("set up vectors", err)
+		return opError("set up vectors", err)
 	}
 	dims, err := pgx.CollectRows(rows, pgx.RowTo[int])
 	if err != nil {
-		return nil, opError("set up vectors", err)
+		return opError("set up vectors", err)
 	}
 	for _, d := range dims {
 		if err := v.ensureIndex(ctx, d); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return v, nil
+	return nil
 }
 
 // versionAtLeast reports whether the version "major.minor[.patch]" is at
@@ -199,6 +241,9 @@ func vectorText(v []float32) string {
 
 // PutChunks implements rag.Repo, storing each chunk's embedding too.
 func (v *VectorDB) PutChunks(ctx context.Context, chunks []rag.Chunk) ([]uint64, error) {
+	if err := v.ready(ctx); err != nil {
+		return nil, err
+	}
 	for _, c := range chunks {
 		if err := v.ensureIndex(ctx, len(c.Vector)); err != nil {
 			return nil, err
@@ -216,7 +261,7 @@ func (v *VectorDB) SearchVectors(ctx context.Context, storeID string, q []float3
 	if len(q) == 0 || k <= 0 {
 		return nil, nil
 	}
-	if err := v.open(ctx); err != nil {
+	if err := v.ready(ctx); err != nil {
 		return nil, err
 	}
 	sql, a, err := v.searchSQL(storeID, q, k, f)
@@ -310,7 +355,11 @@ func (v *VectorDB) SearchKeyword(ctx context.Context, storeID, query string, k i
 	if err := v.open(ctx); err != nil {
 		return nil, err
 	}
-	a := args{storeID, words}
+	n, avgdl, err := v.bm25Stats(ctx, storeID)
+	if err != nil {
+		return nil, opError("keyword search", err)
+	}
+	a := args{storeID, words, n, avgdl}
 	cond, err := filterSQL(f, &a)
 	if err != nil {
 		return nil, err

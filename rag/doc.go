@@ -14,6 +14,11 @@
 // (store, file, index) key makes a chunk impossible to store twice. A
 // chunk whose content hash the store holds already (another version of
 // the same document) takes that vector instead of being embedded again.
+// Where replicas share the repo (Options.Lease), a worker claims a file
+// before ingesting it and renews the claim while it works (Repo.Claim),
+// so each file is ingested by one replica at a time; every replica looks
+// for unclaimed files in progress every lease, so the files of a replica
+// that died are taken over when their leases run out, with no restart.
 // One file's failure (a parse error, an input the model refuses) fails
 // that file alone, with the reason in its last_error; a failure that
 // passes (overload, rate limits, an upstream down) is waited out.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/bulwark-ai/bulwark/llm"
@@ -36,6 +37,21 @@ func (s *Service) ingestOne(sf StoreFile) {
 		delete(s.running, key)
 		s.mu.Unlock()
 	}()
+	if s.opt.Lease > 0 {
+		held, err := s.repo.Claim(ctx, sf.StoreID, sf.FileID, s.owner, s.opt.Lease)
+		switch {
+		case err != nil:
+			if s.ctx.Err() == nil {
+				s.log.Warn("ingestion waits for the store", "store", sf.StoreID, "file", sf.FileID, "error", err.Error())
+				s.requeue(sf, 5*time.Second)
+			}
+			return
+		case !held:
+			return // another replica's, or no longer in progress
+		}
+		stop := s.holdLease(ctx, cancel, sf)
+		defer stop()
+	}
 	err := s.ingest(ctx, sf)
 	if s.ctx.Err() != nil {
 		return // closing: the file stays in progress and resumes
@@ -57,6 +73,52 @@ func (s *Service) ingestOne(sf StoreFile) {
 	}
 	if _, err := s.repo.SetStatus(context.WithoutCancel(ctx), sf.StoreID, sf.FileID, status, why); err != nil {
 		s.log.Error("record ingestion outcome", "store", sf.StoreID, "file", sf.FileID, "error", err.Error())
+	}
+}
+
+// holdLease renews this service's lease on sf every third of Lease until
+// the returned stop is called, which releases it. A lease lost to another
+// replica (this one stalled past it) cancels the ingestion: the other
+// replica has the file now, and the (store, file, index) key keeps the
+// chunks both stored once.
+func (s *Service) holdLease(ctx context.Context, cancel context.CancelFunc, sf StoreFile) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(s.opt.Lease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			held, err := s.repo.Claim(ctx, sf.StoreID, sf.FileID, s.owner, s.opt.Lease)
+			switch {
+			case err != nil:
+				// Unreachable for now: the next renewal tries again, and
+				// the lease outlives two missed ones.
+				if ctx.Err() == nil {
+					s.log.Warn("renew ingestion lease", "store", sf.StoreID, "file", sf.FileID, "error", err.Error())
+				}
+			case !held:
+				s.log.Warn("ingestion lease lost; another replica has the file", "store", sf.StoreID, "file", sf.FileID)
+				cancel()
+				return
+			}
+		}
+	})
+	return func() {
+		close(done)
+		wg.Wait()
+		// Released after the outcome is recorded (the deferred order), so
+		// that no replica takes a file this one has just finished; on
+		// close, so that another takes it at once.
+		if err := s.repo.Release(context.WithoutCancel(ctx), sf.StoreID, sf.FileID, s.owner); err != nil {
+			s.log.Warn("release ingestion lease", "store", sf.StoreID, "file", sf.FileID, "error", err.Error())
+		}
 	}
 }
 

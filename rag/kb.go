@@ -160,6 +160,16 @@ type Repo interface {
 	// Pending lists every store file in progress, oldest first: the
 	// ingestion queue after a restart.
 	Pending(ctx context.Context) ([]StoreFile, error)
+	// Claim takes or renews owner's lease on a file in progress for ttl
+	// (by the repo's clock): it fails (false) while another owner holds
+	// a lease that has not run out, and when the file is not in
+	// progress. Replicas sharing a repo claim a file before ingesting
+	// it, so each file is ingested by one of them at a time, and a file
+	// whose replica died is taken over once its lease runs out.
+	Claim(ctx context.Context, storeID, fileID, owner string, ttl time.Duration) (bool, error)
+	// Release gives up owner's lease on a file, so that another replica
+	// may take it at once; a lease owner does not hold is left alone.
+	Release(ctx context.Context, storeID, fileID, owner string) error
 	// DetachFile removes a file from a store with its chunks, returning
 	// their keys.
 	DetachFile(ctx context.Context, tenantID, storeID, fileID string) ([]uint64, error)

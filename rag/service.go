@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bulwark-ai/bulwark/rag/chunk"
+	"github.com/bulwark-ai/bulwark/tenant"
 	"github.com/bulwark-ai/bulwark/vector"
 )
 
@@ -53,6 +54,14 @@ type Options struct {
 	// Retry is the wait before a file's embedding call that failed is
 	// tried again (default 1 s, doubling to 30 s).
 	Retry time.Duration
+	// Lease, when set, is how long a replica's claim on a file it
+	// ingests lasts without renewal (Repo.Claim): set it where replicas
+	// share the repo, so that each file is ingested by one at a time and
+	// the files of a replica that died are taken over once their leases
+	// run out (the service looks for them every Lease). Zero, in the
+	// embedded shape, claims nothing: one process owns the repo, and
+	// after a crash it resumes its files at once.
+	Lease time.Duration
 	Log   *slog.Logger
 }
 
@@ -79,6 +88,9 @@ type Service struct {
 	indexes map[string]*index // by store id; built lazily from the repo
 	running map[string]context.CancelFunc
 	pacers  map[string]*pacer // by embedding model
+
+	// owner names this service in the leases it holds.
+	owner string
 
 	queue  chan StoreFile
 	stop   context.CancelFunc
@@ -111,7 +123,7 @@ func NewService(repo Repo, embed Embedder, o Options) *Service {
 	return &Service{
 		repo: repo, embed: embed, rerank: o.Rerank, opt: o, log: o.Log,
 		indexes: map[string]*index{}, running: map[string]context.CancelFunc{}, pacers: map[string]*pacer{},
-		queue: make(chan StoreFile, 1024), ctx: ctx, stop: stop,
+		queue: make(chan StoreFile, 1024), ctx: ctx, stop: stop, owner: newID("ingest_"),
 	}
 }
 
@@ -120,7 +132,13 @@ func NewService(repo Repo, embed Embedder, o Options) *Service {
 // content hash) and only the rest is embedded.
 func (s *Service) Start(ctx context.Context) error {
 	pending, err := s.repo.Pending(ctx)
-	if err != nil {
+	switch {
+	case err == nil:
+	case errors.Is(err, tenant.ErrUnavailable) && s.opt.Lease > 0:
+		// A shared repo unreachable at start: the sweep queues the files
+		// in progress once it is back.
+		s.log.Warn("ingestion resumes once the store is reachable", "error", err.Error())
+	default:
 		return fmt.Errorf("resume ingestion: %w", err)
 	}
 	for range s.opt.Workers {
@@ -149,7 +167,43 @@ func (s *Service) Start(ctx context.Context) error {
 	if len(pending) > 0 {
 		s.log.Info("resuming ingestion", "files", len(pending))
 	}
+	if s.opt.Lease > 0 {
+		s.wg.Add(1)
+		go s.sweep()
+	}
 	return nil
+}
+
+// sweep queues, every Lease, the files in progress that no worker of this
+// service holds: those of a replica that died, whose leases ran out, and
+// those another replica released. A file another replica holds is queued
+// too and left alone when the claim fails.
+func (s *Service) sweep() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.opt.Lease)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		pending, err := s.repo.Pending(s.ctx)
+		if err != nil {
+			if s.ctx.Err() == nil {
+				s.log.Warn("look for files to take over", "error", err.Error())
+			}
+			continue
+		}
+		for _, sf := range pending {
+			s.mu.Lock()
+			_, running := s.running[sf.StoreID+"/"+sf.FileID]
+			s.mu.Unlock()
+			if !running {
+				s.enqueue(sf)
+			}
+		}
+	}
 }
 
 // Close stops ingestion and waits for the workers; files in progress stay

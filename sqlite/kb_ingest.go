@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/bulwark-ai/bulwark/rag"
@@ -41,7 +42,8 @@ func attach(ctx context.Context, tx *sql.Tx, sf rag.StoreFile) error {
 	res, err := tx.ExecContext(ctx, `INSERT INTO kb_store_files (store_id, file_id, tenant_id, batch_id, status, chunking, attributes, created_at)
 		VALUES (?, ?, ?, ?, 'in_progress', ?, ?, ?)
 		ON CONFLICT (store_id, file_id) DO UPDATE SET status = 'in_progress', batch_id = excluded.batch_id,
-			last_error_code = '', last_error = '', chunking = excluded.chunking, attributes = excluded.attributes
+			last_error_code = '', last_error = '', chunking = excluded.chunking, attributes = excluded.attributes,
+			lease_owner = '', lease_until_ns = 0
 		WHERE kb_store_files.status IN ('failed', 'cancelled')`,
 		sf.StoreID, sf.FileID, sf.TenantID, sf.BatchID, string(chunking), string(attrs), formatTime(sf.CreatedAt))
 	if err != nil {
@@ -511,3 +513,26 @@ var stopWords = func() map[string]bool {
 	}
 	return m
 }()
+
+// Claim implements rag.Repo.
+func (db *DB) Claim(ctx context.Context, storeID, fileID, owner string, ttl time.Duration) (bool, error) {
+	now := time.Now().UnixNano()
+	res, err := db.db.ExecContext(ctx, `UPDATE kb_store_files SET lease_owner = ?, lease_until_ns = ?
+		WHERE store_id = ? AND file_id = ? AND status = 'in_progress' AND (lease_owner = ? OR lease_until_ns < ?)`,
+		owner, now+int64(ttl), storeID, fileID, owner, now)
+	if err != nil {
+		return false, opError("claim vector store file", err)
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+// Release implements rag.Repo.
+func (db *DB) Release(ctx context.Context, storeID, fileID, owner string) error {
+	_, err := db.db.ExecContext(ctx, "UPDATE kb_store_files SET lease_owner = '', lease_until_ns = 0 WHERE store_id = ? AND file_id = ? AND lease_owner = ?",
+		storeID, fileID, owner)
+	if err != nil {
+		return opError("release vector store file", err)
+	}
+	return nil
+}
