@@ -12,6 +12,9 @@
 // released, and applied in one transaction when the database is opened;
 // schema_migrations records which ones ran. A database migrated by a newer
 // binary is refused rather than misread.
+// backup.go takes an online snapshot (VACUUM INTO) of a database another
+// process is writing, and inspects a copy without migrating it, for
+// package backup.
 //
 // Invariants: the keys table holds the SHA-256 of each secret (a CHECK
 // constraint admits only 64 lowercase hex digits), never a secret. Times are

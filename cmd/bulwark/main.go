@@ -10,6 +10,8 @@
 //	bulwark tenants create|list|update|budget …
 //	bulwark keys create|list|update|budget|revoke|rotate …
 //	bulwark kb ingest|search|status …
+//	bulwark backup [--data-dir DIR] --out FILE
+//	bulwark restore --archive FILE [--data-dir DIR] [--force]
 //	bulwark version
 package main
 
@@ -44,6 +46,12 @@ Usage:
   bulwark kb status [--store NAME]
         load files, directories, URLs and sitemaps into a knowledge base,
         search it and show its files, through a running Bulwark
+  bulwark backup [--data-dir DIR] --out FILE
+  bulwark backup verify FILE
+        write (or check) one consistent, checksummed archive of the data
+        directory, while a server on it keeps serving
+  bulwark restore --archive FILE [--data-dir DIR] [--force]
+        verify an archive and rebuild a data directory from it
   bulwark version
         print the version
 `
@@ -78,6 +86,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = keysCmd(ctx, args[1:], stdout, stderr)
 	case "kb":
 		err = kbCmd(ctx, args[1:], stdout, stderr)
+	case "backup":
+		err = backupCmd(ctx, args[1:], stdout, stderr)
+	case "restore":
+		err = restoreCmd(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, versionString())
 		return 0

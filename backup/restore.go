@@ -1,0 +1,239 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/bulwark-ai/bulwark/sqlite"
+)
+
+// ErrNotEmpty is returned by Restore for a data directory that holds
+// anything, unless forced.
+var ErrNotEmpty = errors.New("data directory is not empty")
+
+// ErrInUse is returned by Restore for a data directory a running server
+// holds, forced or not.
+var ErrInUse = errors.New("data directory is in use by a running bulwark: stop it first")
+
+// Verify reads the archive at path whole and returns its manifest if
+// every check passes (see readArchive); an error wrapping ErrCorrupt
+// otherwise. It also refuses an archive this binary cannot restore: a
+// newer format or schema version.
+func Verify(path string) (*Manifest, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("verify backup: %w", err)
+	}
+	defer f.Close()
+	m, err := readArchive(f, nil)
+	if err != nil {
+		return nil, fmt.Errorf("verify backup %s: %w", path, err)
+	}
+	latest, err := sqlite.LatestSchemaVersion()
+	if err != nil {
+		return nil, fmt.Errorf("verify backup: %w", err)
+	}
+	if m.SchemaVersion > latest {
+		return nil, fmt.Errorf("verify backup %s: its database is at schema version %d, newer than this binary's %d: restore it with a newer bulwark", path, m.SchemaVersion, latest)
+	}
+	return m, nil
+}
+
+// RestoreOptions describe one restore.
+type RestoreOptions struct {
+	// Archive is the archive file to restore.
+	Archive string
+	// DataDir is the data directory to rebuild. It must not exist or be
+	// empty, unless Force.
+	DataDir string
+	// Force moves a non-empty DataDir aside (to MovedAside) instead of
+	// refusing it. No server may be running on it.
+	Force bool
+	// Now is the clock (default time.Now); it names the moved-aside
+	// directory.
+	Now func() time.Time
+}
+
+// Restored is what Restore did.
+type Restored struct {
+	Manifest *Manifest
+	// MovedAside is where the data directory that was there went, when
+	// Force moved one; "" otherwise.
+	MovedAside string
+}
+
+// Restore verifies the archive whole, then rebuilds o.DataDir from it:
+// extracted into a staging directory beside it, checked, and renamed into
+// place. A corrupt or truncated archive, or a non-empty data directory
+// without Force, is refused before anything is written.
+func Restore(ctx context.Context, o RestoreOptions) (*Restored, error) {
+	if o.Archive == "" || o.DataDir == "" {
+		return nil, errors.New("restore: an archive and a data directory are needed")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	dataDir, err := filepath.Abs(o.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	m, err := Verify(o.Archive)
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	exists, empty, err := dirState(dataDir)
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	if exists && !empty && !o.Force {
+		return nil, fmt.Errorf("restore: %s: %w (use --force to move it aside)", dataDir, ErrNotEmpty)
+	}
+	if exists && !empty {
+		busy, err := inUse(dataDir)
+		if err != nil {
+			return nil, fmt.Errorf("restore: %w", err)
+		}
+		if busy {
+			return nil, fmt.Errorf("restore: %s: %w", dataDir, ErrInUse)
+		}
+	}
+	parent := filepath.Dir(dataDir)
+	if err := os.MkdirAll(parent, 0o700); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	stage, err := os.MkdirTemp(parent, "."+filepath.Base(dataDir)+".restore-*")
+	if err != nil {
+		return nil, fmt.Errorf("restore: staging directory: %w", err)
+	}
+	placed := false
+	defer func() {
+		if !placed {
+			_ = os.RemoveAll(stage)
+		}
+	}()
+	if err := extract(o.Archive, stage, m); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	v, err := sqlite.Inspect(ctx, filepath.Join(stage, dbFile))
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	if v != m.SchemaVersion {
+		return nil, fmt.Errorf("restore: %w: the database is at schema version %d, the manifest says %d", ErrCorrupt, v, m.SchemaVersion)
+	}
+	if err := syncTree(stage); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+
+	res := &Restored{Manifest: m}
+	switch {
+	case exists && empty:
+		if err := os.Remove(dataDir); err != nil {
+			return nil, fmt.Errorf("restore: %w", err)
+		}
+	case exists:
+		res.MovedAside = fmt.Sprintf("%s.pre-restore-%s", dataDir, o.Now().UTC().Format("20060102T150405Z"))
+		if err := os.Rename(dataDir, res.MovedAside); err != nil {
+			return nil, fmt.Errorf("restore: move %s aside: %w", dataDir, err)
+		}
+	}
+	if err := os.Rename(stage, dataDir); err != nil {
+		if res.MovedAside != "" {
+			_ = os.Rename(res.MovedAside, dataDir)
+		}
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	placed = true
+	if err := syncDir(parent); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	return res, nil
+}
+
+// dirState reports whether dir exists and, if so, whether it is empty.
+func dirState(dir string) (exists, empty bool, err error) {
+	f, err := os.Open(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, true, nil
+	}
+	if err != nil {
+		return false, false, err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil {
+		return false, false, err
+	} else if !st.IsDir() {
+		return true, false, fmt.Errorf("%s is not a directory", dir)
+	}
+	names, err := f.Readdirnames(1)
+	if errors.Is(err, io.EOF) {
+		return true, true, nil
+	}
+	return true, len(names) == 0, err
+}
+
+// extract writes the archive's files into dir, checking them against m
+// again (the file may have changed since it was verified).
+func extract(archive, dir string, m *Manifest) error {
+	f, err := os.Open(archive)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	got, err := readArchive(f, func(e File, content io.Reader) error {
+		dst := filepath.Join(dir, filepath.FromSlash(e.Path))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+			return err
+		}
+		out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(out, content); err != nil {
+			_ = out.Close()
+			return err
+		}
+		return out.Close()
+	})
+	if err != nil {
+		return err
+	}
+	if !sameFiles(got, m) {
+		return fmt.Errorf("%w: the archive changed while it was being restored", ErrCorrupt)
+	}
+	return nil
+}
+
+func sameFiles(a, b *Manifest) bool {
+	if len(a.Files) != len(b.Files) {
+		return false
+	}
+	for i := range a.Files {
+		if a.Files[i] != b.Files[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// syncTree syncs every file and directory under dir, so that the rename
+// into place publishes durable content.
+func syncTree(dir string) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		return f.Sync()
+	})
+}
