@@ -90,6 +90,28 @@ func (db *DB) StoreFile(ctx context.Context, tenantID, storeID, fileID string) (
 	return sf, kbError("read vector store file", err)
 }
 
+// UpdateAttributes implements rag.Repo. The filters read the store
+// file's row (filterSQL), so a search sees the new attributes once this
+// commits.
+func (db *DB) UpdateAttributes(ctx context.Context, tenantID, storeID, fileID string, attrs map[string]any) (rag.StoreFile, error) {
+	if err := db.open(ctx); err != nil {
+		return rag.StoreFile{}, err
+	}
+	b, err := jsonText(orEmpty(attrs))
+	if err != nil {
+		return rag.StoreFile{}, fmt.Errorf("update vector store file attributes: %w", err)
+	}
+	tag, err := db.pool.Exec(ctx, "UPDATE kb_store_files SET attributes = $1::jsonb WHERE store_id = $2 AND file_id = $3 AND tenant_id = $4",
+		b, storeID, fileID, tenantID)
+	if err != nil {
+		return rag.StoreFile{}, opError("update vector store file attributes", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return rag.StoreFile{}, fmt.Errorf("update vector store file attributes: %w", rag.ErrNotFound)
+	}
+	return db.StoreFile(ctx, tenantID, storeID, fileID)
+}
+
 // StoreFiles implements rag.Repo. Its cursor is a file id.
 func (db *DB) StoreFiles(ctx context.Context, tenantID, storeID, batchID string, status rag.Status, p rag.Page) ([]rag.StoreFile, bool, error) {
 	if err := db.open(ctx); err != nil {
@@ -405,6 +427,29 @@ func (db *DB) VectorsByHash(ctx context.Context, storeID string, hashes []string
 	var b []byte
 	if _, err := pgx.ForEachRow(rows, []any{&h, &b}, func() error { out[h] = decodeVector(b); return nil }); err != nil {
 		return nil, opError("read vectors by hash", err)
+	}
+	return out, nil
+}
+
+// FileChunks implements rag.Repo.
+func (db *DB) FileChunks(ctx context.Context, storeID, fileID string) ([]rag.Chunk, error) {
+	if err := db.open(ctx); err != nil {
+		return nil, err
+	}
+	rows, err := db.pool.Query(ctx, "SELECT id, store_id, file_id, idx, text, page, section, hash, tokens FROM kb_chunks WHERE store_id = $1 AND file_id = $2 ORDER BY idx",
+		storeID, fileID)
+	if err != nil {
+		return nil, opError("read file chunks", err)
+	}
+	var out []rag.Chunk
+	var c rag.Chunk
+	var key int64
+	if _, err := pgx.ForEachRow(rows, []any{&key, &c.StoreID, &c.FileID, &c.Index, &c.Text, &c.Page, &c.Section, &c.Hash, &c.Tokens}, func() error {
+		c.Key = uint64(key)
+		out = append(out, c)
+		return nil
+	}); err != nil {
+		return nil, opError("read file chunks", err)
 	}
 	return out, nil
 }

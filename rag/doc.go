@@ -28,7 +28,10 @@
 // keyword index (BM25). Attribute filters apply inside both searches, not
 // to their top k. A query that cannot be embedded in time may be answered
 // from the keyword index alone, flagged degraded, when the request allows
-// it.
+// it. A file's attributes replaced after it is attached are what the next
+// search filters by: the in-memory index's copy is replaced with the
+// repo's row, and again when an ingestion of the file that began with the
+// old ones ends.
 //
 // A Repo that is also a VectorRepo (Postgres with pgvector) indexes and
 // searches the vectors itself, filters included: the Service then keeps

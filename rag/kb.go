@@ -153,6 +153,10 @@ type Repo interface {
 	// cancelled, in which case it starts again.
 	AttachFile(ctx context.Context, sf StoreFile) error
 	StoreFile(ctx context.Context, tenantID, storeID, fileID string) (StoreFile, error)
+	// UpdateAttributes replaces the attributes of a file of a store (nil:
+	// none) and returns the file; the repo's own filtered searches
+	// (VectorRepo) see them at once.
+	UpdateAttributes(ctx context.Context, tenantID, storeID, fileID string, attrs map[string]any) (StoreFile, error)
 	StoreFiles(ctx context.Context, tenantID, storeID, batchID string, status Status, p Page) ([]StoreFile, bool, error)
 	// SetStatus moves a file of a store to status (with why it failed);
 	// a file no longer in progress is left as it is (false).
@@ -199,6 +203,9 @@ type Repo interface {
 	// content hashes, whatever file they are of: a file uploaded again
 	// with a few chunks changed is embedded for those chunks only.
 	VectorsByHash(ctx context.Context, storeID string, hashes []string) (map[string][]float32, error)
+	// FileChunks returns a file's stored chunks in a store in index order
+	// (text and place, no vector).
+	FileChunks(ctx context.Context, storeID, fileID string) ([]Chunk, error)
 	// Chunks returns stored chunks by key (text and place, no vector).
 	Chunks(ctx context.Context, keys []uint64) (map[uint64]Chunk, error)
 	// Keyword searches a store's chunks by keywords, best first (BM25),

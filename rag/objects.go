@@ -134,6 +134,88 @@ func (s *Service) StoreFile(ctx context.Context, tenantID, storeID, fileID strin
 	return s.repo.StoreFile(ctx, tenantID, storeID, fileID)
 }
 
+// UpdateFileAttributes replaces the attributes of a file of a store (nil:
+// none); the next search filters by them.
+func (s *Service) UpdateFileAttributes(ctx context.Context, tenantID, storeID, fileID string, attrs map[string]any) (StoreFile, error) {
+	if err := ValidateAttributes(attrs); err != nil {
+		return StoreFile{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	idx, err := s.indexOf(ctx, tenantID, storeID) // the tenant's store, its index built
+	if err != nil {
+		return StoreFile{}, err
+	}
+	if idx.remote != nil {
+		return s.repo.UpdateAttributes(ctx, tenantID, storeID, fileID, attrs) // its searches read the repo
+	}
+	// The in-memory index filters by its copy of the attributes. attrMu
+	// orders the copies as the repo orders the writes.
+	s.attrMu.Lock()
+	defer s.attrMu.Unlock()
+	sf, err := s.repo.UpdateAttributes(ctx, tenantID, storeID, fileID, attrs)
+	if err != nil {
+		return StoreFile{}, err
+	}
+	idx.setFile(fileID, sf.Filename, sf.Attributes)
+	s.mu.Lock()
+	_, running := s.running[storeID+"/"+fileID]
+	s.mu.Unlock()
+	if running {
+		// Its ingestion copies the attributes it read when it began into
+		// the index: copy them again once it ends.
+		s.refreshAttributes(idx, sf)
+	}
+	return sf, nil
+}
+
+// refreshAttributes copies a store file's attributes from the repo into
+// the index once no ingestion of it runs (checked every 20 ms), unless
+// the service closes first.
+func (s *Service) refreshAttributes(idx *index, sf StoreFile) {
+	if s.ctx.Err() != nil {
+		return
+	}
+	key := sf.StoreID + "/" + sf.FileID
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.ctx.Done():
+				return
+			case <-t.C:
+			}
+			s.mu.Lock()
+			_, running := s.running[key]
+			s.mu.Unlock()
+			if running {
+				continue
+			}
+			s.attrMu.Lock()
+			cur, err := s.repo.StoreFile(s.ctx, sf.TenantID, sf.StoreID, sf.FileID)
+			if err == nil {
+				idx.setFile(cur.FileID, cur.Filename, cur.Attributes)
+			}
+			s.attrMu.Unlock()
+			if err != nil && !errors.Is(err, ErrNotFound) && s.ctx.Err() == nil {
+				s.log.Warn("refresh a file's attributes in the vector index", "store", sf.StoreID, "file", sf.FileID, "error", err.Error())
+			}
+			return
+		}
+	}()
+}
+
+// StoreFileChunks returns the stored chunks of a file of a store, in
+// order: its parsed content as the store holds it (a file still in
+// progress: what is stored so far).
+func (s *Service) StoreFileChunks(ctx context.Context, tenantID, storeID, fileID string) ([]Chunk, error) {
+	if _, err := s.repo.StoreFile(ctx, tenantID, storeID, fileID); err != nil {
+		return nil, err
+	}
+	return s.repo.FileChunks(ctx, storeID, fileID)
+}
+
 // StoreFiles lists a store's files (of a batch, with a status, when given).
 func (s *Service) StoreFiles(ctx context.Context, tenantID, storeID, batchID string, status Status, p Page) ([]StoreFile, bool, error) {
 	return s.repo.StoreFiles(ctx, tenantID, storeID, batchID, status, p)
@@ -156,8 +238,19 @@ func (s *Service) DetachFile(ctx context.Context, tenantID, storeID, fileID stri
 	return nil
 }
 
-// CreateBatch attaches files to a store together and queues them.
-// attrs, when not nil, are every file's attributes.
+// MaxBatchFiles is the most files a batch attaches, as OpenAI bounds it.
+const MaxBatchFiles = 2000
+
+// BatchFile is a file of a batch with its own chunking strategy and
+// attributes (nil: none).
+type BatchFile struct {
+	FileID     string
+	Chunking   chunk.Strategy
+	Attributes map[string]any
+}
+
+// CreateBatch attaches files to a store together and queues them, each
+// with the same strategy and attributes (nil: none).
 func (s *Service) CreateBatch(ctx context.Context, tenantID, storeID string, fileIDs []string, c chunk.Strategy, attrs map[string]any) (Batch, error) {
 	if err := checkChunking(c); err != nil {
 		return Batch{}, err
@@ -165,20 +258,73 @@ func (s *Service) CreateBatch(ctx context.Context, tenantID, storeID string, fil
 	if err := ValidateAttributes(attrs); err != nil {
 		return Batch{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	if len(fileIDs) == 0 || len(fileIDs) > 500 {
-		return Batch{}, fmt.Errorf("%w: file_ids: 1 to 500 files, got %d", ErrInvalid, len(fileIDs))
+	if len(fileIDs) == 0 || len(fileIDs) > MaxBatchFiles {
+		return Batch{}, fmt.Errorf("%w: file_ids: 1 to %d files, got %d", ErrInvalid, MaxBatchFiles, len(fileIDs))
 	}
-	now := time.Now().UTC()
-	b := Batch{ID: newID("vsfb_"), StoreID: storeID, TenantID: tenantID, CreatedAt: now}
-	files := make([]StoreFile, len(fileIDs))
+	files := make([]BatchFile, len(fileIDs))
 	for i, id := range fileIDs {
-		files[i] = StoreFile{StoreID: storeID, FileID: id, TenantID: tenantID, BatchID: b.ID, Status: InProgress,
-			Chunking: resolved(c), Attributes: attrs, CreatedAt: now}
+		if id == "" {
+			return Batch{}, fmt.Errorf("%w: file_ids[%d]: empty", ErrInvalid, i)
+		}
+		files[i] = BatchFile{FileID: id, Chunking: c, Attributes: attrs}
 	}
-	if err := s.repo.PutBatch(ctx, b, files); err != nil {
+	if err := distinct(files, "file_ids[%d]"); err != nil {
 		return Batch{}, err
 	}
-	for _, sf := range files {
+	return s.createBatch(ctx, tenantID, storeID, files)
+}
+
+// CreateBatchOf attaches files to a store together and queues them, each
+// with its own strategy and attributes (the files array of OpenAI's
+// file_batches).
+func (s *Service) CreateBatchOf(ctx context.Context, tenantID, storeID string, files []BatchFile) (Batch, error) {
+	if len(files) == 0 || len(files) > MaxBatchFiles {
+		return Batch{}, fmt.Errorf("%w: files: 1 to %d files, got %d", ErrInvalid, MaxBatchFiles, len(files))
+	}
+	for i, f := range files {
+		if f.FileID == "" {
+			return Batch{}, fmt.Errorf("%w: files[%d].file_id: required", ErrInvalid, i)
+		}
+		if err := f.Chunking.Validate(); err != nil {
+			return Batch{}, fmt.Errorf("%w: files[%d].%w", ErrInvalid, i, err)
+		}
+		if err := ValidateAttributes(f.Attributes); err != nil {
+			return Batch{}, fmt.Errorf("%w: files[%d].%w", ErrInvalid, i, err)
+		}
+	}
+	if err := distinct(files, "files[%d].file_id"); err != nil {
+		return Batch{}, err
+	}
+	return s.createBatch(ctx, tenantID, storeID, files)
+}
+
+// distinct refuses a batch that names a file twice; path formats the
+// index of the second.
+func distinct(files []BatchFile, path string) error {
+	seen := make(map[string]bool, len(files))
+	for i, f := range files {
+		if seen[f.FileID] {
+			return fmt.Errorf("%w: "+path+": %s is in the batch twice", ErrInvalid, i, f.FileID)
+		}
+		seen[f.FileID] = true
+	}
+	return nil
+}
+
+// createBatch stores a batch of valid files in one transaction and queues
+// them.
+func (s *Service) createBatch(ctx context.Context, tenantID, storeID string, files []BatchFile) (Batch, error) {
+	now := time.Now().UTC()
+	b := Batch{ID: newID("vsfb_"), StoreID: storeID, TenantID: tenantID, CreatedAt: now}
+	sfs := make([]StoreFile, len(files))
+	for i, f := range files {
+		sfs[i] = StoreFile{StoreID: storeID, FileID: f.FileID, TenantID: tenantID, BatchID: b.ID, Status: InProgress,
+			Chunking: resolved(f.Chunking), Attributes: f.Attributes, CreatedAt: now}
+	}
+	if err := s.repo.PutBatch(ctx, b, sfs); err != nil {
+		return Batch{}, err
+	}
+	for _, sf := range sfs {
 		s.enqueue(sf)
 	}
 	return s.repo.Batch(ctx, tenantID, storeID, b.ID)
@@ -196,11 +342,21 @@ func (s *Service) CancelBatch(ctx context.Context, tenantID, storeID, id string)
 	if err != nil {
 		return b, err
 	}
-	files, _, err := s.repo.StoreFiles(ctx, tenantID, storeID, id, Cancelled, Page{Limit: 1000})
-	if err == nil {
+	// Stop the ingestions of the cancelled files, every page of them (a
+	// batch holds up to MaxBatchFiles).
+	p := Page{Limit: 1000}
+	for {
+		files, more, err := s.repo.StoreFiles(ctx, tenantID, storeID, id, Cancelled, p)
+		if err != nil {
+			break
+		}
 		for _, f := range files {
 			s.cancelRunning(storeID, f.FileID)
 		}
+		if !more || len(files) == 0 {
+			break
+		}
+		p.After = files[len(files)-1].FileID
 	}
 	return b, nil
 }

@@ -84,6 +84,9 @@ type Service struct {
 	opt    Options
 	log    *slog.Logger
 
+	// attrMu orders the updates of files' attributes and their copies in
+	// the in-memory indexes; it is taken before mu, never while holding it.
+	attrMu  sync.Mutex
 	mu      sync.Mutex
 	indexes map[string]*index // by store id; built lazily from the repo
 	running map[string]context.CancelFunc

@@ -87,6 +87,23 @@ func (db *DB) StoreFile(ctx context.Context, tenantID, storeID, fileID string) (
 	return sf, notFound("read vector store file", err)
 }
 
+// UpdateAttributes implements rag.Repo.
+func (db *DB) UpdateAttributes(ctx context.Context, tenantID, storeID, fileID string, attrs map[string]any) (rag.StoreFile, error) {
+	b, err := json.Marshal(orEmpty(attrs))
+	if err != nil {
+		return rag.StoreFile{}, fmt.Errorf("update vector store file attributes: %w", err)
+	}
+	res, err := db.db.ExecContext(ctx, "UPDATE kb_store_files SET attributes = ? WHERE store_id = ? AND file_id = ? AND tenant_id = ?",
+		string(b), storeID, fileID, tenantID)
+	if err != nil {
+		return rag.StoreFile{}, opError("update vector store file attributes", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return rag.StoreFile{}, fmt.Errorf("update vector store file attributes: %w", rag.ErrNotFound)
+	}
+	return db.StoreFile(ctx, tenantID, storeID, fileID)
+}
+
 // StoreFiles implements rag.Repo. Its cursor is a file id.
 func (db *DB) StoreFiles(ctx context.Context, tenantID, storeID, batchID string, status rag.Status, p rag.Page) ([]rag.StoreFile, bool, error) {
 	var one int
@@ -414,6 +431,30 @@ func (db *DB) VectorsByHash(ctx context.Context, storeID string, hashes []string
 		if err := rows.Err(); err != nil {
 			return nil, opError("read vectors by hash", err)
 		}
+	}
+	return out, nil
+}
+
+// FileChunks implements rag.Repo.
+func (db *DB) FileChunks(ctx context.Context, storeID, fileID string) ([]rag.Chunk, error) {
+	rows, err := db.db.QueryContext(ctx, "SELECT id, store_id, file_id, idx, text, page, section, hash, tokens FROM kb_chunks WHERE store_id = ? AND file_id = ? ORDER BY idx",
+		storeID, fileID)
+	if err != nil {
+		return nil, opError("read file chunks", err)
+	}
+	defer rows.Close()
+	var out []rag.Chunk
+	for rows.Next() {
+		var c rag.Chunk
+		var key int64
+		if err := rows.Scan(&key, &c.StoreID, &c.FileID, &c.Index, &c.Text, &c.Page, &c.Section, &c.Hash, &c.Tokens); err != nil {
+			return nil, opError("read file chunks", err)
+		}
+		c.Key = uint64(key)
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, opError("read file chunks", err)
 	}
 	return out, nil
 }

@@ -48,6 +48,8 @@ func (k *Knowledge) Routes() map[string]api.AuthedHandler {
 		"POST /v1/vector_stores/{id}/files":                       k.attachFile,
 		"GET /v1/vector_stores/{id}/files":                        k.listStoreFiles,
 		"GET /v1/vector_stores/{id}/files/{file}":                 k.getStoreFile,
+		"POST /v1/vector_stores/{id}/files/{file}":                k.updateStoreFile,
+		"GET /v1/vector_stores/{id}/files/{file}/content":         k.storeFileContent,
 		"DELETE /v1/vector_stores/{id}/files/{file}":              k.detachFile,
 		"POST /v1/vector_stores/{id}/file_batches":                k.createBatch,
 		"GET /v1/vector_stores/{id}/file_batches/{batch}":         k.getBatch,

@@ -255,6 +255,61 @@ func (k *Knowledge) getStoreFile(w http.ResponseWriter, r *http.Request, p tenan
 	api.WriteJSON(w, http.StatusOK, wireStoreFile(f))
 }
 
+// updateStoreFile replaces a store file's attributes: {"attributes":
+// {...}}, null to clear them.
+func (k *Knowledge) updateStoreFile(w http.ResponseWriter, r *http.Request, p tenant.Principal) {
+	var req struct {
+		Attributes json.RawMessage `json:"attributes"`
+	}
+	if err := api.DecodeJSON(r, &req); err != nil {
+		api.WriteError(w, err)
+		return
+	}
+	if req.Attributes == nil {
+		api.WriteError(w, api.BadRequest("attributes", "attributes is required (null clears them)"))
+		return
+	}
+	var attrs map[string]any
+	if err := json.Unmarshal(req.Attributes, &attrs); err != nil {
+		api.WriteError(w, api.BadRequest("attributes", "attributes must be an object of strings, numbers and booleans"))
+		return
+	}
+	f, err := k.kb.UpdateFileAttributes(r.Context(), p.TenantID, r.PathValue("id"), r.PathValue("file"), attrs)
+	if err != nil {
+		api.WriteError(w, kbError(err, "vector store file"))
+		return
+	}
+	api.WriteJSON(w, http.StatusOK, wireStoreFile(f))
+}
+
+type contentPartWire struct {
+	Type string `json:"type"`
+	Text string `json:"text"`
+}
+
+type contentPageWire struct {
+	Object   string            `json:"object"`
+	Data     []contentPartWire `json:"data"`
+	HasMore  bool              `json:"has_more"`
+	NextPage *string           `json:"next_page"`
+}
+
+// storeFileContent returns a store file's parsed content as the store
+// holds it: its chunks' texts in order, one text part each (a chunk
+// repeats its overlap with the one before).
+func (k *Knowledge) storeFileContent(w http.ResponseWriter, r *http.Request, p tenant.Principal) {
+	chunks, err := k.kb.StoreFileChunks(r.Context(), p.TenantID, r.PathValue("id"), r.PathValue("file"))
+	if err != nil {
+		api.WriteError(w, kbError(err, "vector store file"))
+		return
+	}
+	out := contentPageWire{Object: "vector_store.file_content.page", Data: make([]contentPartWire, len(chunks))}
+	for i, c := range chunks {
+		out.Data[i] = contentPartWire{Type: "text", Text: c.Text}
+	}
+	api.WriteJSON(w, http.StatusOK, out)
+}
+
 func (k *Knowledge) detachFile(w http.ResponseWriter, r *http.Request, p tenant.Principal) {
 	id := r.PathValue("file")
 	if err := k.kb.DetachFile(r.Context(), p.TenantID, r.PathValue("id"), id); err != nil {
@@ -278,9 +333,21 @@ func wireBatch(b rag.Batch) batchWire {
 		Status: string(b.Status), FileCounts: wireCounts(b.Counts)}
 }
 
+// batchFileWire is an entry of a batch's files: a file with its own
+// attributes and chunking strategy.
+type batchFileWire struct {
+	FileID     string          `json:"file_id"`
+	Chunking   *chunk.Strategy `json:"chunking_strategy"`
+	Attributes map[string]any  `json:"attributes"`
+}
+
+// createBatch takes file_ids, with attributes and a chunking strategy for
+// all of them, or files, each with its own (OpenAI's newer form); one or
+// the other, up to rag.MaxBatchFiles.
 func (k *Knowledge) createBatch(w http.ResponseWriter, r *http.Request, p tenant.Principal) {
 	var req struct {
 		FileIDs    []string        `json:"file_ids"`
+		Files      []batchFileWire `json:"files"`
 		Chunking   *chunk.Strategy `json:"chunking_strategy"`
 		Attributes map[string]any  `json:"attributes"`
 	}
@@ -288,7 +355,26 @@ func (k *Knowledge) createBatch(w http.ResponseWriter, r *http.Request, p tenant
 		api.WriteError(w, err)
 		return
 	}
-	b, err := k.kb.CreateBatch(r.Context(), p.TenantID, r.PathValue("id"), req.FileIDs, strategy(req.Chunking), req.Attributes)
+	var (
+		b   rag.Batch
+		err error
+	)
+	switch {
+	case req.FileIDs != nil && req.Files != nil:
+		err = api.BadRequest("files", "file_ids and files are mutually exclusive; send one")
+	case req.Files != nil && (req.Chunking != nil || req.Attributes != nil):
+		err = api.BadRequest("files", "with files, give each file its own attributes and chunking_strategy; the batch's apply to file_ids only")
+	case req.Files != nil:
+		files := make([]rag.BatchFile, len(req.Files))
+		for i, f := range req.Files {
+			files[i] = rag.BatchFile{FileID: f.FileID, Chunking: strategy(f.Chunking), Attributes: f.Attributes}
+		}
+		b, err = k.kb.CreateBatchOf(r.Context(), p.TenantID, r.PathValue("id"), files)
+	case req.FileIDs == nil:
+		err = api.BadRequest("file_ids", "file_ids or files is required")
+	default:
+		b, err = k.kb.CreateBatch(r.Context(), p.TenantID, r.PathValue("id"), req.FileIDs, strategy(req.Chunking), req.Attributes)
+	}
 	if err != nil {
 		api.WriteError(w, kbError(err, "vector store or file"))
 		return
