@@ -64,6 +64,9 @@ type App struct {
 	probes       *prober        // probes of the store and Redis for /readyz (readyz.go)
 	active       handlers       // the HTTP handlers running (shutdown.go)
 	kb           *rag.Service   // the knowledge bases; nil when off (knowledge.go)
+	closeCache   func()         // releases the response cache's Redis client; nil when none (cache.go)
+	purge        *background    // purges expired stored responses (responses.go)
+	backups      *background    // scheduled backups; nil when off (backup.go)
 
 	mu    sync.Mutex // guards cfg and world during a reload
 	cfg   *config.Config
@@ -136,6 +139,10 @@ func New(ctx context.Context, o Options) (*App, error) {
 	a.gw.SetLimiter(limiter)
 	a.gw.SetUsage(a.usage)
 	a.gw.SetPrices(prices)
+	if err := a.setCache(cfg); err != nil {
+		_ = a.Close()
+		return nil, err
+	}
 	a.attachRequestLog(cfg)
 	a.loadDriftBaselines(ctx)
 	if err := a.setBudgets(cfg); err != nil {
@@ -374,6 +381,9 @@ func (a *App) Close() error {
 	a.probes.stop() // the probes use the store and Redis
 	a.closeLoadMetrics()
 	a.closeTelemetry()
+	if a.closeCache != nil {
+		a.closeCache()
+	}
 	return a.closeGovernance()
 }
 

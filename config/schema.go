@@ -32,6 +32,9 @@ type Config struct {
 	// Knowledge configures the knowledge bases (knowledge.go).
 	Knowledge Knowledge `yaml:"knowledge" json:"knowledge"`
 
+	// Cache configures the exact response cache (cache.go).
+	Cache Cache `yaml:"cache" json:"cache"`
+
 	// lines maps a field's path (models[2].targets[0].provider) to its line
 	// in the file the Config was parsed from; nil for a Config built in code.
 	lines map[string]int
@@ -180,6 +183,8 @@ type Model struct {
 	// finished by a target that continues a prefix (stream_recovery.go);
 	// the zero value is off.
 	StreamRecovery StreamRecovery `yaml:"stream_recovery" json:"stream_recovery"`
+	// Cache is the alias's use of the response cache (cache.go).
+	Cache ModelCache `yaml:"cache" json:"cache"`
 }
 
 // ModelLimits are an alias's rate limits, enforced by the limits backend

@@ -106,6 +106,24 @@
 // (the billing rule), or cancelled when no upstream answered or the
 // limiter refused. A failing budget backend does not refuse requests.
 //
+// # Response cache (cache.go)
+//
+// Once per client request, after its route is resolved and its prompt
+// found to fit, and before admission, a cacheable chat request is looked
+// up in the Cache (SetCache; package cache has the key and the in-process
+// backend, package redis the shared one). Cacheable: a body, no
+// Cache-Control: no-store, and an alias that caches it (config
+// models[].cache.exact, else cache.enabled for deterministic requests:
+// temperature 0 or a seed); a stream of several choices is not. A hit is
+// answered at once, with no attempt, admission, reservation or budget,
+// and recorded (usage with CacheHit at cost 0, metrics; not drift); a
+// stream hit is a replay of the chunks stored. Only a complete answer is
+// stored (cache.Complete: every choice finished with stop, length or
+// tool_calls), and for a stream only at its proper end (io.EOF), never
+// when it broke, was continued or was closed early. A failing backend is
+// a miss: the cache never fails a request. Outcome.Cache says hit or miss
+// for the x-bulwark-cache header.
+//
 // The routing table can be swapped at any time (config reload); a request
 // uses the table it started with.
 //

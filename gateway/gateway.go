@@ -40,6 +40,8 @@ type Gateway struct {
 	reqlog *requestLog // the request log (reqlog.go); nil records nothing
 	// budgets enforces budgets (budget.go); nil enforces none.
 	budgets *budgeting
+	// cache is the response cache (cache.go); nil caches nothing.
+	cache *answerCache
 }
 
 // New returns a Gateway routing with t and observed by o.
@@ -89,6 +91,9 @@ type Outcome struct {
 	// its first content (continue.go); its broken attempts are in Tried
 	// with their break.
 	Continuations []Continuation
+	// Cache is CacheHit or CacheMiss when the request was looked up in
+	// the response cache (cache.go), empty when it was not cacheable.
+	Cache string
 }
 
 // resolve finds the route that serves the model name the client sent, in
@@ -157,6 +162,17 @@ func (g *Gateway) Chat(ctx context.Context, p tenant.Principal, req *llm.ChatReq
 	if err != nil {
 		return nil, out, err
 	}
+	// A hit is served before admission, limits and budgets: it takes no
+	// upstream capacity and costs nothing (cache.go).
+	cc, hit := g.lookupCache(ctx, rq, p, r, req, false)
+	if hit != nil {
+		resp = hit.ChatResponse()
+		rq.cacheHit(p, false, &out, resp.Usage)
+		return resp, out, nil
+	}
+	if cc != nil {
+		out.Cache = CacheMiss
+	}
 	admitted, err := g.admit(rq, p, req.Priority, req.ServiceTier)
 	if err != nil {
 		return nil, out, err
@@ -165,9 +181,9 @@ func (g *Gateway) Chat(ctx context.Context, p tenant.Principal, req *llm.ChatReq
 	if err := g.reserve(ctx, rq, p, false, estimateChat(req, prompt), &out); err != nil {
 		return nil, out, err
 	}
-	ctx, cancel := withTotal(ctx, r)
+	tctx, cancel := withTotal(ctx, r)
 	defer cancel()
-	resp, err = run(ctx, rq, tbl, r, &out, r.Policy.HedgeDelay > 0 || r.Policy.HedgeP95,
+	resp, err = run(tctx, rq, tbl, r, &out, r.Policy.HedgeDelay > 0 || r.Policy.HedgeP95,
 		func(ctx context.Context, cr *route.Route, t *route.Target) (*llm.ChatResponse, error) {
 			ctx, cancel := withAttempt(ctx, cr)
 			defer cancel()
@@ -175,6 +191,9 @@ func (g *Gateway) Chat(ctx context.Context, p tenant.Principal, req *llm.ChatReq
 			call.Model = t.Model
 			return t.Client.Chat(ctx, &call)
 		})
+	if err == nil {
+		cc.storeChat(ctx, resp, &out, req.N)
+	}
 	return resp, out, err
 }
 
@@ -260,6 +279,20 @@ func (g *Gateway) Stream(ctx context.Context, p tenant.Principal, req *llm.ChatR
 		rq.end(ctx, &out, answer{}, err)
 		return nil, out, err
 	}
+	cc, hit := g.lookupCache(ctx, rq, p, r, req, true) // cache.go
+	if hit != nil {
+		rp := &replay{chunks: hit.Chunks}
+		var ans answer
+		ans.model, ans.finish, rp.usage = hit.StreamUsage()
+		ans.input, ans.output = rp.usage.PromptTokens, rp.usage.CompletionTokens
+		ans.firstToken = time.Since(rq.start) // the whole answer at once
+		rq.cacheHit(p, true, &out, rp.usage)
+		rq.end(ctx, &out, ans, nil)
+		return rp, out, nil
+	}
+	if cc != nil {
+		out.Cache = CacheMiss
+	}
 	admitted, err := g.admit(rq, p, req.Priority, req.ServiceTier)
 	if err != nil {
 		rq.end(ctx, &out, answer{}, err)
@@ -288,6 +321,9 @@ func (g *Gateway) Stream(ctx context.Context, p tenant.Principal, req *llm.ChatR
 		return nil, out, err
 	}
 	s.onClose = func() { cancel(); admitted() }
+	if cc != nil {
+		s.cacheRec = &streamRecorder{cc: cc, ctx: reqCtx, target: out.Target.Name()}
+	}
 	s.watch.handOver(reqCtx, rq, out)
 	if r.Policy.Recovery.Enabled() { // continue.go
 		s.rec = newRecovery(ctx, tbl, r, req, &s.bill)

@@ -168,6 +168,9 @@ func (rq *request) end(ctx context.Context, out *Outcome, ans answer, err error)
 	if errors.As(err, &me) { // the client's mistake says nothing about the model
 		return
 	}
+	if rq.quota != nil && rq.quota.cacheHit { // nor does a cached answer
+		return
+	}
 	ob := drift.Observation{Alias: rq.alias, PromptTokens: ans.input, OutputTokens: ans.output, Latency: d, ErrorKind: rec.ErrorType}
 	if len(ans.finish) > 0 {
 		ob.FinishReason = ans.finish[0]
@@ -346,6 +349,9 @@ func (w *streamWatch) chunk(c *llm.Chunk) {
 // final usage once it ended), and whether it reported any: for the API
 // edge's access log, which sees only the stream.
 func StreamUsage(s llm.Stream) (llm.Usage, bool) {
+	if rp, ok := s.(*replay); ok { // a cache hit (cache.go)
+		return rp.usage, rp.usage != (llm.Usage{})
+	}
 	r, ok := s.(*relay)
 	if !ok || r.watch == nil || r.watch.usage == (llm.Usage{}) {
 		return llm.Usage{}, false

@@ -52,6 +52,9 @@ type quota struct {
 	// of one of them was counted, not reported.
 	calls   []callUsage
 	counted bool
+	// cacheHit: the response cache answered (cache.go); no upstream was
+	// called and nothing was reserved.
+	cacheHit bool
 }
 
 // cost is what the request's usage costs by the billing rule: each call
@@ -210,6 +213,13 @@ func (rq *request) settle(out *Outcome, ans answer, err error) {
 	// no upstream answered costs nothing. A stream call that broke without
 	// reporting usage is billed for the tokens Bulwark counted of it
 	// (bill.go), and the record says so.
+	if q.cacheHit && err == nil {
+		// A hit is recorded with the tokens of the answer it replayed, at
+		// no cost: no upstream was called (usage/doc.go).
+		rec.CacheHit = true
+		rec.PromptTokens = int64(u.PromptTokens)
+		rec.CompletionTokens = int64(u.CompletionTokens)
+	}
 	if answered && err == nil {
 		rec.PromptTokens = int64(u.PromptTokens)
 		rec.CompletionTokens = int64(u.CompletionTokens)

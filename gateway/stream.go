@@ -90,6 +90,9 @@ type relay struct {
 	rec *recovery
 	// bill is what the stream's upstream calls are billed for (bill.go).
 	bill bill
+	// cacheRec keeps the chunks to store in the response cache
+	// (cache.go); nil when the request is not cacheable.
+	cacheRec *streamRecorder
 }
 
 // stall ends the upstream call of a stream that sent nothing for r.idle.
@@ -112,10 +115,16 @@ func (r *relay) Recv() (*llm.Chunk, error) {
 					continue // a continuation's role chunk: the client has one
 				}
 			}
+			if r.cacheRec != nil {
+				r.cacheRec.chunk(c)
+			}
 			r.observe(c)
 			return c, nil
 		}
 		if r.rec != nil && !errors.Is(err, io.EOF) {
+			if r.cacheRec != nil {
+				r.cacheRec.spoilt = true // a continued answer is never cached
+			}
 			if r.err = r.continueAfter(err); r.err == nil {
 				continue
 			}
@@ -170,6 +179,10 @@ func (r *relay) observe(c *llm.Chunk) {
 // end records the stream once it ended: properly (io.EOF), improperly, or
 // closed by the client before either (recorded as canceled).
 func (r *relay) end() {
+	if r.cacheRec != nil { // only a stream that ended properly is stored
+		r.cacheRec.end(r.err)
+		r.cacheRec = nil
+	}
 	if r.watch == nil || r.watch.rq == nil {
 		r.bill.release() // its text buffer goes back to the pool all the same
 		return

@@ -42,6 +42,11 @@ type ChatRequest struct {
 	// for the usage ledger; empty when there is none. It is never sent
 	// upstream.
 	RequestID string
+	// NoCache and NoStore are the client's Cache-Control: no-cache (do
+	// not answer from Bulwark's response cache, but cache the fresh
+	// answer) and no-store (neither). Never sent upstream.
+	NoCache bool
+	NoStore bool
 	// Body is the client's request JSON. Never nil for requests decoded from
 	// the wire; providers that build their own body may ignore it.
 	Body json.RawMessage

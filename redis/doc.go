@@ -29,6 +29,12 @@
 //	<prefix>budget:<kind>:<id>:<period>:<start>:leases   sorted set: reservation ID scored by lease expiry (µs)
 //	<prefix>budget-res:<reservation ID>                   marker: settles a reservation, and a retried reserve, once
 //
+// Cache (cache.go) is the Redis side of the gateway's response cache
+// (package cache): one string per cached answer, set with its TTL, under
+// its own prefix (default "bulwark:cache:", config cache.prefix):
+//
+//	<prefix><key>   string: the encoded cache.Entry; key is cache.Key's 64 hex digits
+//
 // Period keys expire a lease and an hour after their period ends; markers
 // a lease and an hour after the reservation. A lease that ran out (its
 // replica crashed) releases its cost at the next call.
@@ -51,7 +57,8 @@
 //     ContextTimeoutEnabled); limit.Fallback supplies a short timeout and
 //     serves locally when Redis does not answer.
 //
-// This package imports limit (whose interface it implements) and go-redis;
+// This package imports limit (whose interface it implements), go-redis
+// and, in tests only, cache/cachetest;
 // it must not import the gateway, the HTTP layer or vendor packages. Only
 // app imports it.
 package redis

@@ -73,6 +73,10 @@ type Route struct {
 	// Tenants, when not empty, are the only tenants the alias serves
 	// (Serves).
 	Tenants []string
+
+	// Cache is the alias's use of the response cache (config
+	// models[].cache).
+	Cache config.ModelCache
 }
 
 // Pick chooses a target by the route's balance policy among the targets
@@ -180,7 +184,7 @@ func New(models []config.Model, providers map[string]llm.Provider, prev *Table) 
 		r := &Route{
 			Alias: m.Name, Fallbacks: m.Fallbacks, ContextWindow: m.ContextWindow,
 			Balance: m.Balance, Policy: policyOf(m), Limits: m.Limits,
-			Tenants: m.Tenants,
+			Tenants: m.Tenants, Cache: m.Cache,
 		}
 		if r.Balance == "" {
 			r.Balance = config.DefaultBalance

@@ -106,6 +106,11 @@ type Metrics struct {
 	httpRequests   *prometheus.CounterVec
 	httpDuration   *prometheus.HistogramVec
 
+	// The response cache's (cache.go).
+	cacheLookups *prometheus.CounterVec
+	cacheStores  *prometheus.CounterVec
+	cacheErrors  *prometheus.CounterVec
+
 	// What self-hosted upstream servers report about their load.
 	upstreamWaiting *prometheus.GaugeVec
 	upstreamRunning *prometheus.GaugeVec
@@ -222,6 +227,14 @@ func NewMetrics(o MetricsOptions) *Metrics {
 		"Requests in service at a target's server, as its last fresh metrics report said.", "provider", "model")
 	m.upstreamKVCache = gauge("bulwark_upstream_kv_cache_usage_ratio",
 		"Share of a target's server KV cache in use (0 to 1), as its last fresh metrics report said.", "provider", "model")
+
+	m.cacheLookups = counter("bulwark_cache_lookups_total",
+		"Cacheable requests looked up in the response cache, by alias and result (hit or miss; a Cache-Control: no-cache request is a miss).",
+		"alias", "result")
+	m.cacheStores = counter("bulwark_cache_stores_total",
+		"Complete answers stored in the response cache, by alias.", "alias")
+	m.cacheErrors = counter("bulwark_cache_errors_total",
+		"Failures of the response cache, served as misses, by operation (get, set, encode, decode).", "op")
 
 	if !o.NoProcessMetrics {
 		m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -39,6 +39,7 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request, p tenant.Pri
 		return
 	}
 	req.Priority, req.ClientRetries = e.priority, e.retries
+	req.NoCache, req.NoStore = cacheControl(r.Header)
 	api.Annotate(w, req.Model, "")
 	req.RequestID = api.RequestID(w) // for the usage ledger
 	if req.Stream {

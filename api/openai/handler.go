@@ -61,6 +61,9 @@ func setOutcome(w http.ResponseWriter, o gateway.Outcome) {
 	if o.Attempts > 0 {
 		hdr.Set(HeaderAttempts, strconv.Itoa(o.Attempts))
 	}
+	if o.Cache != "" {
+		hdr.Set(gateway.HeaderCache, o.Cache)
+	}
 	if rl := o.RateLimit; rl != nil {
 		// OpenAI's x-ratelimit-* headers, for the dimensions that are
 		// limited; resets are written as OpenAI does ("1s", "6m0s").
