@@ -58,6 +58,7 @@ fuzz:
 	go test ./tokens -run '^$$' -fuzz '^FuzzCount$$' -fuzztime $(FUZZTIME)
 	go test ./redact -run '^$$' -fuzz '^FuzzString$$' -fuzztime $(FUZZTIME)
 	go test ./api/openai -run '^$$' -fuzz '^FuzzDecodeRerank$$' -fuzztime $(FUZZTIME)
+	go test ./api/openai -run '^$$' -fuzz '^FuzzDecodeResponses$$' -fuzztime $(FUZZTIME)
 	go test ./cmd/bulwark -run '^$$' -fuzz '^FuzzParseSitemap$$' -fuzztime $(FUZZTIME)
 	go test ./llm/anthropic -run '^$$' -fuzz '^FuzzRateLimitHeaders$$' -fuzztime $(FUZZTIME)
 	go test ./llm/anthropic -run '^$$' -fuzz '^FuzzStream$$' -fuzztime $(FUZZTIME)

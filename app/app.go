@@ -163,6 +163,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	}
 	a.handler = a.buildHandler(cfg)
 	a.bg = startBackground(a.db, a.keys, a.log)
+	a.purge = startResponsePurge(a.db, a.log)
 	return a, nil
 }
 
@@ -238,6 +239,7 @@ func (a *App) buildHandler(cfg *config.Config) http.Handler {
 	}
 	routes := anthropic.New(oai).Routes() // OpenAI's API and Anthropic's Messages API
 	uploads := a.knowledgeRoutes(cfg, routes)
+	a.responsesRoutes(cfg, oai, routes)
 	return telemetry.Middleware(a.obs.metrics, a.obs.tracing, api.NewHandler(api.Options{
 		Auth:           a.keys,
 		Log:            a.log,
@@ -375,6 +377,7 @@ func (w *deadlineWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 // stops the key refresh, flushes the usage writer (what the store does not
 // take is spilled and replayed at the next start) and closes the store.
 func (a *App) Close() error {
+	a.purge.stop() // it uses the store
 	if a.kb != nil {
 		a.kb.Close() // its workers use the gateway and the store
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/bulwark-ai/bulwark/postgres"
 	"github.com/bulwark-ai/bulwark/redis"
 	"github.com/bulwark-ai/bulwark/reqlog"
+	"github.com/bulwark-ai/bulwark/responses"
 	"github.com/bulwark-ai/bulwark/sqlite"
 	"github.com/bulwark-ai/bulwark/tenant"
 	"github.com/bulwark-ai/bulwark/usage"
@@ -37,6 +38,7 @@ type store interface {
 	usage.Ledger
 	reqlog.Store        // the request log (telemetry.request_log)
 	drift.BaselineStore // drift baselines across restarts
+	responses.Store     // stored Responses API answers (responses.go)
 	Ping(ctx context.Context) error
 	Close() error
 }

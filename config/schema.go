@@ -35,6 +35,9 @@ type Config struct {
 	// Cache configures the exact response cache (cache.go).
 	Cache Cache `yaml:"cache" json:"cache"`
 
+	// Responses configures the Responses API (responses.go).
+	Responses Responses `yaml:"responses" json:"responses"`
+
 	// lines maps a field's path (models[2].targets[0].provider) to its line
 	// in the file the Config was parsed from; nil for a Config built in code.
 	lines map[string]int

@@ -106,6 +106,7 @@ func (v *validator) top(c *Config) {
 	v.capacity(c)
 	v.store(c)
 	v.knowledge(c)
+	v.responses(c)
 	v.cache(c)
 }
 
