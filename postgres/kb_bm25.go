@@ -15,8 +15,7 @@ import (
 // chunk's length is its count of distinct lexemes (length(tsvector)); a
 // term's frequency the count of its positions. The store's chunk count
 // and mean length are read at most every bm25StatsTTL (a scan of the
-// store) and each query term's document frequency in the store at every
-// search (an index scan, as the match itself).
+// store); each query term's document frequency comes with the match.
 const (
 	bm25K1       = 1.2
 	bm25B        = 0.75
@@ -57,33 +56,33 @@ func (db *DB) bm25Stats(ctx context.Context, storeID string) (n, avgdl float64, 
 // filter (SQL on sf, the chunk's store file; "" for none) and limited by
 // limit ("" for none), best first. The words are turned into lexemes as
 // the chunks' text is (stemmed, stop words left out), and a chunk that
-// holds any of them matches.
+// holds any of them matches. The chunks of the store that match, found
+// through the tsvector's GIN index, give each term's document frequency
+// (a chunk without the term does not match on it); the filter applies
+// to the ranking, not to the statistics.
 func keywordSQL(filter, limit string) string {
-	q := `WITH terms AS (
+	q := `WITH terms AS MATERIALIZED (
 			SELECT DISTINCT u.lexeme FROM unnest(to_tsvector('english', array_to_string($2::text[], ' '))) u
-		), q AS (
+		), q AS MATERIALIZED (
 			SELECT string_agg(quote_literal(lexeme), ' | ')::tsquery AS q FROM terms
-		), df AS (
-			SELECT t.lexeme, (SELECT count(*) FROM kb_chunks c
-				WHERE c.store_id = $1 AND c.tsv @@ quote_literal(t.lexeme)::tsquery)::float8 AS df
-			FROM terms t
-		), m AS (
-			SELECT c.id, c.tsv FROM q, kb_chunks c`
-	if filter != "" {
-		q += " JOIN kb_store_files sf ON sf.store_id = c.store_id AND sf.file_id = c.file_id"
-	}
-	q += " WHERE c.store_id = $1 AND q.q IS NOT NULL AND c.tsv @@ q.q"
-	if filter != "" {
-		q += " AND " + filter
-	}
-	q += `)
-		SELECT m.id, sum(
+		), hits AS MATERIALIZED (
+			SELECT c.id, c.store_id, c.file_id, c.tsv FROM q, kb_chunks c
+			WHERE c.store_id = $1 AND q.q IS NOT NULL AND c.tsv @@ q.q
+		), df AS MATERIALIZED (
+			SELECT u.lexeme, count(*)::float8 AS df FROM hits h CROSS JOIN LATERAL unnest(h.tsv) u
+			WHERE u.lexeme IN (SELECT lexeme FROM terms) GROUP BY u.lexeme
+		)
+		SELECT h.id, sum(
 			ln(1 + (greatest($3::float8, df.df) - df.df + 0.5) / (df.df + 0.5))
 			* cardinality(u.positions) * ` + ftoa(bm25K1+1) + `
-			/ (cardinality(u.positions) + ` + ftoa(bm25K1) + ` * (1 - ` + ftoa(bm25B) + ` + ` + ftoa(bm25B) + ` * length(m.tsv) / greatest($4::float8, 1)))
+			/ (cardinality(u.positions) + ` + ftoa(bm25K1) + ` * (1 - ` + ftoa(bm25B) + ` + ` + ftoa(bm25B) + ` * length(h.tsv) / greatest($4::float8, 1)))
 		) AS score
-		FROM m CROSS JOIN LATERAL unnest(m.tsv) u JOIN df ON df.lexeme = u.lexeme
-		GROUP BY m.id ORDER BY score DESC, m.id`
+		FROM hits h`
+	if filter != "" {
+		q += " JOIN kb_store_files sf ON sf.store_id = h.store_id AND sf.file_id = h.file_id AND " + filter
+	}
+	q += ` CROSS JOIN LATERAL unnest(h.tsv) u JOIN df ON df.lexeme = u.lexeme
+		GROUP BY h.id ORDER BY score DESC, h.id`
 	if limit != "" {
 		q += " LIMIT " + limit
 	}
