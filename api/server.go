@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"path"
 	"sort"
 	"strings"
 
@@ -75,11 +76,40 @@ func NewHandler(o Options) http.Handler {
 		WriteErrorFor(w, r, Errorf(http.StatusNotFound, TypeInvalidRequest, "unknown_url",
 			"unknown request URL: %s %s; see /v1/chat/completions, /v1/messages, /v1/embeddings, /v1/rerank, /v1/models, /v1/files and /v1/vector_stores", r.Method, r.URL.Path))
 	})
-	var h http.Handler = mux
+	var h http.Handler = uncleanPaths(mux)
 	h = recoverPanics(o.Log, h)
 	h = accessLog(o.Log, h)
 	h = requestID(h)
 	return h
+}
+
+// uncleanPaths answers a path with . or .. elements or repeated slashes
+// with a 404 in OpenAI's format, where ServeMux would redirect to the
+// cleaned path with an HTML body: an API client follows no such redirect
+// (a POST's body would be lost), and "/admin/v1/keys/../tenants" should
+// not reach another route by any means.
+func uncleanPaths(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; p != "" && p != "*" && cleanPath(p) != p {
+			WriteErrorFor(w, r, Errorf(http.StatusNotFound, TypeInvalidRequest, "unknown_url",
+				"unknown request URL: %s %s: the path has empty, . or .. segments", r.Method, p))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// cleanPath is p as ServeMux cleans it: path.Clean, rooted, keeping a
+// trailing slash.
+func cleanPath(p string) string {
+	if p[0] != '/' {
+		p = "/" + p
+	}
+	np := path.Clean(p)
+	if p[len(p)-1] == '/' && np != "/" {
+		np += "/"
+	}
+	return np
 }
 
 // byMethod dispatches on the method and answers 405 in OpenAI's format.

@@ -160,3 +160,23 @@ func TestUpstreamKindsMapToStatuses(t *testing.T) {
 		t.Errorf("Retry-After = %q, want 2 (rounded up)", w.Header().Get("Retry-After"))
 	}
 }
+
+// TestUncleanPathsAreNotRedirected: ServeMux would answer a path with ..
+// or // with a 307 to the cleaned path and an HTML body; Bulwark answers
+// 404 in OpenAI's format and reaches no route.
+func TestUncleanPathsAreNotRedirected(t *testing.T) {
+	for _, p := range []string{"/admin/v1/keys/../x", "/v1//echo", "/v1/./echo", "/admin/v1/x/.."} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.URL.Path = p // as a raw request line would carry it
+		r.Header.Set("Authorization", "Bearer admin")
+		w := httptest.NewRecorder()
+		testHandler().ServeHTTP(w, r)
+		if w.Code != 404 || w.Header().Get("Location") != "" || !strings.Contains(w.Body.String(), `"code":"unknown_url"`) ||
+			!strings.HasPrefix(w.Header().Get("Content-Type"), "application/json") {
+			t.Errorf("%s: %d %q %q %s", p, w.Code, w.Header().Get("Location"), w.Header().Get("Content-Type"), w.Body)
+		}
+	}
+	if w := serve("GET", "/admin/v1/x", "admin", ""); w.Code != 200 {
+		t.Fatalf("clean path: %d %s", w.Code, w.Body)
+	}
+}
