@@ -184,7 +184,7 @@ func (db *DB) RequestByID(ctx context.Context, tenant, requestID string) (reqlog
 		return reqlog.Record{}, err
 	}
 	row := db.pool.QueryRow(ctx, "SELECT "+requestColumns+`, content::text FROM request_log
-	WHERE request_id = $1 AND ($2 = '' OR tenant_id = $2) ORDER BY time_ns DESC, id DESC LIMIT 1`,
+	WHERE (request_id = $1 OR id = $1) AND ($2 = '' OR tenant_id = $2) ORDER BY request_id = $1 DESC, time_ns DESC, id DESC LIMIT 1`,
 		requestID, tenant)
 	r, err := scanRequest(row, true)
 	if errors.Is(err, pgx.ErrNoRows) {

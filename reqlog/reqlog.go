@@ -216,9 +216,11 @@ type Store interface {
 	// Requests returns the records f selects, newest first (by Time, then
 	// ID), at most f.PageLimit() of them, without their Content.
 	Requests(ctx context.Context, f Filter) ([]Record, error)
-	// RequestByID returns the newest record of the request id, with its
-	// Content; tenant, when not empty, restricts the search to that
-	// tenant's records. It fails with ErrNotFound.
+	// RequestByID returns the newest record of the request id (the
+	// client's X-Request-Id), or the record whose own ID (rql_…, as
+	// listings show it) it is, with its Content; tenant, when not empty,
+	// restricts the search to that tenant's records. It fails with
+	// ErrNotFound.
 	RequestByID(ctx context.Context, tenant, requestID string) (Record, error)
 	// PruneRequests removes the records older than before and returns how
 	// many it removed.

@@ -202,8 +202,8 @@ func (db *DB) Requests(ctx context.Context, f reqlog.Filter) ([]reqlog.Record, e
 // RequestByID implements reqlog.Store.
 func (db *DB) RequestByID(ctx context.Context, tenant, requestID string) (reqlog.Record, error) {
 	row := db.db.QueryRowContext(ctx, "SELECT "+requestColumns+`, content FROM request_log
-	WHERE request_id = ? AND (? = '' OR tenant_id = ?) ORDER BY time DESC, id DESC LIMIT 1`,
-		requestID, tenant, tenant)
+	WHERE (request_id = ? OR id = ?) AND (? = '' OR tenant_id = ?) ORDER BY request_id = ? DESC, time DESC, id DESC LIMIT 1`,
+		requestID, requestID, tenant, tenant, requestID)
 	r, err := scanRequest(row, true)
 	if errors.Is(err, sql.ErrNoRows) {
 		return reqlog.Record{}, reqlog.ErrNotFound

@@ -122,10 +122,20 @@ func (m *Memory) RequestByID(ctx context.Context, tenant, requestID string) (req
 	if err := ctx.Err(); err != nil {
 		return reqlog.Record{}, err
 	}
+	var byID *reqlog.Record
 	for _, r := range m.All() {
-		if r.RequestID == requestID && (tenant == "" || r.TenantID == tenant) {
+		if tenant != "" && r.TenantID != tenant {
+			continue
+		}
+		if r.RequestID == requestID {
 			return r, nil
 		}
+		if r.ID == requestID && byID == nil {
+			byID = &r
+		}
+	}
+	if byID != nil {
+		return *byID, nil
 	}
 	return reqlog.Record{}, reqlog.ErrNotFound
 }

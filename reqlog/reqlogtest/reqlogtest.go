@@ -233,6 +233,13 @@ func testTenantIsolation(t *testing.T, s reqlog.Store) {
 	if _, err := s.RequestByID(t.Context(), "", "req-none"); !errors.Is(err, reqlog.ErrNotFound) {
 		t.Errorf("unknown request id: %v; want ErrNotFound", err)
 	}
+	// By the record's own id, as listings show it.
+	if r, err := s.RequestByID(t.Context(), "a", "r01"); err != nil || r.RequestID != "req-r01" {
+		t.Errorf("tenant a reading its record by its id: %+v, %v", r, err)
+	}
+	if _, err := s.RequestByID(t.Context(), "b", "r01"); !errors.Is(err, reqlog.ErrNotFound) {
+		t.Errorf("tenant b reading tenant a's record by its id: %v; want ErrNotFound", err)
+	}
 }
 
 func testReusedRequestID(t *testing.T, s reqlog.Store) {
