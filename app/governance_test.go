@@ -408,3 +408,42 @@ func TestUsageByTag(t *testing.T) {
 	resp, body := ts.do(t, "GET", "/admin/v1/usage?group_by=tag:bad%22name", "")
 	mustOpenAIError(t, resp, body, 400, "")
 }
+
+// TestPatchMergesLimits: a PATCH that gives one limit keeps the others
+// (0 clears one), for keys and tenants alike.
+func TestPatchMergesLimits(t *testing.T) {
+	ts := start(t, fastConfig)
+	keyID, _ := createKey(t, ts, `{"id":"acme","limits":{"tokens_per_minute":1000,"concurrent":8}}`,
+		`{"tenant_id":"acme","name":"app","limits":{"requests_per_minute":5,"concurrent":4}}`)
+	limits := func(path string) map[string]int {
+		t.Helper()
+		resp, body := ts.do(t, "GET", path, "")
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %d %s", path, resp.StatusCode, body)
+		}
+		var obj struct {
+			Limits map[string]int `json:"limits"`
+		}
+		if err := json.Unmarshal(body, &obj); err != nil {
+			t.Fatal(err)
+		}
+		return obj.Limits
+	}
+	for _, step := range []struct {
+		path, patch string
+		want        map[string]int
+	}{
+		{"/admin/v1/keys/" + keyID, `{"limits":{"requests_per_minute":1}}`, map[string]int{"requests_per_minute": 1, "concurrent": 4}},
+		{"/admin/v1/keys/" + keyID, `{"limits":{"concurrent":0}}`, map[string]int{"requests_per_minute": 1}},
+		{"/admin/v1/tenants/acme", `{"limits":{"requests_per_minute":50}}`, map[string]int{"requests_per_minute": 50, "tokens_per_minute": 1000, "concurrent": 8}},
+		{"/admin/v1/tenants/acme", `{"limits":{}}`, map[string]int{"requests_per_minute": 50, "tokens_per_minute": 1000, "concurrent": 8}},
+	} {
+		resp, body := ts.do(t, "PATCH", step.path, step.patch)
+		if resp.StatusCode != 200 {
+			t.Fatalf("PATCH %s %s: %d %s", step.path, step.patch, resp.StatusCode, body)
+		}
+		if got := limits(step.path); !maps.Equal(got, step.want) {
+			t.Errorf("after PATCH %s %s: limits %v; want %v", step.path, step.patch, got, step.want)
+		}
+	}
+}

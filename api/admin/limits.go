@@ -111,14 +111,35 @@ func rank(priority string) int {
 }
 
 // patchRequest is the body of PATCH /admin/v1/tenants/{id} and
-// PATCH /admin/v1/keys/{id}: what to change. Each field given replaces the
-// stored one whole (aliases {} and priority "" clear); a field left out
-// is kept.
+// PATCH /admin/v1/keys/{id}: what to change. Limits merge: each limit
+// given replaces the stored one (0 clears it) and one left out is kept.
+// The other fields given replace the stored ones whole (aliases {} and
+// priority "" clear); a field left out is kept.
 type patchRequest struct {
-	Limits   *tenant.Limits     `json:"limits"`
+	Limits   *limitsPatch       `json:"limits"`
 	Aliases  *map[string]string `json:"aliases"`
 	Priority *string            `json:"priority"`
 	Tags     *map[string]string `json:"tags"`
+}
+
+// limitsPatch is the limits of a patchRequest: nil is a limit left out.
+type limitsPatch struct {
+	RequestsPerMinute *int `json:"requests_per_minute"`
+	TokensPerMinute   *int `json:"tokens_per_minute"`
+	Concurrent        *int `json:"concurrent"`
+}
+
+// apply returns cur with the limits l gives.
+func (l *limitsPatch) apply(cur tenant.Limits) tenant.Limits {
+	for _, f := range []struct {
+		v   *int
+		dst *int
+	}{{l.RequestsPerMinute, &cur.RequestsPerMinute}, {l.TokensPerMinute, &cur.TokensPerMinute}, {l.Concurrent, &cur.Concurrent}} {
+		if f.v != nil {
+			*f.dst = *f.v
+		}
+	}
+	return cur
 }
 
 // attributes reports whether the request changes attributes, and returns
@@ -146,7 +167,7 @@ func (h *Handler) decodePatch(w http.ResponseWriter, r *http.Request) (patchRequ
 		return req, api.BadRequest("limits", "nothing to change: give limits, aliases, priority or tags")
 	}
 	if req.Limits != nil {
-		return req, checkLimits(*req.Limits)
+		return req, checkLimits(req.Limits.apply(tenant.Limits{}))
 	}
 	return req, nil
 }
@@ -179,7 +200,7 @@ func (h *Handler) patchTenant(w http.ResponseWriter, r *http.Request, p tenant.P
 		}
 	}
 	if req.Limits != nil {
-		if err := h.store.SetTenantLimits(r.Context(), id, *req.Limits); err != nil {
+		if err := h.store.SetTenantLimits(r.Context(), id, req.Limits.apply(t.Limits)); err != nil {
 			h.fail(w, r, p, storeError(err, describe("tenant", id)))
 			return
 		}
@@ -231,7 +252,7 @@ func (h *Handler) patchKey(w http.ResponseWriter, r *http.Request, p tenant.Prin
 		}
 	}
 	if req.Limits != nil {
-		if err := h.store.SetKeyLimits(r.Context(), id, *req.Limits); err != nil {
+		if err := h.store.SetKeyLimits(r.Context(), id, req.Limits.apply(k.Limits)); err != nil {
 			h.fail(w, r, p, storeError(err, describe("key", id)))
 			return
 		}
