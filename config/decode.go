@@ -358,9 +358,15 @@ func (d *decoder) sequence(n *yaml.Node, v reflect.Value, path string) {
 // mapping needs) are numbers; an explicit tag (!!str ${X}) is kept.
 // Expansion never produces YAML structure: the result is one scalar.
 func (d *decoder) text(n *yaml.Node, path string) (*yaml.Node, bool) {
-	out, expanded, probs := expandEnv(n.Value, d.lookupEnv)
+	out, expanded, probs, unset := expandEnv(n.Value, d.lookupEnv)
 	for _, p := range probs {
 		d.problem(path, n.Line, "%s", p)
+	}
+	if len(probs) == len(unset) {
+		// Each problem is an unset variable, and nothing else.
+		for i := range unset {
+			d.problems[len(d.problems)-len(unset)+i].Unset = unset[i]
+		}
 	}
 	if len(probs) > 0 {
 		return nil, false

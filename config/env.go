@@ -8,11 +8,12 @@ import (
 // expandEnv replaces ${VAR} and ${VAR:-default} in one scalar value.
 // ${VAR:-default} uses default when VAR is unset or empty; ${VAR} with VAR
 // unset is a problem. $${ is a literal ${. A $ not followed by { is kept as
-// it is. It reports whether s held any reference and the problems found,
-// which never repeat s: it may be a secret.
-func expandEnv(s string, lookup func(string) (string, bool)) (out string, expanded bool, problems []string) {
+// it is. It reports whether s held any reference, the problems found,
+// which never repeat s: it may be a secret, and the variables among them
+// that are merely unset.
+func expandEnv(s string, lookup func(string) (string, bool)) (out string, expanded bool, problems, unset []string) {
 	if !strings.Contains(s, "${") {
-		return s, false, nil
+		return s, false, nil, nil
 	}
 	var b strings.Builder
 	for {
@@ -49,10 +50,11 @@ func expandEnv(s string, lookup func(string) (string, bool)) (out string, expand
 			v = def
 		case !ok:
 			problems = append(problems, fmt.Sprintf("environment variable %s is not set (write ${%s:-default} for a default)", name, name))
+			unset = append(unset, name)
 		}
 		b.WriteString(v)
 	}
-	return b.String(), expanded, problems
+	return b.String(), expanded, problems, unset
 }
 
 func validEnvName(s string) bool {

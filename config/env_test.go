@@ -33,7 +33,7 @@ func TestExpandEnv(t *testing.T) {
 		{"${KEY-x}", "", "invalid environment variable reference"},
 	}
 	for _, tc := range cases {
-		out, _, probs := expandEnv(tc.in, lookup)
+		out, _, probs, _ := expandEnv(tc.in, lookup)
 		switch {
 		case tc.problem == "" && len(probs) > 0:
 			t.Errorf("%q: problems %v", tc.in, probs)

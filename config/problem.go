@@ -15,6 +15,10 @@ type Problem struct {
 	Path    string
 	Line    int
 	Message string
+	// Unset is the environment variable a ${VAR} reference names when the
+	// problem is only that it is not set ("" for any other problem), so
+	// that a check of a file away from its environment can tell it apart.
+	Unset string
 }
 
 // String formats the problem as "path (line N): message", leaving out

@@ -7,10 +7,10 @@ func TestProblemString(t *testing.T) {
 		p    Problem
 		want string
 	}{
-		{Problem{"providers.openai.api_kye", 4, `unknown field "api_kye"`}, `providers.openai.api_kye (line 4): unknown field "api_kye"`},
-		{Problem{"listen", 0, "bad"}, "listen: bad"},
-		{Problem{"", 3, "invalid YAML"}, "line 3: invalid YAML"},
-		{Problem{"", 0, "invalid YAML"}, "invalid YAML"},
+		{Problem{Path: "providers.openai.api_kye", Line: 4, Message: `unknown field "api_kye"`}, `providers.openai.api_kye (line 4): unknown field "api_kye"`},
+		{Problem{Path: "listen", Line: 0, Message: "bad"}, "listen: bad"},
+		{Problem{Path: "", Line: 3, Message: "invalid YAML"}, "line 3: invalid YAML"},
+		{Problem{Path: "", Line: 0, Message: "invalid YAML"}, "invalid YAML"},
 	}
 	for _, tc := range cases {
 		if got := tc.p.String(); got != tc.want {

@@ -6,7 +6,7 @@
 //
 //	bulwark serve [--config FILE] [--listen ADDR] [--data-dir DIR]
 //	bulwark sim [--config FILE] [--listen ADDR] [--seed N]
-//	bulwark config check FILE
+//	bulwark config check [--strict] FILE
 //	bulwark tenants create|list|update|budget …
 //	bulwark keys create|list|update|budget|revoke|rotate …
 //	bulwark kb ingest|search|status …
@@ -35,7 +35,7 @@ Usage:
         in ./bulwark-data)
   bulwark sim [--config FILE] [--listen ADDR] [--seed N]
         run the provider simulator as a standalone OpenAI-compatible server
-  bulwark config check FILE
+  bulwark config check [--strict] FILE
         validate a config file and print every problem with its line
   bulwark tenants create|list|update|budget [--url URL] [--key KEY] …
   bulwark keys create|list|update|budget|revoke|rotate [--url URL] [--key KEY] …
@@ -76,7 +76,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = simulate(ctx, args[1:], stderr)
 	case "config":
 		if len(args) < 2 || args[1] != "check" {
-			fmt.Fprint(stderr, "usage: bulwark config check FILE\n")
+			fmt.Fprint(stderr, "usage: bulwark config check [--strict] FILE\n")
 			return 2
 		}
 		return checkConfig(args[2:], stdout, stderr)

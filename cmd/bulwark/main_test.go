@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,6 +48,40 @@ models:
 	}
 }
 
+// TestConfigCheckUnsetVariables: a variable not set where the file is
+// checked is a warning naming it (exit 0), and a problem with --strict; a
+// real problem beside it still fails the check.
+func TestConfigCheckUnsetVariables(t *testing.T) {
+	dir := t.TempDir()
+	const unset = "BULWARK_TEST_SURELY_UNSET_KEY"
+	file := filepath.Join(dir, "vendor.yaml")
+	os.WriteFile(file, []byte(`providers:
+  openai: {type: openai, base_url: https://api.openai.com/v1, api_key: "${`+unset+`}"}
+models:
+  - name: chat
+    targets: [{provider: openai, model: gpt-4o-mini}]
+`), 0o600)
+	code, out, errOut := runCmd(t, "config", "check", file)
+	if code != 0 || !strings.Contains(out, unset) || errOut != "" {
+		t.Errorf("unset variable: code %d, out %q, err %q; want 0 and a warning naming it", code, out, errOut)
+	}
+	code, _, errOut = runCmd(t, "config", "check", "--strict", file)
+	if code != 1 || !strings.Contains(errOut, unset+" is not set") {
+		t.Errorf("--strict: code %d, err %q; want 1 naming the variable", code, errOut)
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte(`providers:
+  openai: {type: openai, base_url: https://api.openai.com/v1, api_key: "${`+unset+`}"}
+models:
+  - name: chat
+    targets: [{provider: nowhere, model: gpt-4o-mini}]
+`), 0o600)
+	code, _, errOut = runCmd(t, "config", "check", bad)
+	if code != 1 || !strings.Contains(errOut, "models[0].targets[0].provider") || strings.Contains(errOut, unset) {
+		t.Errorf("a real problem beside an unset variable: code %d, err %q; want 1 naming the problem only", code, errOut)
+	}
+}
+
 func TestUsageAndVersion(t *testing.T) {
 	if code, _, _ := runCmd(t); code != 2 {
 		t.Errorf("no args: code %d", code)
@@ -69,5 +104,33 @@ func TestServeRejectsBadConfig(t *testing.T) {
 	code, _, errOut := runCmd(t, "serve", "--config", bad, "--data-dir", filepath.Join(dir, "d"))
 	if code != 1 || !strings.Contains(errOut, "bad.yaml") {
 		t.Errorf("serve with a broken config: code %d, %q", code, errOut)
+	}
+}
+
+// TestREADMEConfigs: every YAML block of README.md is a configuration
+// that config check accepts on its own (variables that are not set here
+// allowed), so that a user who pastes one gets a server, not an error.
+func TestREADMEConfigs(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := strings.Split(string(b), "```yaml\n")[1:]
+	if len(blocks) == 0 {
+		t.Fatal("README.md has no yaml block")
+	}
+	dir := t.TempDir()
+	for i, blk := range blocks {
+		blk, _, ok := strings.Cut(blk, "```")
+		if !ok {
+			t.Fatalf("yaml block %d is not closed", i+1)
+		}
+		file := filepath.Join(dir, fmt.Sprintf("readme-%d.yaml", i+1))
+		if err := os.WriteFile(file, []byte(blk), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if code, _, errOut := runCmd(t, "config", "check", file); code != 0 {
+			t.Errorf("README.md yaml block %d:\n%s\n%s", i+1, blk, errOut)
+		}
 	}
 }
