@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/bulwark-ai/bulwark/config"
+	"go.yaml.in/yaml/v3"
 )
 
 const tenantsUsage = `usage:
@@ -50,24 +52,82 @@ type adminClient struct {
 
 // adminFlags adds the flags every tenants and keys command takes, and
 // returns a function that builds the client once they are parsed.
+//
+// The server is --url, else $BULWARK_URL, else the listen address of the
+// --config file the server runs with, else the default; its admin key
+// --key, else $BULWARK_ADMIN_KEY, else the admin.key file of --data-dir,
+// else of the config file's data_dir, else of ./bulwark-data. So a command
+// run with the server's own --config needs nothing else.
 func adminFlags(fs *flag.FlagSet) func() (*adminClient, error) {
-	u := fs.String("url", "http://"+config.DefaultListen, "the Bulwark to talk to")
-	key := fs.String("key", "", "admin key (default $BULWARK_ADMIN_KEY, else the admin.key file in --data-dir)")
-	dataDir := fs.String("data-dir", config.DefaultDataDir, "data directory holding admin.key")
+	u := fs.String("url", "http://"+config.DefaultListen, "the Bulwark to talk to (default $BULWARK_URL, else --config's listen)")
+	key := fs.String("key", "", "admin key (default $BULWARK_ADMIN_KEY, else the admin.key file in the data directory)")
+	dataDir := fs.String("data-dir", config.DefaultDataDir, "data directory holding admin.key (default --config's data_dir)")
+	cfgPath := fs.String("config", "", "the server's config file, for its listen address and data directory")
 	return func() (*adminClient, error) {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		base, dir := *u, *dataDir
+		var listen, cfgDir string
+		if *cfgPath != "" {
+			var err error
+			if listen, cfgDir, err = serverPlace(*cfgPath); err != nil {
+				return nil, err
+			}
+		}
+		switch {
+		case set["url"]:
+		case os.Getenv("BULWARK_URL") != "":
+			base = os.Getenv("BULWARK_URL")
+		case listen != "":
+			base = "http://" + dialable(listen)
+		}
+		if !set["data-dir"] && cfgDir != "" {
+			dir = cfgDir
+		}
 		k := *key
 		if k == "" {
 			k = os.Getenv("BULWARK_ADMIN_KEY")
 		}
 		if k == "" {
-			b, err := os.ReadFile(filepath.Join(*dataDir, "admin.key"))
+			b, err := os.ReadFile(filepath.Join(dir, "admin.key"))
 			if err != nil {
-				return nil, fmt.Errorf("no admin key: give --key, set BULWARK_ADMIN_KEY or run where %s is readable", filepath.Join(*dataDir, "admin.key"))
+				return nil, fmt.Errorf("no admin key: give --key, set BULWARK_ADMIN_KEY or run where %s is readable (or give --data-dir or --config)", filepath.Join(dir, "admin.key"))
 			}
 			k = strings.TrimSpace(string(b))
 		}
-		return &adminClient{url: strings.TrimSuffix(*u, "/"), key: k, hc: &http.Client{Timeout: 30 * time.Second}}, nil
+		return &adminClient{url: strings.TrimSuffix(base, "/"), key: k, hc: &http.Client{Timeout: 30 * time.Second}}, nil
 	}
+}
+
+// serverPlace reads the listen address and data directory of a config
+// file, without validating the rest of it: the command talks to the
+// server, which has validated it.
+func serverPlace(path string) (listen, dataDir string, err error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", "", fmt.Errorf("read --config: %w", err)
+	}
+	var c struct {
+		Listen  string `yaml:"listen"`
+		DataDir string `yaml:"data_dir"`
+	}
+	if err := yaml.Unmarshal(b, &c); err != nil {
+		return "", "", fmt.Errorf("read --config %s: %w", path, err)
+	}
+	return c.Listen, c.DataDir, nil
+}
+
+// dialable is a listen address a client can dial: a wildcard or empty
+// host is this machine.
+func dialable(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return listen
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // call sends a request to the admin API and decodes a 2xx answer into

@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"flag"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -128,5 +130,48 @@ func TestAdminKeyFromDataDir(t *testing.T) {
 	var out bytes.Buffer
 	if code := run(context.Background(), []string{"tenants", "list", "--url", url}, &out, io.Discard); code != 0 || !strings.Contains(out.String(), "default") {
 		t.Errorf("key from BULWARK_ADMIN_KEY: %d %q", code, out.String())
+	}
+}
+
+// TestAdminTargetFromConfig: a command given the server's --config finds
+// its listen address (a wildcard host dialled on this machine) and the
+// admin.key of its data directory; $BULWARK_URL and explicit flags win.
+func TestAdminTargetFromConfig(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "state")
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(data, "admin.key"), []byte("bk-from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "serve.yaml")
+	if err := os.WriteFile(cfg, []byte("listen: 0.0.0.0:18123\ndata_dir: "+data+"\nproviders:\n  x: {type: openai, base_url: http://h, api_key: \"${SURELY_UNSET_VAR}\"}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("BULWARK_ADMIN_KEY", "")
+	t.Setenv("BULWARK_URL", "")
+	build := func(args ...string) *adminClient {
+		t.Helper()
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		mk := adminFlags(fs)
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		c, err := mk()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if c := build("--config", cfg); c.url != "http://127.0.0.1:18123" || c.key != "bk-from-file" {
+		t.Errorf("--config: url %q key %q", c.url, c.key)
+	}
+	if c := build("--config", cfg, "--url", "http://other:1"); c.url != "http://other:1" {
+		t.Errorf("--url with --config: %q", c.url)
+	}
+	t.Setenv("BULWARK_URL", "http://env:2/")
+	if c := build("--config", cfg); c.url != "http://env:2" {
+		t.Errorf("$BULWARK_URL with --config: %q", c.url)
 	}
 }
