@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"unicode/utf8"
 )
@@ -19,6 +20,9 @@ func ReadBody(r *http.Request) ([]byte, error) {
 		if errors.As(err, &mbe) {
 			return nil, Errorf(http.StatusRequestEntityTooLarge, TypeInvalidRequest, "request_too_large",
 				"the request body is larger than the limit of %d bytes", mbe.Limit)
+		}
+		if rerr := ReadError(err); rerr != nil {
+			return nil, rerr
 		}
 		return nil, BadRequest("", "could not read the request body: %v", err)
 	}
@@ -95,4 +99,20 @@ func jsonTypeName(kind string) string {
 		return "a number"
 	}
 	return "of another type"
+}
+
+// ReadError is the client's error for a failure of the connection while
+// its body was read (a timeout is a 408, the connection lost a 400), nil
+// for any other error. The network error itself is not repeated: it
+// names the server's and the client's socket addresses.
+func ReadError(err error) error {
+	var ne net.Error
+	if !errors.As(err, &ne) {
+		return nil
+	}
+	if ne.Timeout() {
+		return Errorf(http.StatusRequestTimeout, TypeInvalidRequest, "request_timeout",
+			"the request body did not arrive in time; send it without pauses")
+	}
+	return BadRequest("", "the connection failed while the request body was read")
 }

@@ -1,9 +1,11 @@
 package api
 
 import (
+	"bufio"
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -178,5 +180,36 @@ func TestUncleanPathsAreNotRedirected(t *testing.T) {
 	}
 	if w := serve("GET", "/admin/v1/x", "admin", ""); w.Code != 200 {
 		t.Fatalf("clean path: %d %s", w.Code, w.Body)
+	}
+}
+
+// TestSlowBodyNamesNoAddresses: a body that stops arriving is a 408 in
+// OpenAI's format that does not repeat the network error, which names the
+// server's and the client's socket addresses.
+func TestSlowBodyNamesNoAddresses(t *testing.T) {
+	srv := httptest.NewUnstartedServer(testHandler())
+	srv.Config.ReadTimeout = 300 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// Content-Length promises more than is sent.
+	if _, err := io.WriteString(conn, "POST /v1/echo HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer user\r\nContent-Length: 10\r\n\r\n{\"a\""); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(body), `"code":"request_timeout"`) {
+		t.Errorf("slow body: %d %s", resp.StatusCode, body)
+	}
+	if strings.Contains(string(body), "127.0.0.1") || strings.Contains(string(body), "tcp") {
+		t.Errorf("slow body's error names the connection: %s", body)
 	}
 }

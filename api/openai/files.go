@@ -237,6 +237,9 @@ func uploadError(err error, max int64) error {
 		return api.Errorf(http.StatusRequestEntityTooLarge, api.TypeInvalidRequest, "request_too_large",
 			"the upload is larger than the limit of %d bytes", mbe.Limit)
 	}
+	if rerr := api.ReadError(err); rerr != nil {
+		return rerr
+	}
 	return api.BadRequest("", "%s", fmt.Sprintf("the multipart body is malformed: %v", err))
 }
 
