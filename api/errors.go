@@ -86,6 +86,11 @@ func AsError(err error) *Error {
 		return &Error{Status: http.StatusServiceUnavailable, Type: TypeServer, Code: "server_shutting_down",
 			Message: "Bulwark is shutting down and ended this request; retry it", RetryAfter: time.Second}
 	}
+	var re *gateway.RetrievalError
+	if errors.As(err, &re) { // before the store and context errors it may wrap
+		return &Error{Status: http.StatusServiceUnavailable, Type: TypeServer, Code: "retrieval_unavailable",
+			Message: re.Error(), RetryAfter: max(re.RetryAfter, time.Second)}
+	}
 	if errors.Is(err, tenant.ErrUnavailable) { // before the context errors it may wrap
 		// The cause (an address, a driver's message) is for the log only.
 		return &Error{Status: http.StatusServiceUnavailable, Type: TypeServer, Code: "store_unavailable",

@@ -49,6 +49,7 @@ func (a *App) startKnowledge(ctx context.Context, cfg *config.Config) error {
 		a.kb = nil
 		return fmt.Errorf("knowledge bases: %w", err)
 	}
+	a.gw.SetRetriever(kbRetriever{a.kb}) // grounded aliases (grounding.go)
 	return nil
 }
 

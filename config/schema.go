@@ -188,6 +188,9 @@ type Model struct {
 	StreamRecovery StreamRecovery `yaml:"stream_recovery" json:"stream_recovery"`
 	// Cache is the alias's use of the response cache (cache.go).
 	Cache ModelCache `yaml:"cache" json:"cache"`
+	// Knowledge grounds the alias's answers in knowledge bases
+	// (grounding.go); the zero value is none.
+	Knowledge AliasKnowledge `yaml:"knowledge" json:"knowledge"`
 }
 
 // ModelLimits are an alias's rate limits, enforced by the limits backend

@@ -108,6 +108,7 @@ func (v *validator) top(c *Config) {
 	v.knowledge(c)
 	v.responses(c)
 	v.cache(c)
+	v.aliasKnowledge(c)
 }
 
 func (v *validator) listen(addr string) {

@@ -42,6 +42,11 @@ type Gateway struct {
 	budgets *budgeting
 	// cache is the response cache (cache.go); nil caches nothing.
 	cache *answerCache
+
+	// Grounding (ground.go): the knowledge-base search, nil when off,
+	// and each alias's groundGuard.
+	retriever Retriever
+	grounds   sync.Map
 }
 
 // New returns a Gateway routing with t and observed by o.
@@ -94,6 +99,9 @@ type Outcome struct {
 	// Cache is CacheHit or CacheMiss when the request was looked up in
 	// the response cache (cache.go), empty when it was not cacheable.
 	Cache string
+	// Grounding is what the alias's knowledge retrieval did (ground.go);
+	// nil when the alias has none.
+	Grounding *Grounding
 }
 
 // resolve finds the route that serves the model name the client sent, in
@@ -158,6 +166,9 @@ func (g *Gateway) Chat(ctx context.Context, p tenant.Principal, req *llm.ChatReq
 		return nil, out, err
 	}
 	rq.route = r
+	if err := g.ground(ctx, r.Alias, p.TenantID, r, req, &out); err != nil { // ground.go
+		return nil, out, err
+	}
 	prompt, err := fitChat(tbl, r, req)
 	if err != nil {
 		return nil, out, err
@@ -274,6 +285,10 @@ func (g *Gateway) Stream(ctx context.Context, p tenant.Principal, req *llm.ChatR
 		return nil, out, err
 	}
 	rq.route = r
+	if err := g.ground(ctx, r.Alias, p.TenantID, r, req, &out); err != nil { // ground.go
+		rq.end(ctx, &out, answer{}, err)
+		return nil, out, err
+	}
 	prompt, err := fitChat(tbl, r, req)
 	if err != nil {
 		rq.end(ctx, &out, answer{}, err)

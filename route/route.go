@@ -77,6 +77,9 @@ type Route struct {
 	// Cache is the alias's use of the response cache (config
 	// models[].cache).
 	Cache config.ModelCache
+	// Knowledge grounds the alias's chat answers in knowledge bases
+	// (config models[].knowledge, with its defaults); zero: none.
+	Knowledge config.AliasKnowledge
 }
 
 // Pick chooses a target by the route's balance policy among the targets
@@ -184,7 +187,7 @@ func New(models []config.Model, providers map[string]llm.Provider, prev *Table) 
 		r := &Route{
 			Alias: m.Name, Fallbacks: m.Fallbacks, ContextWindow: m.ContextWindow,
 			Balance: m.Balance, Policy: policyOf(m), Limits: m.Limits,
-			Tenants: m.Tenants, Cache: m.Cache,
+			Tenants: m.Tenants, Cache: m.Cache, Knowledge: knowledgeOf(m.Knowledge),
 		}
 		if r.Balance == "" {
 			r.Balance = config.DefaultBalance
@@ -275,4 +278,13 @@ func (t *Table) States() []TargetState {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Target < out[j].Target })
 	return out
+}
+
+// knowledgeOf is an alias's knowledge binding with its defaults, the zero
+// value when it has none.
+func knowledgeOf(k config.AliasKnowledge) config.AliasKnowledge {
+	if !k.Enabled() {
+		return config.AliasKnowledge{}
+	}
+	return k.Effective()
 }

@@ -111,6 +111,9 @@ type Metrics struct {
 	cacheStores  *prometheus.CounterVec
 	cacheErrors  *prometheus.CounterVec
 
+	// Grounding searches' (retrieval.go).
+	retrieval *retrievalMetrics
+
 	// What self-hosted upstream servers report about their load.
 	upstreamWaiting *prometheus.GaugeVec
 	upstreamRunning *prometheus.GaugeVec
@@ -234,7 +237,9 @@ func NewMetrics(o MetricsOptions) *Metrics {
 	m.cacheStores = counter("bulwark_cache_stores_total",
 		"Complete answers stored in the response cache, by alias.", "alias")
 	m.cacheErrors = counter("bulwark_cache_errors_total",
-		"Failures of the response cache, served as misses, by operation (get, set, encode, decode).", "op")
+		"Failures of the response cache, served as misses, by operation (get, set, encode, decode; embed, semantic_search, semantic_add for the semantic cache).", "op")
+
+	m.retrieval = newRetrievalMetrics(m.reg)
 
 	if !o.NoProcessMetrics {
 		m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

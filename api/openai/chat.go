@@ -59,7 +59,7 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request, p tenant.Pri
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(resp.Body)
+	_, _ = w.Write(withGrounding(resp.Body, out.Grounding))
 }
 
 // stream relays a streamed completion as server-sent events. The gateway
@@ -143,6 +143,9 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, p tenant.Princi
 	if !started {
 		setOutcome(w, out)
 		start()
+	}
+	if out.Grounding != nil && enc == nil {
+		s = &groundedStream{Stream: s, g: out.Grounding}
 	}
 	relay(ew, s, cancel, req.IncludeUsage, enc, writeErr)
 }

@@ -64,6 +64,7 @@ func setOutcome(w http.ResponseWriter, o gateway.Outcome) {
 	if o.Cache != "" {
 		hdr.Set(gateway.HeaderCache, o.Cache)
 	}
+	setGrounding(hdr, o.Grounding)
 	if rl := o.RateLimit; rl != nil {
 		// OpenAI's x-ratelimit-* headers, for the dimensions that are
 		// limited; resets are written as OpenAI does ("1s", "6m0s").
