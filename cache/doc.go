@@ -45,6 +45,34 @@
 // whose background goroutines the leak checks would have to be taught
 // about; sixty lines of exact LRU are simpler than either.
 //
+// # Semantic cache
+//
+// An alias with cache.semantic also answers, after an exact miss, a
+// question close enough to an earlier one (semantic.go). A request's
+// question (QuestionOf) is the text of its last message, a user's; its
+// context is the canonical hash of everything else — system prompt,
+// earlier turns, sampling parameters, response format, the last
+// message's role and name — so only the question is matched fuzzily.
+// Requests with tools, with n above 1, or whose last message is not a
+// user's text have none. The question's Literals (numbers, names,
+// domains, symbols: what an embedding may not see) must match exactly.
+// Tenant, alias, route version, mode, embedding model, context and
+// literals make the question's Bucket; the index (MemoryIndex here,
+// redis.SemanticIndex in the scaled shape) keeps per bucket the unit
+// vectors of the questions whose answers were stored, each with the key
+// of its exact entry, and Search returns the nearest at least the
+// threshold similar (cosine). A semantic hit is thus always an entry the
+// exact cache stored under the rules above, looked up by another key.
+//
+// MemoryIndex is bounded by bytes (oldest vector first, whatever its
+// bucket) and per bucket (newest kept), so a search compares at most
+// that many vectors by brute force; vectors expire with their answers.
+//
+// The threshold is calibrated, not guessed (semantic_calibrate.go,
+// `bulwark cache calibrate`): labelled pairs are split by a hash of their
+// texts, the threshold is the lowest whose precision's Wilson lower bound
+// on one half reaches the target, and it is measured on the other half.
+//
 // This package imports llm (the answers it holds) and nothing of the
 // gateway, the HTTP layer, a store or a vendor.
 package cache

@@ -56,6 +56,9 @@ type Cache struct {
 	// Timeout bounds each call to Redis (default 100ms); past it, or on any
 	// failure of the backend, the request is served as a miss.
 	Timeout Duration `yaml:"timeout" json:"timeout,omitempty"`
+	// Semantic configures the semantic cache of the aliases that use it
+	// (models[].cache.semantic; semantic.go).
+	Semantic SemanticCache `yaml:"semantic" json:"semantic,omitzero"`
 }
 
 // ModelCache is an alias's use of the response cache.
@@ -68,6 +71,13 @@ type ModelCache struct {
 	// TTL is how long an answer of the alias is served from the cache;
 	// zero means cache.default_ttl.
 	TTL Duration `yaml:"ttl" json:"ttl,omitempty"`
+	// Semantic also answers, after an exact miss, a question close enough
+	// to an earlier one with the same context (semantic.go). It caches
+	// every request of the alias, as exact: true does.
+	Semantic bool `yaml:"semantic" json:"semantic,omitempty"`
+	// Threshold is the least cosine similarity of a semantic hit; zero
+	// means cache.semantic.threshold.
+	Threshold float64 `yaml:"threshold" json:"threshold,omitempty"`
 }
 
 // Uses reports whether the alias caches a request: deterministic says
@@ -76,7 +86,7 @@ func (m ModelCache) Uses(enabled, deterministic bool) bool {
 	if m.Exact != nil {
 		return *m.Exact
 	}
-	return enabled && deterministic
+	return m.Semantic || enabled && deterministic
 }
 
 // CacheActive reports whether any request may be cached: the cache is enabled
@@ -86,7 +96,7 @@ func (c *Config) CacheActive() bool {
 		return true
 	}
 	for _, m := range c.Models {
-		if m.Cache.Exact != nil && *m.Cache.Exact {
+		if m.Cache.Exact != nil && *m.Cache.Exact || m.Cache.Semantic {
 			return true
 		}
 	}
@@ -141,4 +151,5 @@ func (v *validator) cache(c *Config) {
 	for i, m := range c.Models {
 		v.duration(childIndex("models", i)+".cache.ttl", m.Cache.TTL)
 	}
+	v.semanticCache(c)
 }

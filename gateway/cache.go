@@ -38,12 +38,16 @@ const (
 	HeaderCache = "X-Bulwark-Cache"
 	CacheHit    = "hit"
 	CacheMiss   = "miss"
+	// CacheSemantic is a semantic hit (semantic.go): the answer of an
+	// earlier, similar question.
+	CacheSemantic = "semantic"
 )
 
 // answerCache is the gateway's response cache.
 type answerCache struct {
-	c Cache
-	o CacheOptions
+	c   Cache
+	o   CacheOptions
+	sem *semanticCache // nil when no semantic cache (semantic.go)
 }
 
 // SetCache sets the response cache; nil caches nothing. It is meant to be
@@ -70,6 +74,11 @@ type cacheCall struct {
 	key   string
 	ttl   time.Duration
 	max   int
+	// hit is CacheHit or CacheSemantic when the cache answered.
+	hit string
+	// sem is the request's question in the semantic index, to add when
+	// its answer is stored; nil when it has none (semantic.go).
+	sem *semanticCall
 }
 
 // lookupCache looks the request up in the response cache, once per client
@@ -106,6 +115,9 @@ func (g *Gateway) lookupCache(ctx context.Context, rq *request, p tenant.Princip
 		cc.ttl = ac.o.TTL
 	}
 	if req.NoCache {
+		// Not looked up; the question is still embedded so that its fresh
+		// answer joins the semantic index.
+		g.lookupSemantic(ctx, p, r, req, cc, mode, stream)
 		g.metrics.RecordCacheLookup(rq.alias, CacheMiss)
 		return cc, nil
 	}
@@ -124,6 +136,11 @@ func (g *Gateway) lookupCache(ctx context.Context, rq *request, p tenant.Princip
 	result := CacheMiss
 	if e != nil {
 		result = CacheHit
+	} else if e = g.lookupSemantic(ctx, p, r, req, cc, mode, stream); e != nil {
+		result = CacheSemantic
+	}
+	if e != nil {
+		cc.hit = result
 	}
 	g.metrics.RecordCacheLookup(rq.alias, result)
 	return cc, e
@@ -157,6 +174,7 @@ func (cc *cacheCall) store(ctx context.Context, e *cache.Entry) {
 		return
 	}
 	cc.g.metrics.RecordCacheStore(cc.alias)
+	cc.index(ctx)
 }
 
 // storeChat stores a non-streamed answer of n choices if it is complete.
@@ -168,10 +186,11 @@ func (cc *cacheCall) storeChat(ctx context.Context, resp *llm.ChatResponse, out 
 		FinishReasons: resp.FinishReasons, Usage: cache.UsageOf(resp.Usage)})
 }
 
-// cacheHit makes the request's usage record that of a hit: no upstream
-// called, the cached answer's tokens, cost 0 (quota.go).
-func (rq *request) cacheHit(p tenant.Principal, stream bool, out *Outcome, u llm.Usage) {
-	out.Cache = CacheHit
+// cacheHit makes the request's usage record that of a hit (exact or
+// semantic, as cc says): no upstream called, the cached answer's tokens,
+// cost 0 (quota.go).
+func (rq *request) cacheHit(cc *cacheCall, p tenant.Principal, stream bool, out *Outcome, u llm.Usage) {
+	out.Cache = cc.hit
 	rq.quota = &quota{principal: p, stream: stream, usage: u, cacheHit: true}
 }
 

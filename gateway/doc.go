@@ -124,6 +124,21 @@
 // a miss: the cache never fails a request. Outcome.Cache says hit or miss
 // for the x-bulwark-cache header.
 //
+// # Semantic cache (semantic.go)
+//
+// After an exact miss, a request of an alias with cache.semantic that has
+// a question (cache.QuestionOf: no tools, one choice, a user's text last)
+// has it embedded through Embed, with the SemanticOptions' embedding
+// alias, as its tenant and within the timeout, and looked up in the
+// SemanticIndex in its bucket (cache.Bucket: tenant, alias, route
+// version, mode, embedding model, context and literals). The nearest
+// earlier question at least the alias's threshold similar answers it
+// with the entry the exact cache stored for it, and Outcome.Cache says
+// semantic. The vector travels in the cacheCall; when the request's own
+// answer is stored (same rules: complete answers only) it joins the
+// index for the answer's TTL. A failed or slow embedding
+// (errors{op="embed"}), a failing index or an entry gone is a miss.
+//
 // The routing table can be swapped at any time (config reload); a request
 // uses the table it started with.
 //

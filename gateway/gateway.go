@@ -178,7 +178,7 @@ func (g *Gateway) Chat(ctx context.Context, p tenant.Principal, req *llm.ChatReq
 	cc, hit := g.lookupCache(ctx, rq, p, r, req, false)
 	if hit != nil {
 		resp = hit.ChatResponse()
-		rq.cacheHit(p, false, &out, resp.Usage)
+		rq.cacheHit(cc, p, false, &out, resp.Usage)
 		return resp, out, nil
 	}
 	if cc != nil {
@@ -301,7 +301,7 @@ func (g *Gateway) Stream(ctx context.Context, p tenant.Principal, req *llm.ChatR
 		ans.model, ans.finish, rp.usage = hit.StreamUsage()
 		ans.input, ans.output = rp.usage.PromptTokens, rp.usage.CompletionTokens
 		ans.firstToken = time.Since(rq.start) // the whole answer at once
-		rq.cacheHit(p, true, &out, rp.usage)
+		rq.cacheHit(cc, p, true, &out, rp.usage)
 		rq.end(ctx, &out, ans, nil)
 		return rp, out, nil
 	}

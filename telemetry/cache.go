@@ -18,7 +18,8 @@ func (m *Metrics) RecordCacheStore(alias string) {
 }
 
 // RecordCacheError counts a failure of the response cache's backend or of
-// an entry (op: get, set, encode, decode); the request was served as a
+// an entry (op: get, set, encode, decode), or of the semantic cache (op:
+// embed, semantic_search, semantic_add); the request was served as a
 // miss.
 func (m *Metrics) RecordCacheError(op string) {
 	if m == nil {

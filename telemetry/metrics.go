@@ -232,7 +232,7 @@ func NewMetrics(o MetricsOptions) *Metrics {
 		"Share of a target's server KV cache in use (0 to 1), as its last fresh metrics report said.", "provider", "model")
 
 	m.cacheLookups = counter("bulwark_cache_lookups_total",
-		"Cacheable requests looked up in the response cache, by alias and result (hit or miss; a Cache-Control: no-cache request is a miss).",
+		"Cacheable requests looked up in the response cache, by alias and result (hit, semantic — the answer of a similar earlier question — or miss; a Cache-Control: no-cache request is a miss).",
 		"alias", "result")
 	m.cacheStores = counter("bulwark_cache_stores_total",
 		"Complete answers stored in the response cache, by alias.", "alias")

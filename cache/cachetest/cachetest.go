@@ -1,5 +1,6 @@
 // Package cachetest is the conformance suite every backend of the response
-// cache passes (cache.Memory, redis.Cache).
+// cache passes (cache.Memory, redis.Cache; Run), and every semantic index
+// (cache.MemoryIndex, redis.SemanticIndex; RunIndex, index.go).
 package cachetest
 
 import (

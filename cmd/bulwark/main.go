@@ -10,6 +10,7 @@
 //	bulwark tenants create|list|update|budget …
 //	bulwark keys create|list|update|budget|revoke|rotate …
 //	bulwark kb ingest|search|status …
+//	bulwark cache calibrate --pairs FILE [--model ALIAS] [--precision P]
 //	bulwark backup [--data-dir DIR] --out FILE
 //	bulwark restore --archive FILE [--data-dir DIR] [--force]
 //	bulwark version
@@ -46,6 +47,9 @@ Usage:
   bulwark kb status [--store NAME]
         load files, directories, URLs and sitemaps into a knowledge base,
         search it and show its files, through a running Bulwark
+  bulwark cache calibrate --pairs FILE [--model ALIAS] [--precision 0.97] [--url URL]
+        calibrate the semantic cache's similarity threshold on labelled
+        question pairs and report its precision and hit rate on held-out ones
   bulwark backup [--data-dir DIR] --out FILE
   bulwark backup verify FILE
         write (or check) one consistent, checksummed archive of the data
@@ -90,6 +94,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = backupCmd(ctx, args[1:], stdout, stderr)
 	case "restore":
 		err = restoreCmd(ctx, args[1:], stdout, stderr)
+	case "cache":
+		err = cacheCmd(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, versionString())
 		return 0
