@@ -67,6 +67,7 @@ type App struct {
 	closeCache   func()         // releases the response cache's Redis client; nil when none (cache.go)
 	purge        *background    // purges expired stored responses (responses.go)
 	backups      *background    // scheduled backups; nil when off (backup.go)
+	prompts      *prompts       // the prompt registry; nil when the store has none (prompts.go)
 
 	mu    sync.Mutex // guards cfg and world during a reload
 	cfg   *config.Config
@@ -161,6 +162,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 		_ = a.Close()
 		return nil, err
 	}
+	a.startPrompts(ctx)
 	a.handler = a.buildHandler(cfg)
 	a.bg = startBackground(a.db, a.keys, a.log)
 	a.purge = startResponsePurge(a.db, a.log)
@@ -235,6 +237,9 @@ func (a *App) buildHandler(cfg *config.Config) http.Handler {
 		admRoutes[p] = h
 	}
 	for p, h := range a.driftRoutes() {
+		admRoutes[p] = h
+	}
+	for p, h := range a.promptRoutes(oai, adm) {
 		admRoutes[p] = h
 	}
 	routes := anthropic.New(oai).Routes() // OpenAI's API and Anthropic's Messages API
@@ -377,7 +382,8 @@ func (w *deadlineWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 // stops the key refresh, flushes the usage writer (what the store does not
 // take is spilled and replayed at the next start) and closes the store.
 func (a *App) Close() error {
-	a.purge.stop() // it uses the store
+	a.purge.stop()  // it uses the store
+	a.stopPrompts() // it uses the store
 	if a.kb != nil {
 		a.kb.Close() // its workers use the gateway and the store
 	}

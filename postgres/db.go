@@ -145,7 +145,7 @@ func (db *DB) init(ctx context.Context) error {
 		return errors.New("no schema of the search_path exists")
 	}
 	db.schema = *schema
-	db.keysChannel = channelName("bulwark_keys", db.schema)
+	db.keysChannel = channelName(keysTopic, db.schema)
 	return db.migrate(ctx)
 }
 

@@ -46,16 +46,23 @@ func (db *DB) notifyKeys(ctx context.Context, tx pgx.Tx, id string) error {
 // onChange on its own goroutine, one call at a time. The caller owns that
 // goroutine.
 func (db *DB) ListenKeys(ctx context.Context, onChange func(), log *slog.Logger) {
+	db.listenLoop(ctx, keysTopic, "key", onChange, log)
+}
+
+// listenLoop listens on the channel of topic until ctx is done,
+// reconnecting with backoff, as ListenKeys describes; what names the
+// changes in the log.
+func (db *DB) listenLoop(ctx context.Context, topic, what string, onChange func(), log *slog.Logger) {
 	if log == nil {
 		log = slog.Default()
 	}
 	backoff := listenMinBackoff
 	for {
-		err := db.listen(ctx, onChange, func() { backoff = listenMinBackoff })
+		err := db.listen(ctx, topic, onChange, func() { backoff = listenMinBackoff })
 		if ctx.Err() != nil {
 			return
 		}
-		log.Warn("listening for key changes failed; reconnecting", "err", err, "retry_in", backoff)
+		log.Warn("listening for "+what+" changes failed; reconnecting", "err", err, "retry_in", backoff)
 		d := backoff/2 + rand.N(backoff/2+1)
 		t := time.NewTimer(d)
 		select {
@@ -68,10 +75,10 @@ func (db *DB) ListenKeys(ctx context.Context, onChange func(), log *slog.Logger)
 	}
 }
 
-// listen connects, listens, and calls onChange for each notification until
-// the connection fails or ctx is done. listening is called once LISTEN is in
-// force.
-func (db *DB) listen(ctx context.Context, onChange, listening func()) error {
+// listen connects, listens on the channel of topic, and calls onChange for
+// each notification until the connection fails or ctx is done. listening
+// is called once LISTEN is in force.
+func (db *DB) listen(ctx context.Context, topic string, onChange, listening func()) error {
 	// The channel is named for the schema, known once the DB is open.
 	if err := db.open(ctx); err != nil {
 		return err
@@ -85,7 +92,7 @@ func (db *DB) listen(ctx context.Context, onChange, listening func()) error {
 		defer cancel()
 		_ = conn.Close(cctx)
 	}()
-	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{db.keysChannel}.Sanitize()); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{channelName(topic, db.schema)}.Sanitize()); err != nil {
 		return opError("listen", err)
 	}
 	listening()

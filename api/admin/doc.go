@@ -1,6 +1,6 @@
 // Package admin is Bulwark's admin API under /admin/v1: tenants and keys
-// (with their limits), usage, the audit log, breakers and faults; later
-// models, prompts, knowledge bases, jobs and backups.
+// (with their limits), usage, the audit log, breakers, faults and the
+// prompt registry; later models, knowledge bases, jobs and backups.
 //
 // Handler.Routes returns the handlers keyed by net/http ServeMux patterns.
 // Each takes the authenticated Principal as an argument: the server wraps
@@ -28,6 +28,15 @@
 // GET adds the current period's spending. Changing a tenant's budget is
 // an operator action; a tenant's admin key manages its keys' budgets.
 //
-// This package imports api, tenant, usage and the standard library; it must not
+// Prompts (prompts.go, NewPrompts) are a tenant's versioned templates:
+// POST/GET /admin/v1/prompts, GET /admin/v1/prompts/{id}, POST/GET
+// …/{id}/versions, GET …/{id}/versions/{n}, PUT/POST and DELETE
+// …/{id}/labels/{label}. Versions have no route that changes them. A
+// tenant's admin key manages its own tenant's prompts; the operator's
+// every tenant's (tenant_id in the query picks one). Every create and
+// label move is audited (prompt.create, prompt.version, prompt.label,
+// prompt.label.delete) and reloads this replica's prompt cache.
+//
+// This package imports api, tenant, usage, prompt and the standard library; it must not
 // import backends (sqlite, postgres), the gateway or vendor packages.
 package admin

@@ -3,6 +3,7 @@ package openai
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -18,10 +19,19 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request, p tenant.Principa
 		api.WriteError(w, err)
 		return
 	}
+	body, rp, err := h.withPrompt(body, p)
+	if err != nil {
+		api.WriteError(w, err)
+		return
+	}
 	req, err := decodeChat(body)
 	if err != nil {
 		api.WriteError(w, err)
 		return
+	}
+	if rp != nil {
+		p = promptPrincipal(p, rp.Version)
+		w.Header().Set(HeaderPrompt, fmt.Sprintf("%s@%d", rp.Version.PromptID, rp.Version.Number))
 	}
 	h.serveChat(w, r, p, req, nil)
 }

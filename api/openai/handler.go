@@ -25,6 +25,8 @@ type Handler struct {
 	timeout time.Duration
 	// streamWriteTimeout bounds one write of a stream (relay.go).
 	streamWriteTimeout time.Duration
+	// prompts resolves prompt references (prompt.go); nil: none.
+	prompts PromptResolver
 }
 
 // New returns a Handler serving through gw. A zero timeout means none.

@@ -9,6 +9,7 @@
 //	bulwark config check [--strict] FILE
 //	bulwark tenants create|list|update|budget …
 //	bulwark keys create|list|update|budget|revoke|rotate …
+//	bulwark prompts create|version|list|show|label|rollback …
 //	bulwark kb ingest|search|status …
 //	bulwark cache calibrate --pairs FILE [--model ALIAS] [--precision P]
 //	bulwark backup [--data-dir DIR] --out FILE
@@ -42,6 +43,8 @@ Usage:
   bulwark keys create|list|update|budget|revoke|rotate [--url URL] [--key KEY] …
         manage tenants and keys through a running Bulwark's admin API
         (--key defaults to $BULWARK_ADMIN_KEY, else <data-dir>/admin.key)
+  bulwark prompts create|version|list|show|label|rollback [--url URL] [--key KEY] …
+        manage the prompt registry: versioned templates, labels, rollback
   bulwark kb ingest PATH|URL... --store NAME [--attr KEY=VALUE]... [--parallel N] [--wait]
   bulwark kb search --store NAME QUERY [-n 10] [--filter JSON] [--json]
   bulwark kb status [--store NAME]
@@ -90,12 +93,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = keysCmd(ctx, args[1:], stdout, stderr)
 	case "kb":
 		err = kbCmd(ctx, args[1:], stdout, stderr)
+	case "prompts":
+		err = promptsCmd(ctx, args[1:], os.Stdin, stdout, stderr)
+	case "cache":
+		err = cacheCmd(ctx, args[1:], stdout, stderr)
 	case "backup":
 		err = backupCmd(ctx, args[1:], stdout, stderr)
 	case "restore":
 		err = restoreCmd(ctx, args[1:], stdout, stderr)
-	case "cache":
-		err = cacheCmd(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, versionString())
 		return 0
