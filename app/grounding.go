@@ -17,15 +17,19 @@ import (
 // answered from the keyword index alone, rather than not at all.
 type kbRetriever struct{ kb *rag.Service }
 
-func (r kbRetriever) Retrieve(ctx context.Context, tenantID string, storeIDs []string, query string, max int, minScore float64) ([]gateway.Source, error) {
+func (r kbRetriever) Retrieve(ctx context.Context, tenantID string, storeIDs []string, query string, max int, minScore float64) ([]gateway.Source, []float32, error) {
 	var out []gateway.Source
+	var query32 []float32
 	for _, id := range storeIDs {
 		res, err := r.kb.Search(ctx, tenantID, id, rag.Query{Text: query, Max: max, ScoreThreshold: minScore, AllowDegraded: true})
 		if errors.Is(err, rag.ErrNotFound) {
-			return nil, fmt.Errorf("%w: %s", gateway.ErrSourceNotFound, id)
+			return nil, nil, fmt.Errorf("%w: %s", gateway.ErrSourceNotFound, id)
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
+		}
+		if query32 == nil {
+			query32 = res.Query // the stores of one alias embed with one model, as a rule
 		}
 		for _, x := range res.Results {
 			out = append(out, gateway.Source{StoreID: id, FileID: x.FileID, Filename: x.Filename, Text: x.Text,
@@ -36,5 +40,5 @@ func (r kbRetriever) Retrieve(ctx context.Context, tenantID string, storeIDs []s
 	if len(out) > max {
 		out = out[:max]
 	}
-	return out, nil
+	return out, query32, nil
 }

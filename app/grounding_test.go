@@ -116,6 +116,32 @@ func TestGroundedChat(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Header.Get("X-Bulwark-Degraded") != "retrieval" || !strings.Contains(string(body), `"degraded":`) {
 		t.Fatalf("degraded: %d %v %s", resp.StatusCode, resp.Header, body)
 	}
+	// Drift detection tracks what retrieval adds for the alias.
+	_, drift := ts.do(t, "GET", "/admin/v1/drift/grounded", "")
+	var rep struct {
+		Scores []struct {
+			Dimension string   `json:"dimension"`
+			Current   []uint64 `json:"current"`
+		} `json:"scores"`
+		NoContext *struct {
+			Current float64 `json:"current"`
+		} `json:"no_context"`
+	}
+	if err := json.Unmarshal(drift, &rep); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]uint64{}
+	for _, sc := range rep.Scores {
+		for _, n := range sc.Current {
+			seen[sc.Dimension] += n
+		}
+	}
+	// Four grounded answers; the first query has no centroid to measure
+	// its distance against.
+	if seen["retrieval_chunks"] != 4 || seen["retrieval_score"] != 4 || seen["query_distance"] != 3 || rep.NoContext == nil || rep.NoContext.Current != 0 {
+		t.Errorf("drift of the grounded alias: %v, no context %+v\n%s", seen, rep.NoContext, drift)
+	}
+
 	// The metric counts each outcome.
 	_, metrics := ts.do(t, "GET", "/metrics", "")
 	for _, want := range []string{`bulwark_retrieval_total{alias="grounded",outcome="ok"}`, `bulwark_retrieval_total{alias="missing",outcome="failed"} 1`, `bulwark_retrieval_total{alias="missing-soft",outcome="degraded"} 1`} {

@@ -15,6 +15,13 @@ const (
 	Latency
 	FinishReason
 	ErrorKind
+	// The retrieval of grounded requests (gateway/ground.go): the best
+	// chunk's score, how many chunks the model got, and the cosine
+	// distance of the query's embedding to the centroid of the baseline
+	// window's queries.
+	RetrievalScore
+	RetrievalChunks
+	QueryDistance
 	numDimensions
 )
 
@@ -24,6 +31,10 @@ var dimensionNames = [numDimensions]string{
 	Latency:      "latency",
 	FinishReason: "finish_reason",
 	ErrorKind:    "error_kind",
+
+	RetrievalScore:  "retrieval_score",
+	RetrievalChunks: "retrieval_chunks",
+	QueryDistance:   "query_distance",
 }
 
 // String returns the dimension's metric label value.
@@ -36,7 +47,7 @@ func (d Dimension) String() string {
 
 // Dimensions returns every dimension, in order.
 func Dimensions() []Dimension {
-	return []Dimension{PromptTokens, OutputTokens, Latency, FinishReason, ErrorKind}
+	return []Dimension{PromptTokens, OutputTokens, Latency, FinishReason, ErrorKind, RetrievalScore, RetrievalChunks, QueryDistance}
 }
 
 // Bucket edges: a value v falls in the first bucket whose edge is > v, or
@@ -45,6 +56,10 @@ var (
 	promptEdges  = []float64{16, 64, 256, 1024, 4096, 16384, 65536}
 	outputEdges  = []float64{16, 64, 128, 256, 512, 1024, 4096}
 	latencyEdges = []float64{0.25, 0.5, 1, 2, 4, 8, 16, 32} // seconds
+	scoreEdges   = []float64{0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9}
+	// chunkEdges: 0 (no context above min_score), 1, 2, 3-4, 5-7, 8-12, 13+.
+	chunkEdges    = []float64{1, 2, 3, 5, 8, 13}
+	distanceEdges = []float64{0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7}
 )
 
 // Categories. The last of each is the catch-all.
@@ -62,6 +77,10 @@ var bucketCount = [numDimensions]int{
 	Latency:      len(latencyEdges) + 1,
 	FinishReason: len(finishReasons),
 	ErrorKind:    len(errorKinds),
+
+	RetrievalScore:  len(scoreEdges) + 1,
+	RetrievalChunks: len(chunkEdges) + 1,
+	QueryDistance:   len(distanceEdges) + 1,
 }
 
 func numericBucket(edges []float64, v float64) int {

@@ -9,6 +9,9 @@ var (
 	samplesDesc = prometheus.NewDesc("bulwark_drift_samples",
 		"Observations in an alias's rolling window (current) and baseline.",
 		[]string{"alias", "window"}, nil)
+	noContextDesc = prometheus.NewDesc("bulwark_drift_no_context_share",
+		"Share of an alias's grounded requests whose search found nothing above its min_score, in the rolling window (current) and the baseline.",
+		[]string{"alias", "window"}, nil)
 	baselineDesc = prometheus.NewDesc("bulwark_drift_baseline_start_timestamp_seconds",
 		"Start of an alias's baseline window, as a Unix time.",
 		[]string{"alias"}, nil)
@@ -21,6 +24,7 @@ func (d *Detector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- psiDesc
 	ch <- samplesDesc
 	ch <- baselineDesc
+	ch <- noContextDesc
 }
 
 // Collect sends each tracked alias's drift: a PSI per dimension that is
@@ -35,6 +39,12 @@ func (d *Detector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(samplesDesc, prometheus.GaugeValue, float64(r.BaselineSamples), alias, "baseline")
 		if !r.BaselineStart.IsZero() {
 			ch <- prometheus.MustNewConstMetric(baselineDesc, prometheus.GaugeValue, float64(r.BaselineStart.Unix()), alias)
+		}
+		if nc := r.NoContext; nc != nil {
+			ch <- prometheus.MustNewConstMetric(noContextDesc, prometheus.GaugeValue, nc.Current, alias, "current")
+			if r.BaselineSamples > 0 {
+				ch <- prometheus.MustNewConstMetric(noContextDesc, prometheus.GaugeValue, nc.Baseline, alias, "baseline")
+			}
 		}
 		for _, s := range r.Scores {
 			if s.Ready {

@@ -1,6 +1,9 @@
 // Package drift watches, per model alias, how traffic and answers are
 // distributed — prompt tokens, output tokens, latency, finish reasons and
-// error kinds — and scores how far the rolling window has moved from a
+// error kinds, and for aliases grounded in knowledge bases the best
+// retrieval score, the chunks given to the model and each query
+// embedding's cosine distance to the centroid of the baseline window's
+// queries (the window's own until a baseline exists) — and scores how far the rolling window has moved from a
 // baseline window with the population stability index (PSI), so that a
 // change in how users use a model, or in what it returns, shows up before
 // customers report it.

@@ -2,6 +2,7 @@ package drift
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"sync"
 	"time"
@@ -49,6 +50,20 @@ type Observation struct {
 	FinishReason string
 	// ErrorKind is empty on success, else the llm.Kind's String.
 	ErrorKind string
+	// Retrieval is what a grounded request's search found; nil for a
+	// request that was not grounded or whose search failed.
+	Retrieval *Retrieval
+}
+
+// Retrieval is a grounded request's search.
+type Retrieval struct {
+	// TopScore is the best chunk's score (0 to 1), Chunks how many the
+	// model got (0: none above the alias's min_score).
+	TopScore float64
+	Chunks   int
+	// Query is the query's embedding, nil when the search could not
+	// embed it; its distance to the baseline's centroid is tracked.
+	Query []float32
 }
 
 // Detector keeps per-alias distributions and scores their drift. It is
@@ -89,6 +104,10 @@ func (c *counts) add(o *counts) {
 type slot struct {
 	epoch int64 // slot number since the Unix epoch; 0 is unused
 	c     counts
+	// q is the sum of the slot's query embeddings (unit vectors) and
+	// qn their count, for the window's centroid.
+	q  []float64
+	qn uint64
 }
 
 type series struct {
@@ -174,8 +193,21 @@ func (d *Detector) Observe(ob Observation) {
 	if sl.epoch != e {
 		sl.epoch = e
 		sl.c.reset()
+		sl.q, sl.qn = sl.q[:0], 0
 	}
 	c := &sl.c
+	if r := ob.Retrieval; r != nil {
+		if r.Chunks > 0 {
+			c[RetrievalScore][numericBucket(scoreEdges, r.TopScore)]++
+		}
+		c[RetrievalChunks][numericBucket(chunkEdges, float64(r.Chunks))]++
+		if len(r.Query) > 0 {
+			if ref := d.reference(s, e, len(r.Query)); ref != nil {
+				c[QueryDistance][numericBucket(distanceEdges, cosineDistance(r.Query, ref))]++
+			}
+			addQuery(sl, r.Query)
+		}
+	}
 	if ob.PromptTokens > 0 {
 		c[PromptTokens][numericBucket(promptEdges, float64(ob.PromptTokens))]++
 	}
@@ -205,9 +237,11 @@ func (d *Detector) autoBaseline(s *series, e int64) bool {
 	}
 	// The window [first, first+slots) is complete: every slot still holds
 	// it (nothing of a later epoch was written yet).
-	w := d.window(s, s.first+int64(len(s.slots))-1)
+	last := s.first + int64(len(s.slots)) - 1
+	w := d.window(s, last)
 	start := time.Unix(0, s.first*int64(d.slotDur)).UTC()
 	s.baseline = w.snapshot(start, start.Add(d.o.Window))
+	s.baseline.Centroid = d.centroid(s, last, 0)
 	s.baseTaken = true
 	return d.queueBaseline(s)
 }
@@ -266,6 +300,9 @@ type Snapshot struct {
 	Start  time.Time           `json:"start"`
 	End    time.Time           `json:"end"`
 	Counts map[string][]uint64 `json:"counts"`
+	// Centroid is the normalised mean of the window's query embeddings,
+	// nil when it had none: the reference of QueryDistance.
+	Centroid []float32 `json:"centroid,omitempty"`
 }
 
 func (c *counts) snapshot(start, end time.Time) *Snapshot {
@@ -300,7 +337,10 @@ func (d *Detector) Baseline(alias string) (Snapshot, bool) {
 }
 
 func (s *Snapshot) clone() *Snapshot {
-	c := &Snapshot{Start: s.Start, End: s.End, Counts: make(map[string][]uint64, len(s.Counts))}
+	c := &Snapshot{Start: s.Start, End: s.End, Counts: make(map[string][]uint64, len(s.Counts)), Centroid: append([]float32(nil), s.Centroid...)}
+	if s.Centroid == nil {
+		c.Centroid = nil
+	}
 	for k, v := range s.Counts {
 		c.Counts[k] = append([]uint64(nil), v...)
 	}
@@ -311,9 +351,17 @@ func (s *Snapshot) clone() *Snapshot {
 // called. It is an error when the snapshot's buckets do not match this
 // version's.
 func (d *Detector) SetBaseline(alias string, b Snapshot) error {
+	b = *b.clone()
 	for _, dim := range Dimensions() {
-		if n := len(b.Counts[dim.String()]); n != bucketCount[dim] {
-			return fmt.Errorf("drift baseline of %q: %s has %d buckets, want %d", alias, dim, n, bucketCount[dim])
+		n, ok := b.Counts[dim.String()]
+		if !ok && dim >= RetrievalScore {
+			// A baseline stored before retrieval was tracked: those
+			// dimensions have no baseline data, and no score.
+			b.Counts[dim.String()] = make([]uint64, bucketCount[dim])
+			continue
+		}
+		if len(n) != bucketCount[dim] {
+			return fmt.Errorf("drift baseline of %q: %s has %d buckets, want %d", alias, dim, len(n), bucketCount[dim])
 		}
 	}
 	s := d.get(alias, true)
@@ -339,6 +387,7 @@ func (d *Detector) Rebaseline(alias string) bool {
 	s.mu.Lock()
 	w := d.window(s, d.epoch(now))
 	s.baseline, s.baseTaken = w.snapshot(now.Add(-d.o.Window).UTC(), now.UTC()), true
+	s.baseline.Centroid = d.centroid(s, d.epoch(now), 0)
 	notify := d.queueBaseline(s)
 	s.mu.Unlock()
 	if notify {
@@ -366,6 +415,27 @@ type Report struct {
 	BaselineSamples uint64    `json:"baseline_samples"`
 	BaselineStart   time.Time `json:"baseline_start,omitzero"`
 	Scores          []Score   `json:"scores"`
+	// NoContext is, of the grounded requests of each window, the share
+	// whose search found nothing above the alias's min_score: the
+	// reference data no longer covering the questions shows here first.
+	// Nil when the window has no grounded request.
+	NoContext *NoContext `json:"no_context,omitempty"`
+}
+
+// NoContext is the share of grounded requests answered without context.
+type NoContext struct {
+	Current  float64 `json:"current"`
+	Baseline float64 `json:"baseline"`
+}
+
+// noContext is the share of bucket 0 of a RetrievalChunks histogram, and
+// whether it has any count.
+func noContext(c []uint64) (float64, bool) {
+	n := sum(c)
+	if n == 0 {
+		return 0, false
+	}
+	return float64(c[0]) / float64(n), true
 }
 
 // Report returns the alias's drift report, and whether it is tracked.
@@ -402,6 +472,12 @@ func (d *Detector) report(alias string, s *series, e int64) Report {
 			}
 		}
 		r.Scores = append(r.Scores, sc)
+		if dim == RetrievalChunks {
+			if cur, ok := noContext(sc.Current); ok {
+				r.NoContext = &NoContext{Current: cur}
+				r.NoContext.Baseline, _ = noContext(sc.Baseline)
+			}
+		}
 	}
 	return r
 }
@@ -424,4 +500,81 @@ func sum(v []uint64) uint64 {
 		n += x
 	}
 	return n
+}
+
+// addQuery adds a query embedding to a slot's sum; a query of another
+// dimension than the slot's earlier ones (the alias's embedding model
+// changed) starts the sum again.
+func addQuery(sl *slot, q []float32) {
+	if len(sl.q) != len(q) {
+		sl.q, sl.qn = make([]float64, len(q)), 0
+	}
+	for i, x := range q {
+		sl.q[i] += float64(x)
+	}
+	sl.qn++
+}
+
+// centroid is the normalised mean of the query embeddings of the window
+// ending with epoch last (of dimension dim; 0: of the most common one),
+// nil when it has none. s.mu must be held.
+func (d *Detector) centroid(s *series, last int64, dim int) []float32 {
+	var sum []float64
+	for i := range s.slots {
+		sl := &s.slots[i]
+		if sl.qn == 0 || sl.epoch == 0 || sl.epoch > last || sl.epoch <= last-int64(len(s.slots)) {
+			continue
+		}
+		if dim == 0 {
+			dim = len(sl.q)
+		}
+		if len(sl.q) != dim {
+			continue
+		}
+		if sum == nil {
+			sum = make([]float64, dim)
+		}
+		for j, x := range sl.q {
+			sum[j] += x
+		}
+	}
+	if sum == nil {
+		return nil
+	}
+	var norm float64
+	for _, x := range sum {
+		norm += x * x
+	}
+	if norm == 0 {
+		return nil
+	}
+	norm = math.Sqrt(norm)
+	out := make([]float32, len(sum))
+	for i, x := range sum {
+		out[i] = float32(x / norm)
+	}
+	return out
+}
+
+// reference is what a query of dimension dim is measured against: the
+// baseline's centroid, or, until there is a baseline (or when the model
+// changed since), the current window's. s.mu must be held.
+func (d *Detector) reference(s *series, e int64, dim int) []float32 {
+	if s.baseline != nil && len(s.baseline.Centroid) == dim {
+		return s.baseline.Centroid
+	}
+	return d.centroid(s, e, dim)
+}
+
+// cosineDistance is 1 - the cosine similarity of a and b (b unit length).
+func cosineDistance(a, b []float32) float64 {
+	var dot, na float64
+	for i := range a {
+		dot += float64(a[i]) * float64(b[i])
+		na += float64(a[i]) * float64(a[i])
+	}
+	if na == 0 {
+		return 1
+	}
+	return max(0, 1-dot/math.Sqrt(na))
 }

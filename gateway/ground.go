@@ -49,9 +49,10 @@ type Source struct {
 
 // Retriever searches knowledge bases for grounding: the stores storeIDs of
 // tenantID for query, up to max chunks scoring at least minScore, best
-// first. app wires the knowledge-base service in.
+// first, with the query's embedding (nil when it could not be embedded)
+// for drift detection. app wires the knowledge-base service in.
 type Retriever interface {
-	Retrieve(ctx context.Context, tenantID string, storeIDs []string, query string, max int, minScore float64) ([]Source, error)
+	Retrieve(ctx context.Context, tenantID string, storeIDs []string, query string, max int, minScore float64) ([]Source, []float32, error)
 }
 
 // SetRetriever gives the gateway its knowledge-base search; without one a
@@ -70,6 +71,8 @@ type Grounding struct {
 	// context added (an estimate in cl100k_base).
 	Took   time.Duration
 	Tokens int
+	// Query is the query's embedding, for drift detection.
+	Query []float32
 }
 
 // HeaderDegraded names what a response did without (retrieval).
@@ -130,7 +133,7 @@ func (g *Gateway) ground(ctx context.Context, alias, tenantID string, r *route.R
 	}
 	start := time.Now()
 	ctx, span := telemetry.StartRetrieval(ctx, alias, k.VectorStoreIDs)
-	sources, reason, retryAfter, err := g.retrieve(ctx, alias, owner, k, query)
+	sources, qv, reason, retryAfter, err := g.retrieve(ctx, alias, owner, k, query)
 	took := time.Since(start)
 	gr := &Grounding{Took: took}
 	out.Grounding = gr
@@ -145,7 +148,7 @@ func (g *Gateway) ground(ctx context.Context, alias, tenantID string, r *route.R
 		telemetry.EndRetrieval(span, telemetry.RetrievalFailed, 0, 0, 0, err)
 		return &RetrievalError{Alias: alias, Reason: reason, RetryAfter: retryAfter, Err: err}
 	}
-	gr.Sources = sources
+	gr.Sources, gr.Query = sources, qv
 	if len(sources) == 0 {
 		g.metrics.RecordRetrieval(alias, telemetry.RetrievalEmpty, took, 0)
 		telemetry.EndRetrieval(span, telemetry.RetrievalEmpty, 0, 0, 0, nil)
@@ -165,43 +168,43 @@ func (g *Gateway) ground(ctx context.Context, alias, tenantID string, r *route.R
 // retrieve runs one guarded search: refused at once when the alias's
 // searches are all in flight or its breaker is open, bounded by
 // knowledge.timeout. It returns the client's reason with a failure.
-func (g *Gateway) retrieve(ctx context.Context, alias, owner string, k config.AliasKnowledge, query string) ([]Source, string, time.Duration, error) {
+func (g *Gateway) retrieve(ctx context.Context, alias, owner string, k config.AliasKnowledge, query string) ([]Source, []float32, string, time.Duration, error) {
 	if g.retriever == nil {
-		return nil, "knowledge bases are off on this server", 0, errors.New("no retriever")
+		return nil, nil, "knowledge bases are off on this server", 0, errors.New("no retriever")
 	}
 	gd := g.guard(alias, k)
 	select {
 	case gd.slots <- struct{}{}:
 		defer func() { <-gd.slots }()
 	default:
-		return nil, fmt.Sprintf("too many searches in flight (%d)", k.MaxConcurrent), time.Second, errors.New("retrieval bulkhead full")
+		return nil, nil, fmt.Sprintf("too many searches in flight (%d)", k.MaxConcurrent), time.Second, errors.New("retrieval bulkhead full")
 	}
 	if !gd.breaker.Allow() {
 		st := gd.breaker.State()
-		return nil, "the knowledge search is failing; its breaker is open", max(st.RemainingOpen, time.Second), errors.New("retrieval breaker open")
+		return nil, nil, "the knowledge search is failing; its breaker is open", max(st.RemainingOpen, time.Second), errors.New("retrieval breaker open")
 	}
 	sctx, cancel := context.WithTimeout(ctx, k.Timeout.D())
 	defer cancel()
-	sources, err := g.retriever.Retrieve(sctx, owner, k.VectorStoreIDs, query, k.MaxNumResults, k.MinScore)
+	sources, qv, err := g.retriever.Retrieve(sctx, owner, k.VectorStoreIDs, query, k.MaxNumResults, k.MinScore)
 	switch {
 	case err == nil:
 		gd.breaker.Success()
-		return sources, "", 0, nil
+		return sources, qv, "", 0, nil
 	case ctx.Err() != nil:
 		// The request ended (its client left, its deadline passed): not
 		// the search's failure.
 		gd.breaker.Success()
-		return nil, "the request ended during the search", 0, ctx.Err()
+		return nil, nil, "the request ended during the search", 0, ctx.Err()
 	case sctx.Err() != nil:
 		gd.breaker.Failure()
-		return nil, fmt.Sprintf("the search took longer than %s", k.Timeout.D()), 0, err
+		return nil, nil, fmt.Sprintf("the search took longer than %s", k.Timeout.D()), 0, err
 	case errors.Is(err, ErrSourceNotFound):
 		// A configuration mistake, not the store failing.
 		gd.breaker.Success()
-		return nil, err.Error(), 0, err
+		return nil, nil, err.Error(), 0, err
 	}
 	gd.breaker.Failure()
-	return nil, "the knowledge search failed", 0, err
+	return nil, nil, "the knowledge search failed", 0, err
 }
 
 // ErrSourceNotFound is a Retriever's error for a vector store the alias

@@ -40,8 +40,9 @@ func (r *recording) Stream(ctx context.Context, req *llm.ChatRequest) (llm.Strea
 // retrieverFunc is a Retriever.
 type retrieverFunc func(ctx context.Context, tenantID string, storeIDs []string, query string, max int, minScore float64) ([]Source, error)
 
-func (f retrieverFunc) Retrieve(ctx context.Context, tenantID string, storeIDs []string, query string, max int, minScore float64) ([]Source, error) {
-	return f(ctx, tenantID, storeIDs, query, max, minScore)
+func (f retrieverFunc) Retrieve(ctx context.Context, tenantID string, storeIDs []string, query string, max int, minScore float64) ([]Source, []float32, error) {
+	s, err := f(ctx, tenantID, storeIDs, query, max, minScore)
+	return s, []float32{1, 0}, err
 }
 
 // grounded builds a gateway whose aliases "kb" (fails without retrieval),

@@ -175,6 +175,12 @@ func (rq *request) end(ctx context.Context, out *Outcome, ans answer, err error)
 	if len(ans.finish) > 0 {
 		ob.FinishReason = ans.finish[0]
 	}
+	if gr := out.Grounding; gr != nil && gr.Degraded == "" {
+		ob.Retrieval = &drift.Retrieval{Chunks: len(gr.Sources), Query: gr.Query}
+		if len(gr.Sources) > 0 {
+			ob.Retrieval.TopScore = gr.Sources[0].Score
+		}
+	}
 	rq.g.drift.Observe(ob)
 }
 

@@ -44,6 +44,9 @@ type Results struct {
 	Results []Result
 	// Degraded is true when the vector half was skipped (AllowDegraded).
 	Degraded bool
+	// Query is the query's embedding, nil when Degraded: what drift
+	// detection compares with the queries of a baseline window.
+	Query []float32
 	// Reason says why it was.
 	Reason string
 }
@@ -84,6 +87,7 @@ func (s *Service) Search(ctx context.Context, tenantID, storeID string, q Query)
 	cancel()
 	switch {
 	case err == nil && len(vecs) == 1:
+		out.Query = vecs[0]
 		vhits, err = idx.search(ctx, vecs[0], n, q.Filter)
 		if err != nil && !errors.Is(err, vector.ErrDimension) {
 			return Results{}, err
