@@ -39,6 +39,7 @@ type Options struct {
 	Out io.Writer
 	// LogOutput receives the JSON log; nil means os.Stderr.
 	LogOutput io.Writer
+	Version   string // recorded in scheduled backups' manifests (backup.go)
 }
 
 // App is a running Bulwark. Its methods are safe for concurrent use.
@@ -66,7 +67,7 @@ type App struct {
 	kb           *rag.Service   // the knowledge bases; nil when off (knowledge.go)
 	closeCache   func()         // releases the response cache's Redis client; nil when none (cache.go)
 	purge        *background    // purges expired stored responses (responses.go)
-	backups      *background    // scheduled backups; nil when off (backup.go)
+	backups      *backupJobs    // scheduled backups and replication; nil when off (backup.go)
 	prompts      *prompts       // the prompt registry; nil when the store has none (prompts.go)
 
 	mu    sync.Mutex // guards cfg and world during a reload
@@ -166,6 +167,10 @@ func New(ctx context.Context, o Options) (*App, error) {
 	a.handler = a.buildHandler(cfg)
 	a.bg = startBackground(a.db, a.keys, a.log)
 	a.purge = startResponsePurge(a.db, a.log)
+	if a.backups, err = a.startBackups(ctx, cfg); err != nil {
+		_ = a.Close()
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -393,7 +398,9 @@ func (a *App) Close() error {
 	if a.closeCache != nil {
 		a.closeCache()
 	}
-	return a.closeGovernance()
+	err := a.closeGovernance()
+	a.backups.stop() // after the usage log's last records are in the database: replication ships them
+	return err
 }
 
 // closeGovernance stops what governance.go started, in reverse order.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -22,8 +23,16 @@ type Options struct {
 	DataDir string
 	// Out is the archive file to write. It is written beside itself and
 	// renamed into place once complete, so that a failed backup never
-	// leaves a partial archive or replaces a good one.
+	// leaves a partial archive or replaces a good one. An s3://bucket/key
+	// URL writes the archive to object storage through S3 instead: staged
+	// in TempDir, uploaded as one multipart upload (the object appears
+	// only once whole), then read back and verified.
 	Out string
+	// S3 is the object storage client an s3:// Out needs.
+	S3 *S3
+	// TempDir is where an archive for object storage is staged (default
+	// os.TempDir()).
+	TempDir string
 	// Version is the Bulwark version recorded in the manifest.
 	Version string
 	// Now is the clock (default time.Now).
@@ -39,6 +48,9 @@ func Create(ctx context.Context, o Options) (*Manifest, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if IsS3(o.Out) {
+		return createS3(ctx, o)
 	}
 	if _, err := os.Stat(filepath.Join(o.DataDir, dbFile)); err != nil {
 		return nil, fmt.Errorf("backup: %s holds no Bulwark database: %w", o.DataDir, err)
@@ -85,6 +97,44 @@ func Create(ctx context.Context, o Options) (*Manifest, error) {
 	}
 	if err := writeFileAtomic(out, func(f *os.File) error { return writeArchive(f, m, stage) }); err != nil {
 		return nil, fmt.Errorf("backup: write %s: %w", out, err)
+	}
+	return m, nil
+}
+
+// createS3 writes the archive to a staging directory, uploads it to
+// o.Out and verifies the stored object by reading it back whole: its
+// SHA-256 (recorded in its header) and every entry's.
+func createS3(ctx context.Context, o Options) (*Manifest, error) {
+	loc, err := ParseS3URL(o.Out)
+	if err != nil {
+		return nil, fmt.Errorf("backup: %w", err)
+	}
+	if o.S3 == nil {
+		return nil, fmt.Errorf("backup: %w", errNoS3)
+	}
+	if loc.Key == "" || strings.HasSuffix(loc.Key, "/") {
+		return nil, fmt.Errorf("backup: %s names no object (end it with a file name)", o.Out)
+	}
+	stage, err := os.MkdirTemp(o.TempDir, "bulwark-backup-*")
+	if err != nil {
+		return nil, fmt.Errorf("backup: staging directory: %w", err)
+	}
+	defer os.RemoveAll(stage)
+	local := o
+	local.Out = filepath.Join(stage, path.Base(loc.Key))
+	m, err := Create(ctx, local)
+	if err != nil {
+		return nil, err
+	}
+	if err := o.S3.upload(ctx, local.Out, loc); err != nil {
+		return nil, fmt.Errorf("backup: upload to %s: %w", loc, err)
+	}
+	got, err := VerifyS3(ctx, o.S3, loc)
+	if err != nil {
+		return nil, fmt.Errorf("backup: after upload: %w", err)
+	}
+	if !sameFiles(got, m) || !got.Created.Equal(m.Created) {
+		return nil, fmt.Errorf("backup: after upload: %s holds another archive than the one written (a concurrent backup to the same key?)", loc)
 	}
 	return m, nil
 }

@@ -50,6 +50,33 @@
 // renamed into place. A non-empty data directory is refused (ErrNotEmpty)
 // unless forced, and then it is moved aside, not deleted.
 //
+// # Object storage
+//
+// An s3://bucket/key in place of a path (Options.Out, RestoreOptions.Archive,
+// VerifyS3) reads and writes the archive in S3-compatible storage through
+// an S3 client (the AWS SDK; settings from S3ConfigFromEnv). Create stages
+// the archive locally, uploads it as one multipart upload — the object
+// appears only when the upload completes, and a failed upload is aborted,
+// so a reader sees the old object or the whole new one — then reads it
+// back whole and verifies it as Verify does. Restore downloads it beside
+// the data directory first.
+//
+// A Target is where scheduled backups go (a directory or an s3:// prefix):
+// Backup writes bulwark-<UTC time>.tar.gz there, Prune deletes the oldest
+// beyond a count and never a file of another name.
+//
+// # Continuous replication
+//
+// Replicate streams every transaction of the database to an s3:// prefix
+// as it commits, with Litestream (github.com/benbjohnson/litestream, its
+// own connection to the database, the same pure-Go SQLite driver): a
+// lost machine loses the transactions of the last sync interval (1s by
+// default) plus the usage records still in the usage log (flushed into
+// the database every second). RestoreReplica rebuilds a data directory
+// from the replica, at its latest state or a given time, staged and
+// placed like Restore. The replica holds the database alone, not
+// admin.key nor the usage log.
+//
 // This package imports the embedded backend (sqlite) and nothing of the
 // HTTP layer or the gateway. Postgres deployments use the database's own
 // backups.

@@ -31,24 +31,43 @@ func Verify(path string) (*Manifest, error) {
 		return nil, fmt.Errorf("verify backup: %w", err)
 	}
 	defer f.Close()
-	m, err := readArchive(f, nil)
+	return verify(f, path)
+}
+
+// VerifyS3 is Verify for the archive at loc in object storage, read
+// once, as a stream.
+func VerifyS3(ctx context.Context, c *S3, loc S3Location) (*Manifest, error) {
+	body, _, err := c.open(ctx, loc)
 	if err != nil {
-		return nil, fmt.Errorf("verify backup %s: %w", path, err)
+		return nil, fmt.Errorf("verify backup %s: %w", loc, err)
+	}
+	defer body.Close()
+	return verify(body, loc.String())
+}
+
+func verify(r io.Reader, name string) (*Manifest, error) {
+	m, err := readArchive(r, nil)
+	if err != nil {
+		return nil, fmt.Errorf("verify backup %s: %w", name, err)
 	}
 	latest, err := sqlite.LatestSchemaVersion()
 	if err != nil {
 		return nil, fmt.Errorf("verify backup: %w", err)
 	}
 	if m.SchemaVersion > latest {
-		return nil, fmt.Errorf("verify backup %s: its database is at schema version %d, newer than this binary's %d: restore it with a newer bulwark", path, m.SchemaVersion, latest)
+		return nil, fmt.Errorf("verify backup %s: its database is at schema version %d, newer than this binary's %d: restore it with a newer bulwark", name, m.SchemaVersion, latest)
 	}
 	return m, nil
 }
 
 // RestoreOptions describe one restore.
 type RestoreOptions struct {
-	// Archive is the archive file to restore.
+	// Archive is the archive file to restore, or an s3://bucket/key URL
+	// of one in object storage: downloaded beside DataDir first (and
+	// removed after).
 	Archive string
+	// S3 is the object storage client an s3:// Archive needs.
+	S3 *S3
 	// DataDir is the data directory to rebuild. It must not exist or be
 	// empty, unless Force.
 	DataDir string
@@ -83,25 +102,15 @@ func Restore(ctx context.Context, o RestoreOptions) (*Restored, error) {
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
+	if IsS3(o.Archive) {
+		return restoreS3(ctx, o, dataDir)
+	}
 	m, err := Verify(o.Archive)
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
-	exists, empty, err := dirState(dataDir)
-	if err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
-	}
-	if exists && !empty && !o.Force {
-		return nil, fmt.Errorf("restore: %s: %w (use --force to move it aside)", dataDir, ErrNotEmpty)
-	}
-	if exists && !empty {
-		busy, err := inUse(dataDir)
-		if err != nil {
-			return nil, fmt.Errorf("restore: %w", err)
-		}
-		if busy {
-			return nil, fmt.Errorf("restore: %s: %w", dataDir, ErrInUse)
-		}
+	if err := checkTarget(dataDir, o.Force); err != nil {
+		return nil, err
 	}
 	parent := filepath.Dir(dataDir)
 	if err := os.MkdirAll(parent, 0o700); err != nil {
@@ -132,28 +141,89 @@ func Restore(ctx context.Context, o RestoreOptions) (*Restored, error) {
 	}
 
 	res := &Restored{Manifest: m}
-	switch {
-	case exists && empty:
-		if err := os.Remove(dataDir); err != nil {
-			return nil, fmt.Errorf("restore: %w", err)
-		}
-	case exists:
-		res.MovedAside = fmt.Sprintf("%s.pre-restore-%s", dataDir, o.Now().UTC().Format("20060102T150405Z"))
-		if err := os.Rename(dataDir, res.MovedAside); err != nil {
-			return nil, fmt.Errorf("restore: move %s aside: %w", dataDir, err)
-		}
-	}
-	if err := os.Rename(stage, dataDir); err != nil {
-		if res.MovedAside != "" {
-			_ = os.Rename(res.MovedAside, dataDir)
-		}
+	if res.MovedAside, err = place(stage, dataDir, o.Now); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	placed = true
-	if err := syncDir(parent); err != nil {
+	return res, nil
+}
+
+// checkTarget refuses a data directory that is not empty, unless force,
+// and one a running server holds.
+func checkTarget(dataDir string, force bool) error {
+	exists, empty, err := dirState(dataDir)
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	if exists && !empty && !force {
+		return fmt.Errorf("restore: %s: %w (use --force to move it aside)", dataDir, ErrNotEmpty)
+	}
+	if exists && !empty {
+		busy, err := inUse(dataDir)
+		if err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+		if busy {
+			return fmt.Errorf("restore: %s: %w", dataDir, ErrInUse)
+		}
+	}
+	return nil
+}
+
+// place renames the complete staging directory stage to dataDir, moving
+// a non-empty dataDir aside (to the returned path) and replacing an
+// empty one, and makes the rename durable. On an error stage is left
+// where it was and dataDir as it was.
+func place(stage, dataDir string, now func() time.Time) (movedAside string, err error) {
+	exists, empty, err := dirState(dataDir)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case exists && empty:
+		if err := os.Remove(dataDir); err != nil {
+			return "", err
+		}
+	case exists:
+		movedAside = fmt.Sprintf("%s.pre-restore-%s", dataDir, now().UTC().Format("20060102T150405Z"))
+		if err := os.Rename(dataDir, movedAside); err != nil {
+			return "", fmt.Errorf("move %s aside: %w", dataDir, err)
+		}
+	}
+	if err := os.Rename(stage, dataDir); err != nil {
+		if movedAside != "" {
+			_ = os.Rename(movedAside, dataDir)
+		}
+		return "", err
+	}
+	return movedAside, syncDir(filepath.Dir(dataDir))
+}
+
+// restoreS3 downloads the archive at o.Archive beside dataDir and
+// restores from the copy, which it then removes.
+func restoreS3(ctx context.Context, o RestoreOptions, dataDir string) (*Restored, error) {
+	loc, err := ParseS3URL(o.Archive)
+	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
-	return res, nil
+	if o.S3 == nil {
+		return nil, fmt.Errorf("restore: %w", errNoS3)
+	}
+	parent := filepath.Dir(dataDir)
+	if err := os.MkdirAll(parent, 0o700); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	dl, err := os.MkdirTemp(parent, "."+filepath.Base(dataDir)+".download-*")
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	defer os.RemoveAll(dl)
+	local := filepath.Join(dl, "archive.tar.gz")
+	if err := o.S3.download(ctx, loc, local); err != nil {
+		return nil, fmt.Errorf("restore: download %s: %w", loc, err)
+	}
+	o.Archive = local
+	return Restore(ctx, o)
 }
 
 // dirState reports whether dir exists and, if so, whether it is empty.

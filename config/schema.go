@@ -38,6 +38,9 @@ type Config struct {
 	// Responses configures the Responses API (responses.go).
 	Responses Responses `yaml:"responses" json:"responses"`
 
+	// Backup schedules backups of the embedded store (backup.go).
+	Backup Backup `yaml:"backup" json:"backup"`
+
 	// lines maps a field's path (models[2].targets[0].provider) to its line
 	// in the file the Config was parsed from; nil for a Config built in code.
 	lines map[string]int

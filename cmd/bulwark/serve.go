@@ -19,7 +19,7 @@ import (
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var o app.Options
+	o := app.Options{Version: versionString()}
 	fs.StringVar(&o.ConfigPath, "config", "", "config file (default: built-in simulated models only)")
 	fs.StringVar(&o.Listen, "listen", "", "listen address (default 127.0.0.1:8080)")
 	fs.StringVar(&o.DataDir, "data-dir", "", "data directory (default ./bulwark-data)")

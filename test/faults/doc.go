@@ -11,4 +11,6 @@
 // needs the machine's Postgres and Redis (BULWARK_TEST_POSTGRES_URL,
 // BULWARK_TEST_REDIS_URL); with CI=true an unreachable one fails the run.
 // BULWARK_FAULT_TRIALS sets the number of SIGKILL trials per shape (100).
+// The replication drill uses object storage from package backup/s3test: a
+// fake S3 in the test process, or the server at BULWARK_TEST_S3_URL.
 package faults
