@@ -3,57 +3,20 @@
 // application would. BULWARK_BIN names the binary to run.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import net from 'node:net';
+import { startBulwark } from './serve.mjs';
 import OpenAI from 'openai';
 
-const bin = process.env.BULWARK_BIN;
-const adminKey = 'bk-node-test-admin-key-0123456789abcdefghijklmnop';
-let proc;
-let dataDir;
+let server;
 let client;
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
-
-async function waitReady(base) {
-  for (let i = 0; i < 200; i++) {
-    try {
-      const res = await fetch(`${base}/readyz`);
-      if (res.ok) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('bulwark did not become ready');
-}
-
 before(async () => {
-  assert.ok(bin, 'set BULWARK_BIN to the bulwark binary');
-  dataDir = mkdtempSync(join(tmpdir(), 'bulwark-node-'));
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  proc = spawn(bin, ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir], {
-    env: { ...process.env, BULWARK_ADMIN_KEY: adminKey },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  await waitReady(base);
-  client = new OpenAI({ apiKey: adminKey, baseURL: `${base}/v1`, maxRetries: 0 });
+  server = await startBulwark('sdk');
+  const base = server.base;
+  client = new OpenAI({ apiKey: server.adminKey, baseURL: `${base}/v1`, maxRetries: 0 });
 });
 
 after(() => {
-  if (proc) proc.kill('SIGTERM');
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  if (server) server.stop();
 });
 
 test('chat completion', async () => {
