@@ -290,3 +290,39 @@ store: {type: postgres, url: "`+storeURL+`"}
 	}
 	waitUsage(t, ts, "tenant_id=acme", 3)
 }
+
+// TestResponsesWithPrompt: the Responses API takes OpenAI's prompt
+// parameter as Chat Completions does: the prompt's messages go first, its
+// model serves a request that names none, and a bad variable is a 400
+// naming it.
+func TestResponsesWithPrompt(t *testing.T) {
+	ts := start(t, promptConfig)
+	_, secret := createKey(t, ts, `{"id":"acme"}`, `{"tenant_id":"acme","name":"app"}`)
+	auth := []string{"Authorization", "Bearer " + secret}
+	if resp, body := ts.do(t, "POST", "/admin/v1/prompts", triagePrompt); resp.StatusCode != 201 {
+		t.Fatalf("create: %d %s", resp.StatusCode, body)
+	}
+	resp, body := ts.do(t, "POST", "/v1/responses", `{"prompt":{"id":"triage","variables":{"ticket":"Printer on fire","language":"French"}},
+		"input":"Please hurry."}`, append(auth, "X-Request-Id", "req-resp-prompt")...)
+	if resp.StatusCode != 200 || resp.Header.Get("X-Bulwark-Prompt") != "triage@1" {
+		t.Fatalf("responses with prompt: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+	var r struct {
+		Model  string `json:"model"`
+		Status string `json:"status"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil || r.Status != "completed" || r.Model == "" {
+		t.Fatalf("response %s (%v)", body, err)
+	}
+	want := []string{"system: You triage tickets. Reply in French.", "user: Ticket: Printer on fire", "user: Please hurry."}
+	if rec := waitRequestContent(t, ts, "req-resp-prompt"); fmt.Sprint(rec) != fmt.Sprint(want) {
+		t.Errorf("messages sent = %q; want %q", rec, want)
+	}
+	resp, body = ts.do(t, "POST", "/v1/responses", `{"prompt":{"id":"triage"},"input":"x"}`, auth...)
+	e := mustOpenAIError(t, resp, body, 400, "invalid_prompt_variables")
+	if e.Error.Param == nil || *e.Error.Param != "prompt.variables.ticket" {
+		t.Errorf("param %v", e.Error.Param)
+	}
+	resp, body = ts.do(t, "POST", "/v1/responses", `{"prompt":{"id":"nope"},"input":"x"}`, auth...)
+	mustOpenAIError(t, resp, body, 404, "prompt_not_found")
+}

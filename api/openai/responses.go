@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -79,6 +80,18 @@ func (rs *Responses) create(w http.ResponseWriter, r *http.Request, p tenant.Pri
 		api.WriteError(w, err)
 		return
 	}
+	if rr.prompt != nil && rr.model == "" {
+		// The prompt's model serves a request that names none.
+		rp, err := rs.h.renderPrompt(p, rr.prompt)
+		if err != nil {
+			api.WriteError(w, err)
+			return
+		}
+		if rr.model = rp.Version.Params.Model; rr.model == "" {
+			api.WriteError(w, api.BadRequest("model", "you must provide a model parameter: prompt %s names none", rp.Version.PromptID))
+			return
+		}
+	}
 	t := &turn{rs: rs, tenantID: p.TenantID, req: rr, id: newID("resp_"), created: rs.now()}
 	if rr.previousID != "" {
 		prev, err := rs.previous(r.Context(), p.TenantID, rr.previousID)
@@ -110,7 +123,21 @@ func (rs *Responses) create(w http.ResponseWriter, r *http.Request, p tenant.Pri
 		}
 		system = joinSystem(system, t.found.context())
 	}
-	req, err := decodeChat(rr.chatBody(t.history, system))
+	cb := rr.chatBody(t.history, system)
+	if rr.prompt != nil {
+		// The prompt's messages go first, its parameters fill what the
+		// request left unset, as on Chat Completions (prompt.go).
+		var rp *RenderedPrompt
+		if cb, rp, err = rs.h.withPrompt(withField(cb, "prompt", rr.prompt), p); err != nil {
+			api.WriteError(w, err)
+			return
+		}
+		if rp != nil {
+			p = promptPrincipal(p, rp.Version)
+			w.Header().Set(HeaderPrompt, fmt.Sprintf("%s@%d", rp.Version.PromptID, rp.Version.Number))
+		}
+	}
+	req, err := decodeChat(cb)
 	if err != nil {
 		// The body is Bulwark's own: a failure is a client value the chat
 		// decoder refuses, named as the client sent it where it can be.
@@ -569,4 +596,18 @@ func (t *turn) response(output []any, finish string, u *llm.Usage) *responseObje
 		o.Usage = uo
 	}
 	return o
+}
+
+// withField returns the JSON object body with the field name set to raw.
+func withField(body []byte, name string, raw json.RawMessage) []byte {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(body, &fields) != nil {
+		return body
+	}
+	fields[name] = raw
+	out, err := json.Marshal(fields)
+	if err != nil {
+		return body
+	}
+	return out
 }

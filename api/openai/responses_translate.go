@@ -42,6 +42,9 @@ type responsesRequest struct {
 	reasoningEffort string
 	promptCacheKey  string
 	safetyID        string
+	// prompt is the prompt parameter as sent (nil: none): a prompt of
+	// the registry, rendered before the conversation (prompt.go).
+	prompt json.RawMessage
 	// includeResults: the file_search_call item carries its results
 	// (include: file_search_call.results).
 	includeResults bool
@@ -83,10 +86,15 @@ func decodeResponses(body []byte) (*responsesRequest, error) {
 	if err := api.Unmarshal(body, &w, true); err != nil {
 		return nil, err
 	}
-	if w.Model == nil || *w.Model == "" {
+	hasPrompt := len(w.Prompt) > 0 && !bytes.Equal(bytes.TrimSpace(w.Prompt), []byte("null"))
+	if (w.Model == nil || *w.Model == "") && !hasPrompt {
 		return nil, api.BadRequest("model", "you must provide a model parameter")
 	}
-	r := &responsesRequest{model: *w.Model, instructions: w.Instructions, parallel: w.ParallelToolCalls,
+	model := ""
+	if w.Model != nil {
+		model = *w.Model
+	}
+	r := &responsesRequest{model: model, instructions: w.Instructions, parallel: w.ParallelToolCalls,
 		maxOutput: w.MaxOutputTokens, temperature: w.Temperature, topP: w.TopP, store: true, metadata: w.Metadata}
 	var err error
 	if r.input, err = decodeResponseInput(w.Input); err != nil {
@@ -128,6 +136,9 @@ func decodeResponses(body []byte) (*responsesRequest, error) {
 	if w.PromptCacheKey != nil {
 		r.promptCacheKey = *w.PromptCacheKey
 	}
+	if hasPrompt {
+		r.prompt = w.Prompt
+	}
 	if w.SafetyIdentifier != nil {
 		r.safetyID = *w.SafetyIdentifier
 	}
@@ -137,7 +148,7 @@ func decodeResponses(body []byte) (*responsesRequest, error) {
 	for _, f := range []struct {
 		name string
 		raw  json.RawMessage
-	}{{"conversation", w.Conversation}, {"prompt", w.Prompt}} {
+	}{{"conversation", w.Conversation}} {
 		if len(f.raw) > 0 && !bytes.Equal(f.raw, []byte("null")) {
 			return nil, api.BadRequest(f.name, "%s is not supported by Bulwark; send the input (and previous_response_id) instead", f.name)
 		}
