@@ -30,7 +30,7 @@ func NewKnowledge(kb *rag.Service, maxFile int64) *Knowledge {
 
 // Uploads returns the routes that take multipart uploads.
 func (k *Knowledge) Uploads() map[string]api.AuthedHandler {
-	return map[string]api.AuthedHandler{"POST /v1/files": k.createFile}
+	return map[string]api.AuthedHandler{"POST /v1/files": k.createFile, "POST /v1/vector_stores/import": k.importStore}
 }
 
 // Routes returns the other routes.
@@ -56,6 +56,7 @@ func (k *Knowledge) Routes() map[string]api.AuthedHandler {
 		"POST /v1/vector_stores/{id}/file_batches/{batch}/cancel": k.cancelBatch,
 		"GET /v1/vector_stores/{id}/file_batches/{batch}/files":   k.listBatchFiles,
 		"POST /v1/vector_stores/{id}/search":                      k.search,
+		"GET /v1/vector_stores/{id}/export":                       k.exportStore,
 	}
 }
 

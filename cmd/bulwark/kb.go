@@ -26,6 +26,8 @@ const kbUsage = `usage:
                     [--attr KEY=VALUE]... [--parallel 4] [--retries 3] [--wait=true]
   bulwark kb search [flags] --store NAME QUERY [-n 10] [--filter JSON] [--json]
   bulwark kb status [flags] [--store NAME]
+  bulwark kb export [flags] --store NAME --out FILE
+  bulwark kb import [flags] FILE [--name NAME]
 `
 
 // kbCmd is "bulwark kb": knowledge bases through a running Bulwark's
@@ -45,6 +47,10 @@ func kbCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return kbSearchCmd(ctx, fs, client, args[1:], stdout, stderr)
 	case "status":
 		return kbStatusCmd(ctx, fs, client, args[1:], stdout, stderr)
+	case "export":
+		return kbExportCmd(ctx, fs, client, args[1:], stdout, stderr)
+	case "import":
+		return kbImportCmd(ctx, fs, client, args[1:], stdout, stderr)
 	}
 	fmt.Fprint(stderr, kbUsage)
 	return errUsage

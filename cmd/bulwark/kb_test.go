@@ -204,6 +204,21 @@ func TestKBCommands(t *testing.T) {
 	if code, _, _ := kb("ingest", dir); code != 2 {
 		t.Errorf("ingest without --store: exit %d, want 2", code)
 	}
+
+	// Export and import: a copy that searches alike.
+	exported := filepath.Join(t.TempDir(), "handbook.jsonl")
+	if code, out, errOut := kb("export", "--store", "handbook", "--out", exported); code != 0 || !strings.Contains(out, "exported handbook") {
+		t.Fatalf("export: %d %s %s", code, out, errOut)
+	}
+	if code, out, errOut := kb("import", exported, "--name", "handbook-copy"); code != 0 || !strings.Contains(out, "handbook-copy") || !strings.Contains(out, ": 5 files") {
+		t.Fatalf("import: %d %s %s", code, out, errOut)
+	}
+	if code, out, _ := kb("search", "--store", "handbook-copy", "who answers pages"); code != 0 || !strings.Contains(out, "oncall.md") {
+		t.Errorf("search of the imported copy: %d\n%s", code, out)
+	}
+	if code, _, _ := kb("export", "--store", "handbook"); code != 2 {
+		t.Errorf("export without --out: exit %d, want 2", code)
+	}
 }
 
 // A sitemap index is read one level deep; a sitemap it lists that cannot
