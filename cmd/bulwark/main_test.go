@@ -110,6 +110,8 @@ func TestServeRejectsBadConfig(t *testing.T) {
 // TestREADMEConfigs: every YAML block of README.md is a configuration
 // that config check accepts on its own (variables that are not set here
 // allowed), so that a user who pastes one gets a server, not an error.
+// YAML for another tool is fenced with its name after the language
+// ("```yaml prometheus-adapter"), which this test leaves alone.
 func TestREADMEConfigs(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
 	if err != nil {
