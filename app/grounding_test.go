@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openai/openai-go/v3"
 )
@@ -140,6 +141,40 @@ func TestGroundedChat(t *testing.T) {
 	// its distance against.
 	if seen["retrieval_chunks"] != 4 || seen["retrieval_score"] != 4 || seen["query_distance"] != 3 || rep.NoContext == nil || rep.NoContext.Current != 0 {
 		t.Errorf("drift of the grounded alias: %v, no context %+v\n%s", seen, rep.NoContext, drift)
+	}
+
+	// The usage ledger says what retrieval added, per alias.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, ub := ts.do(t, "GET", "/admin/v1/usage?group_by=alias", "")
+		var u struct {
+			Data []struct {
+				Group           string `json:"group"`
+				Requests        int64  `json:"requests"`
+				RetrievalChunks int64  `json:"retrieval_chunks"`
+				RetrievalTokens int64  `json:"retrieval_tokens"`
+				Retrieval       int64  `json:"retrieval_ns"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(ub, &u); err != nil {
+			t.Fatal(err)
+		}
+		var ok bool
+		for _, r := range u.Data {
+			if r.Group == "grounded" && r.Requests == 4 {
+				ok = true
+				if r.RetrievalChunks < 4 || r.RetrievalTokens <= 0 || r.Retrieval <= 0 {
+					t.Errorf("usage of the grounded alias: %+v", r)
+				}
+			}
+		}
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("usage by alias: %s", ub)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 
 	// The metric counts each outcome.

@@ -194,6 +194,9 @@ func (rq *request) settle(out *Outcome, ans answer, err error) {
 		Tags:     q.principal.Tags, // never modified: shared with the key set
 	}
 	rec.RequestID = rq.requestID
+	if gr := out.Grounding; gr != nil { // ground.go
+		rec.Retrieval, rec.RetrievalChunks, rec.RetrievalTokens = gr.Took, int64(len(gr.Sources)), int64(gr.Tokens)
+	}
 	if t := out.Target; t != nil {
 		rec.Target = t.Name()
 	} else if n := len(out.Tried); n > 0 {

@@ -31,6 +31,7 @@ func (db *DB) Append(ctx context.Context, recs []usage.Record) error {
 	prompt, completion, cached := make([]int64, n), make([]int64, n), make([]int64, n)
 	cost, latency, attempts := make([]int64, n), make([]int64, n), make([]int32, n)
 	statuses, stream, cacheHit, counted := make([]string, n), make([]bool, n), make([]bool, n), make([]bool, n)
+	retrieval, retrievalChunks, retrievalTokens := make([]int64, n), make([]int64, n), make([]int64, n)
 	tags := make([]string, n) // JSON objects
 	for i, r := range recs {
 		if err := r.Validate(); err != nil {
@@ -41,6 +42,7 @@ func (db *DB) Append(ctx context.Context, recs []usage.Record) error {
 		prompt[i], completion[i], cached[i] = r.PromptTokens, r.CompletionTokens, r.CachedTokens
 		cost[i], latency[i], attempts[i] = int64(r.Cost), int64(r.Latency), int32(min(r.Attempts, math.MaxInt32))
 		statuses[i], stream[i], cacheHit[i], counted[i] = r.Status, r.Stream, r.CacheHit, r.UsageCounted
+		retrieval[i], retrievalChunks[i], retrievalTokens[i] = int64(r.Retrieval), r.RetrievalChunks, r.RetrievalTokens
 		tags[i] = "{}"
 		if len(r.Tags) > 0 {
 			b, err := json.Marshal(r.Tags)
@@ -52,13 +54,14 @@ func (db *DB) Append(ctx context.Context, recs []usage.Record) error {
 	}
 	_, err := db.pool.Exec(ctx, `INSERT INTO usage_records
 	(id, time, request_id, tenant_id, key_id, alias, target, prompt_tokens, completion_tokens, cached_tokens,
-	 cost_nanodollars, latency_ns, attempts, status, stream, cache_hit, tags, usage_counted)
+	 cost_nanodollars, latency_ns, attempts, status, stream, cache_hit, tags, usage_counted,
+	 retrieval_ns, retrieval_chunks, retrieval_tokens)
 	SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
 		$8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::integer[], $14::text[],
-		$15::boolean[], $16::boolean[], $17::text[]::jsonb[], $18::boolean[])
+		$15::boolean[], $16::boolean[], $17::text[]::jsonb[], $18::boolean[], $19::bigint[], $20::bigint[], $21::bigint[])
 	ON CONFLICT (id) DO NOTHING`,
 		ids, times, requestIDs, tenants, keys, aliases, targets, prompt, completion, cached, cost, latency,
-		attempts, statuses, stream, cacheHit, tags, counted)
+		attempts, statuses, stream, cacheHit, tags, counted, retrieval, retrievalChunks, retrievalTokens)
 	if err != nil {
 		return opError("append usage", err)
 	}
@@ -109,7 +112,8 @@ func (db *DB) Query(ctx context.Context, f usage.Filter) ([]usage.Row, error) {
 	// Groups sort by bytes, as in every backend, not by the locale.
 	q := "SELECT (" + expr + `) COLLATE "C" AS g, count(*), count(*) FILTER (WHERE status <> 'ok'),
 	sum(prompt_tokens)::bigint, sum(completion_tokens)::bigint, sum(cached_tokens)::bigint,
-	sum(cost_nanodollars)::bigint
+	sum(cost_nanodollars)::bigint,
+	sum(retrieval_chunks)::bigint, sum(retrieval_tokens)::bigint, sum(retrieval_ns)::bigint
 	FROM usage_records`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
@@ -121,10 +125,10 @@ func (db *DB) Query(ctx context.Context, f usage.Filter) ([]usage.Row, error) {
 	}
 	out := []usage.Row{}
 	var r usage.Row
-	var cost int64
+	var cost, retrieval int64
 	_, err = pgx.ForEachRow(rows, []any{&r.Group, &r.Requests, &r.Errors, &r.PromptTokens, &r.CompletionTokens,
-		&r.CachedTokens, &cost}, func() error {
-		r.Cost = usage.Nanodollars(cost)
+		&r.CachedTokens, &cost, &r.RetrievalChunks, &r.RetrievalTokens, &retrieval}, func() error {
+		r.Cost, r.Retrieval = usage.Nanodollars(cost), time.Duration(retrieval)
 		out = append(out, r)
 		return nil
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"time"
 
 	"github.com/bulwark-ai/bulwark/usage"
 )
@@ -28,8 +29,9 @@ func (db *DB) Append(ctx context.Context, recs []usage.Record) error {
 	defer func() { _ = tx.Rollback() }()
 	stmt, err := tx.PrepareContext(ctx, `INSERT INTO usage_records
 	(id, time, request_id, tenant_id, key_id, alias, target, prompt_tokens, completion_tokens, cached_tokens,
-	 cost_nanodollars, latency_ns, attempts, status, stream, cache_hit, tags, usage_counted)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	 cost_nanodollars, latency_ns, attempts, status, stream, cache_hit, tags, usage_counted,
+	 retrieval_ns, retrieval_chunks, retrieval_tokens)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (id) DO NOTHING`)
 	if err != nil {
 		return opError("append usage", err)
@@ -42,7 +44,8 @@ func (db *DB) Append(ctx context.Context, recs []usage.Record) error {
 		}
 		if _, err := stmt.ExecContext(ctx, r.ID, formatTime(r.Time), r.RequestID, r.TenantID, r.KeyID, r.Alias,
 			r.Target, r.PromptTokens, r.CompletionTokens, r.CachedTokens, int64(r.Cost), int64(r.Latency),
-			r.Attempts, r.Status, r.Stream, r.CacheHit, tags, r.UsageCounted); err != nil {
+			r.Attempts, r.Status, r.Stream, r.CacheHit, tags, r.UsageCounted,
+			int64(r.Retrieval), r.RetrievalChunks, r.RetrievalTokens); err != nil {
 			return opError("append usage", err)
 		}
 	}
@@ -102,7 +105,8 @@ func (db *DB) Query(ctx context.Context, f usage.Filter) ([]usage.Row, error) {
 		args = append([]any{`$."` + k + `"`}, args...)
 	}
 	q := "SELECT " + expr + ` AS g, count(*), sum(status <> 'ok'),
-	sum(prompt_tokens), sum(completion_tokens), sum(cached_tokens), sum(cost_nanodollars)
+	sum(prompt_tokens), sum(completion_tokens), sum(cached_tokens), sum(cost_nanodollars),
+	sum(retrieval_chunks), sum(retrieval_tokens), sum(retrieval_ns)
 	FROM usage_records`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
@@ -116,12 +120,12 @@ func (db *DB) Query(ctx context.Context, f usage.Filter) ([]usage.Row, error) {
 	out := []usage.Row{}
 	for rows.Next() {
 		var r usage.Row
-		var cost int64
+		var cost, retrieval int64
 		if err := rows.Scan(&r.Group, &r.Requests, &r.Errors, &r.PromptTokens, &r.CompletionTokens,
-			&r.CachedTokens, &cost); err != nil {
+			&r.CachedTokens, &cost, &r.RetrievalChunks, &r.RetrievalTokens, &retrieval); err != nil {
 			return nil, opError("query usage", err)
 		}
-		r.Cost = usage.Nanodollars(cost)
+		r.Cost, r.Retrieval = usage.Nanodollars(cost), time.Duration(retrieval)
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {

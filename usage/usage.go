@@ -58,6 +58,13 @@ type Record struct {
 	// Tags are the request's key's tags over its tenant's (team, cost
 	// centre…), so that usage can be grouped by them; nil when none.
 	Tags map[string]string `json:"tags,omitempty"`
+	// Retrieval is the time a grounded alias's knowledge search took,
+	// RetrievalChunks the chunks it gave the model and RetrievalTokens
+	// the prompt tokens they added (gateway/ground.go); zero for a
+	// request that was not grounded.
+	Retrieval       time.Duration `json:"retrieval_ns,omitempty"`
+	RetrievalChunks int64         `json:"retrieval_chunks,omitempty"`
+	RetrievalTokens int64         `json:"retrieval_tokens,omitempty"`
 }
 
 // NewID returns a fresh record ID: "usg_" and 24 hex digits (TimeOrderedID).
@@ -103,7 +110,7 @@ func (r Record) Validate() error {
 			errs = append(errs, fmt.Errorf("%s is not valid UTF-8 text", f.name))
 		}
 	}
-	if r.PromptTokens < 0 || r.CompletionTokens < 0 || r.CachedTokens < 0 {
+	if r.PromptTokens < 0 || r.CompletionTokens < 0 || r.CachedTokens < 0 || r.RetrievalChunks < 0 || r.RetrievalTokens < 0 || r.Retrieval < 0 {
 		errs = append(errs, errors.New("negative token count"))
 	}
 	if r.Cost < 0 || r.Latency < 0 || r.Attempts < 0 {
@@ -254,6 +261,12 @@ type Row struct {
 	CompletionTokens int64       `json:"completion_tokens"`
 	CachedTokens     int64       `json:"cached_tokens"`
 	Cost             Nanodollars `json:"cost_nanodollars"`
+	// RetrievalChunks and RetrievalTokens sum what grounded requests'
+	// searches gave their models (Record.RetrievalChunks, …Tokens), and
+	// Retrieval the time those searches took.
+	RetrievalChunks int64         `json:"retrieval_chunks"`
+	RetrievalTokens int64         `json:"retrieval_tokens"`
+	Retrieval       time.Duration `json:"retrieval_ns"`
 }
 
 // DayFormat is how GroupDay rows name their day.

@@ -117,6 +117,9 @@ func Aggregate(recs []usage.Record, f usage.Filter) []usage.Row {
 		row.CompletionTokens += r.CompletionTokens
 		row.CachedTokens += r.CachedTokens
 		row.Cost += r.Cost
+		row.RetrievalChunks += r.RetrievalChunks
+		row.RetrievalTokens += r.RetrievalTokens
+		row.Retrieval += r.Retrieval
 	}
 	out := make([]usage.Row, 0, len(rows))
 	for _, r := range rows {

@@ -24,6 +24,7 @@ func Run(t *testing.T, newLedger func(t *testing.T) usage.Ledger) {
 	t.Run("Many", func(t *testing.T) { testMany(t, newLedger(t)) })
 	t.Run("Concurrent", func(t *testing.T) { testConcurrent(t, newLedger(t)) })
 	t.Run("Empty", func(t *testing.T) { testEmpty(t, newLedger(t)) })
+	t.Run("Retrieval", func(t *testing.T) { testRetrieval(t, newLedger(t)) })
 }
 
 // zone is a fixed non-UTC location: ledgers group by UTC day whatever
