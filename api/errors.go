@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bulwark-ai/bulwark/gateway"
+	"github.com/bulwark-ai/bulwark/guard"
 	"github.com/bulwark-ai/bulwark/limit"
 	"github.com/bulwark-ai/bulwark/llm"
 	"github.com/bulwark-ai/bulwark/shed"
@@ -95,6 +96,14 @@ func AsError(err error) *Error {
 		// The cause (an address, a driver's message) is for the log only.
 		return &Error{Status: http.StatusServiceUnavailable, Type: TypeServer, Code: "store_unavailable",
 			Message: "Bulwark's store is unavailable; retry later", RetryAfter: storeRetryAfter}
+	}
+	var ge *guard.Error
+	if errors.As(err, &ge) { // the message names the check and why, never the text
+		out := &Error{Status: http.StatusBadRequest, Type: TypeInvalidRequest, Code: "guardrail_blocked", Message: ge.Error()}
+		if ge.Stage == guard.Input {
+			out.Param = "messages"
+		}
+		return out
 	}
 	var ce *gateway.ContextError
 	if errors.As(err, &ce) { // before *llm.Error, which it unwraps to

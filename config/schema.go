@@ -194,6 +194,9 @@ type Model struct {
 	// Knowledge grounds the alias's answers in knowledge bases
 	// (grounding.go); the zero value is none.
 	Knowledge AliasKnowledge `yaml:"knowledge" json:"knowledge"`
+	// Guardrails check what clients send the alias and what it answers
+	// (guard.go); the zero value checks nothing.
+	Guardrails Guardrails `yaml:"guardrails" json:"guardrails"`
 }
 
 // ModelLimits are an alias's rate limits, enforced by the limits backend

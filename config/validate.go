@@ -109,6 +109,7 @@ func (v *validator) top(c *Config) {
 	v.responses(c)
 	v.cache(c)
 	v.aliasKnowledge(c)
+	v.guardrails(c)
 	v.backup(c)
 }
 

@@ -139,6 +139,17 @@
 // index for the answer's TTL. A failed or slow embedding
 // (errors{op="embed"}), a failing index or an entry gone is a miss.
 //
+// # Guardrails (guard.go, guard_stream.go)
+//
+// Right after its route is resolved, before grounding, a chat request's
+// messages go through the alias's input chain (package guard): a block is
+// a *guard.Error (400 guardrail_blocked) with no attempt made, a mask
+// rewrites req.Messages and req.Body. A successful non-streamed answer
+// goes through the output chain before it is cached; a streamed one
+// through its pii and denied_terms rules as it streams, with a window
+// held back per choice so that matches cut over chunks are masked whole.
+// A guard never runs on a failure, so it never turns one into a success.
+//
 // The routing table can be swapped at any time (config reload); a request
 // uses the table it started with.
 //

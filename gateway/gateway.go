@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bulwark-ai/bulwark/drift"
+	"github.com/bulwark-ai/bulwark/guard"
 	"github.com/bulwark-ai/bulwark/limit"
 	"github.com/bulwark-ai/bulwark/llm"
 	"github.com/bulwark-ai/bulwark/route"
@@ -102,6 +103,8 @@ type Outcome struct {
 	// Grounding is what the alias's knowledge retrieval did (ground.go);
 	// nil when the alias has none.
 	Grounding *Grounding
+	// Guardrails are what the alias's guardrail checks found (guard.go).
+	Guardrails []guard.Finding
 }
 
 // resolve finds the route that serves the model name the client sent, in
@@ -166,6 +169,9 @@ func (g *Gateway) Chat(ctx context.Context, p tenant.Principal, req *llm.ChatReq
 		return nil, out, err
 	}
 	rq.route = r
+	if err := g.guardInput(rq, r, req, &out); err != nil { // guard.go
+		return nil, out, err
+	}
 	if err := g.ground(ctx, r.Alias, p.TenantID, r, req, &out); err != nil { // ground.go
 		return nil, out, err
 	}
@@ -203,6 +209,9 @@ func (g *Gateway) Chat(ctx context.Context, p tenant.Principal, req *llm.ChatReq
 			return t.Client.Chat(ctx, &call)
 		})
 	if err == nil {
+		if resp, err = g.guardAnswer(rq, r, resp, &out); err != nil { // guard.go
+			return resp, out, err
+		}
 		cc.storeChat(ctx, resp, &out, req.N)
 	}
 	return resp, out, err
@@ -285,6 +294,10 @@ func (g *Gateway) Stream(ctx context.Context, p tenant.Principal, req *llm.ChatR
 		return nil, out, err
 	}
 	rq.route = r
+	if err := g.guardInput(rq, r, req, &out); err != nil { // guard.go
+		rq.end(ctx, &out, answer{}, err)
+		return nil, out, err
+	}
 	if err := g.ground(ctx, r.Alias, p.TenantID, r, req, &out); err != nil { // ground.go
 		rq.end(ctx, &out, answer{}, err)
 		return nil, out, err
@@ -303,7 +316,7 @@ func (g *Gateway) Stream(ctx context.Context, p tenant.Principal, req *llm.ChatR
 		ans.firstToken = time.Since(rq.start) // the whole answer at once
 		rq.cacheHit(cc, p, true, &out, rp.usage)
 		rq.end(ctx, &out, ans, nil)
-		return rp, out, nil
+		return g.guardStream(rq, r, rp), out, nil // guard_stream.go
 	}
 	if cc != nil {
 		out.Cache = CacheMiss
@@ -343,7 +356,7 @@ func (g *Gateway) Stream(ctx context.Context, p tenant.Principal, req *llm.ChatR
 	if r.Policy.Recovery.Enabled() { // continue.go
 		s.rec = newRecovery(ctx, tbl, r, req, &s.bill)
 	}
-	return s, out, nil
+	return g.guardStream(rq, r, s), out, nil // guard_stream.go
 }
 
 // heartbeat calls beat every interval until the returned stop is called;

@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	"github.com/bulwark-ai/bulwark/config"
+	"github.com/bulwark-ai/bulwark/guard"
 	"github.com/bulwark-ai/bulwark/llm"
 	"github.com/bulwark-ai/bulwark/resilience"
 )
@@ -80,6 +81,9 @@ type Route struct {
 	// Knowledge grounds the alias's chat answers in knowledge bases
 	// (config models[].knowledge, with its defaults); zero: none.
 	Knowledge config.AliasKnowledge
+	// Guard is the alias's guardrail chains (config models[].guardrails);
+	// nil: none.
+	Guard *guard.Policy
 }
 
 // Pick chooses a target by the route's balance policy among the targets
@@ -192,6 +196,11 @@ func New(models []config.Model, providers map[string]llm.Provider, prev *Table) 
 		if r.Balance == "" {
 			r.Balance = config.DefaultBalance
 		}
+		gp, err := guard.New(m.Guardrails)
+		if err != nil {
+			return nil, fmt.Errorf("model %q: %w", m.Name, err)
+		}
+		r.Guard = gp
 		bc, gc := breakerOf(m.Breaker), budgetOf(m.Retry.Budget)
 		for _, ct := range m.Targets {
 			p, ok := providers[ct.Provider]

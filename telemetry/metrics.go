@@ -113,6 +113,7 @@ type Metrics struct {
 
 	// Grounding searches' (retrieval.go).
 	retrieval *retrievalMetrics
+	guard     *guardMetrics // guardrails' (guard.go)
 
 	// What self-hosted upstream servers report about their load.
 	upstreamWaiting *prometheus.GaugeVec
@@ -240,6 +241,7 @@ func NewMetrics(o MetricsOptions) *Metrics {
 		"Failures of the response cache, served as misses, by operation (get, set, encode, decode; embed, semantic_search, semantic_add for the semantic cache).", "op")
 
 	m.retrieval = newRetrievalMetrics(m.reg)
+	m.guard = newGuardMetrics(m.reg)
 
 	if !o.NoProcessMetrics {
 		m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

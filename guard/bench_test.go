@@ -1,0 +1,45 @@
+package guard
+
+import (
+	"strings"
+	"testing"
+)
+
+// benchPrompt is a typical 1.2 KB user message with one e-mail address.
+var benchPrompt = strings.Repeat("Our service answers customer questions about orders, refunds and delivery times. ", 12) +
+	"Please reply to jane.doe@example.com with the summary."
+
+// BenchmarkCheck is the latency each check adds to a request, scanning a
+// typical message (BENCHMARKS.md, "Guardrails (issue 17)").
+func BenchmarkCheck(b *testing.B) {
+	ts := []Text{{Role: "system", Content: "You are a helpful support agent."}, {Role: "user", Content: benchPrompt}}
+	checks := []Check{PII{}, NewDeniedTerms([]string{"acme", "project falcon", "internal only", "confidential"}), NewInjection(Input, 0), MaxChars(100000)}
+	for _, c := range checks {
+		b.Run(c.Name(), func(b *testing.B) {
+			b.SetBytes(int64(len(benchPrompt)))
+			b.ReportAllocs()
+			for b.Loop() {
+				c.Scan(ts)
+			}
+		})
+	}
+	b.Run("pii_mask", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			PII{}.Mask(benchPrompt)
+		}
+	})
+}
+
+// BenchmarkInjectionLabelledSet is the injection score's cost per prompt
+// of the labelled set (short prompts, 20 to 300 bytes).
+func BenchmarkInjectionLabelledSet(b *testing.B) {
+	set := labelled(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, s := range set {
+			Score(s.text)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(set)), "ns/prompt")
+}
