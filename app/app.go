@@ -16,6 +16,7 @@ import (
 	"github.com/bulwark-ai/bulwark/api/admin"
 	"github.com/bulwark-ai/bulwark/api/anthropic"
 	"github.com/bulwark-ai/bulwark/api/openai"
+	"github.com/bulwark-ai/bulwark/batch"
 	"github.com/bulwark-ai/bulwark/config"
 	"github.com/bulwark-ai/bulwark/gateway"
 	"github.com/bulwark-ai/bulwark/limit"
@@ -69,6 +70,7 @@ type App struct {
 	purge        *background    // purges expired stored responses (responses.go)
 	backups      *backupJobs    // scheduled backups and replication; nil when off (backup.go)
 	prompts      *prompts       // the prompt registry; nil when the store has none (prompts.go)
+	batches      *batch.Service // the Batch API's jobs; nil when off (batches.go)
 
 	mu    sync.Mutex // guards cfg and world during a reload
 	cfg   *config.Config
@@ -165,6 +167,10 @@ func New(ctx context.Context, o Options) (*App, error) {
 	}
 	a.startPrompts(ctx)
 	a.handler = a.buildHandler(cfg)
+	if err := a.startBatches(ctx); err != nil {
+		_ = a.Close()
+		return nil, err
+	}
 	a.bg = startBackground(a.db, a.keys, a.log)
 	a.purge = startResponsePurge(a.db, a.log)
 	if a.backups, err = a.startBackups(ctx, cfg); err != nil {
@@ -250,6 +256,7 @@ func (a *App) buildHandler(cfg *config.Config) http.Handler {
 	routes := anthropic.New(oai).Routes() // OpenAI's API and Anthropic's Messages API
 	uploads := a.knowledgeRoutes(cfg, routes)
 	a.responsesRoutes(cfg, oai, routes)
+	a.batchRoutes(cfg, routes)
 	return telemetry.Middleware(a.obs.metrics, a.obs.tracing, api.NewHandler(api.Options{
 		Auth:           a.keys,
 		Log:            a.log,
@@ -389,6 +396,9 @@ func (w *deadlineWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 func (a *App) Close() error {
 	a.purge.stop()  // it uses the store
 	a.stopPrompts() // it uses the store
+	if a.batches != nil {
+		a.batches.Close() // its lines use the gateway, the store and the files
+	}
 	if a.kb != nil {
 		a.kb.Close() // its workers use the gateway and the store
 	}

@@ -21,6 +21,10 @@ type Knowledge struct {
 	Workers int `yaml:"workers" json:"workers,omitempty"`
 	// BatchInputs is the most chunks embedded in one call (default 64).
 	BatchInputs int `yaml:"batch_inputs" json:"batch_inputs,omitempty"`
+	// BatchWorkers is how many lines of Batch API batches (/v1/batches,
+	// whose input files are files of these knowledge bases) one process
+	// runs at once (default 4).
+	BatchWorkers int `yaml:"batch_workers" json:"batch_workers,omitempty"`
 }
 
 // Defaults of the knowledge bases.
@@ -28,6 +32,7 @@ const (
 	DefaultMaxFileBytes = 64 << 20
 	DefaultKBWorkers    = 4
 	DefaultBatchInputs  = 64
+	DefaultBatchWorkers = 4
 )
 
 // applyDefaults fills in the knowledge bases' defaults; models are the
@@ -41,6 +46,9 @@ func (k *Knowledge) applyDefaults(c *Config) {
 	}
 	if k.BatchInputs == 0 {
 		k.BatchInputs = DefaultBatchInputs
+	}
+	if k.BatchWorkers == 0 {
+		k.BatchWorkers = DefaultBatchWorkers
 	}
 	if k.EmbeddingModel == "" {
 		for _, name := range []string{LocalEmbed, SimEmbed} {
@@ -65,6 +73,9 @@ func (v *validator) knowledge(c *Config) {
 	}
 	if k.BatchInputs < 0 || k.BatchInputs > 2048 {
 		v.add("knowledge.batch_inputs", "must be from 1 to 2048, got %d", k.BatchInputs)
+	}
+	if k.BatchWorkers < 0 || k.BatchWorkers > 256 {
+		v.add("knowledge.batch_workers", "must be from 1 to 256, got %d", k.BatchWorkers)
 	}
 	if k.EmbeddingModel != "" && c.model(k.EmbeddingModel) == nil {
 		v.add("knowledge.embedding_model", "%q is not a model alias of this config", k.EmbeddingModel)
