@@ -162,9 +162,14 @@ func (c kbClient) json(ctx context.Context, method, path string, in, out any) er
 
 // upload creates a file for assistants and returns its id.
 func (c kbClient) upload(ctx context.Context, filename string, content []byte) (string, error) {
+	return c.uploadAs(ctx, filename, "assistants", content)
+}
+
+// uploadAs creates a file of the purpose and returns its id.
+func (c kbClient) uploadAs(ctx context.Context, filename, purpose string, content []byte) (string, error) {
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
-	if err := mw.WriteField("purpose", "assistants"); err != nil {
+	if err := mw.WriteField("purpose", purpose); err != nil {
 		return "", err
 	}
 	w, err := mw.CreateFormFile("file", filename)

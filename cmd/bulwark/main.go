@@ -10,7 +10,8 @@
 //	bulwark tenants create|list|update|budget …
 //	bulwark keys create|list|update|budget|revoke|rotate …
 //	bulwark prompts create|version|list|show|label|rollback …
-//	bulwark kb ingest|search|status …
+//	bulwark kb ingest|search|status|export|import …
+//	bulwark batches submit|list|get|cancel|results …
 //	bulwark cache calibrate --pairs FILE [--model ALIAS] [--precision P]
 //	bulwark backup [--data-dir DIR] --out FILE
 //	bulwark restore --archive FILE [--data-dir DIR] [--force]
@@ -50,6 +51,9 @@ Usage:
   bulwark kb status [--store NAME]
         load files, directories, URLs and sitemaps into a knowledge base,
         search it and show its files, through a running Bulwark
+  bulwark batches submit FILE.jsonl [--wait] [--out FILE]
+  bulwark batches list|get|cancel|results [BATCH_ID]
+        run a file of requests through the Batch API at batch priority
   bulwark cache calibrate --pairs FILE [--model ALIAS] [--precision 0.97] [--url URL]
         calibrate the semantic cache's similarity threshold on labelled
         question pairs and report its precision and hit rate on held-out ones
@@ -97,6 +101,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = promptsCmd(ctx, args[1:], os.Stdin, stdout, stderr)
 	case "cache":
 		err = cacheCmd(ctx, args[1:], stdout, stderr)
+	case "batches":
+		err = batchesCmd(ctx, args[1:], stdout, stderr)
 	case "backup":
 		err = backupCmd(ctx, args[1:], stdout, stderr)
 	case "restore":
