@@ -154,7 +154,7 @@ func (g *Gateway) ground(ctx context.Context, alias, tenantID string, r *route.R
 		telemetry.EndRetrieval(span, telemetry.RetrievalEmpty, 0, 0, 0, nil)
 		return nil
 	}
-	text := groundingContext(sources)
+	text := GroundingContext(sources)
 	if err := prependSystem(req, text); err != nil {
 		telemetry.EndRetrieval(span, telemetry.RetrievalFailed, 0, 0, 0, err)
 		return err
@@ -221,8 +221,10 @@ func lastUserMessage(ms []llm.Message) string {
 	return ""
 }
 
-// groundingContext is the system message that gives the model sources.
-func groundingContext(sources []Source) string {
+// GroundingContext is the system message that gives a model sources,
+// numbered from 1 for it to cite as [n]: a grounded alias's, and the
+// Responses API's file_search's.
+func GroundingContext(sources []Source) string {
 	var b strings.Builder
 	b.WriteString("The following excerpts were retrieved from the knowledge base for this request. " +
 		"Answer from them where they are relevant, and cite each excerpt you use by its number in square brackets, like [1].")

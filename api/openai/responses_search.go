@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/bulwark-ai/bulwark/api"
+	"github.com/bulwark-ai/bulwark/gateway"
 	"github.com/bulwark-ai/bulwark/rag"
 )
 
@@ -95,30 +96,17 @@ func lastUserText(items []item) string {
 }
 
 // context returns the system message text that gives the model the
-// sources, "" when there are none.
+// sources (as a grounded alias's, gateway.GroundingContext), "" when
+// there are none.
 func (f *retrieval) context() string {
 	if len(f.sources) == 0 {
 		return ""
 	}
-	var b strings.Builder
-	b.WriteString("The following excerpts were retrieved from the user's files for this request. " +
-		"Answer from them where they are relevant, and cite each excerpt you use by its number in square brackets, like [1].")
+	src := make([]gateway.Source, len(f.sources))
 	for i, s := range f.sources {
-		fmt.Fprintf(&b, "\n\n[%d] %s", i+1, s.Filename)
-		var where []string
-		if s.Page > 0 {
-			where = append(where, "page "+strconv.Itoa(s.Page))
-		}
-		if s.Section != "" {
-			where = append(where, "section "+strconv.Quote(s.Section))
-		}
-		if len(where) > 0 {
-			b.WriteString(" (" + strings.Join(where, ", ") + ")")
-		}
-		b.WriteString("\n")
-		b.WriteString(s.Text)
+		src[i] = gateway.Source{FileID: s.FileID, Filename: s.Filename, Text: s.Text, Page: s.Page, Section: s.Section, Score: s.Score}
 	}
-	return b.String()
+	return gateway.GroundingContext(src)
 }
 
 // fileSearchCallOut is a file_search_call output item.
