@@ -213,10 +213,32 @@ func (h *Handler) withPrompt(body []byte, p tenant.Principal) ([]byte, *Rendered
 		return nil, nil, err
 	}
 	delete(fields, "prompt")
+	out, err := applyPrompt(fields, rp)
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, rp, nil
+}
+
+// withRendered returns a chat completion body (without a prompt
+// parameter) with the rendered prompt rp applied as withPrompt applies
+// one: for a caller that rendered it already.
+func withRendered(body []byte, rp *RenderedPrompt) ([]byte, error) {
+	var fields map[string]json.RawMessage
+	if err := api.Unmarshal(body, &fields, false); err != nil {
+		return nil, err
+	}
+	return applyPrompt(fields, rp)
+}
+
+// applyPrompt puts rp's messages before the body's fields' and sets each
+// of its model parameters the fields leave unset, and encodes the body.
+func applyPrompt(fields map[string]json.RawMessage, rp *RenderedPrompt) ([]byte, error) {
+	var err error
 	var client []json.RawMessage
 	if m, ok := fields["messages"]; ok && !bytes.Equal(bytes.TrimSpace(m), []byte("null")) {
 		if err := json.Unmarshal(m, &client); err != nil {
-			return nil, nil, api.BadRequest("messages", "messages must be an array of messages")
+			return nil, api.BadRequest("messages", "messages must be an array of messages")
 		}
 	}
 	msgs := make([]any, 0, len(rp.Messages)+len(client))
@@ -227,7 +249,7 @@ func (h *Handler) withPrompt(body []byte, p tenant.Principal) ([]byte, *Rendered
 		msgs = append(msgs, m)
 	}
 	if fields["messages"], err = json.Marshal(msgs); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	params := rp.Version.Params
 	set := func(name string, v any) error {
@@ -256,11 +278,11 @@ func (h *Handler) withPrompt(body []byte, p tenant.Principal) ([]byte, *Rendered
 		err = errors.Join(err, set("response_format", params.ResponseFormat))
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	out, err := json.Marshal(fields)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return out, rp, nil
+	return out, nil
 }

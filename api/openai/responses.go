@@ -80,17 +80,22 @@ func (rs *Responses) create(w http.ResponseWriter, r *http.Request, p tenant.Pri
 		api.WriteError(w, err)
 		return
 	}
-	if rr.prompt != nil && rr.model == "" {
-		// The prompt's model serves a request that names none.
-		rp, err := rs.h.renderPrompt(p, rr.prompt)
-		if err != nil {
+	var rp *RenderedPrompt
+	if rr.prompt != nil {
+		// Rendered once, here: the prompt's model serves a request that
+		// names none, and its messages and parameters apply below.
+		if rp, err = rs.h.renderPrompt(p, rr.prompt); err != nil {
 			api.WriteError(w, err)
 			return
 		}
-		if rr.model = rp.Version.Params.Model; rr.model == "" {
-			api.WriteError(w, api.BadRequest("model", "you must provide a model parameter: prompt %s names none", rp.Version.PromptID))
-			return
+		if rr.model == "" {
+			if rr.model = rp.Version.Params.Model; rr.model == "" {
+				api.WriteError(w, api.BadRequest("model", "you must provide a model parameter: prompt %s names none", rp.Version.PromptID))
+				return
+			}
 		}
+		p = promptPrincipal(p, rp.Version)
+		w.Header().Set(HeaderPrompt, fmt.Sprintf("%s@%d", rp.Version.PromptID, rp.Version.Number))
 	}
 	t := &turn{rs: rs, tenantID: p.TenantID, req: rr, id: newID("resp_"), created: rs.now()}
 	if rr.previousID != "" {
@@ -124,17 +129,12 @@ func (rs *Responses) create(w http.ResponseWriter, r *http.Request, p tenant.Pri
 		system = joinSystem(system, t.found.context())
 	}
 	cb := rr.chatBody(t.history, system)
-	if rr.prompt != nil {
+	if rp != nil {
 		// The prompt's messages go first, its parameters fill what the
 		// request left unset, as on Chat Completions (prompt.go).
-		var rp *RenderedPrompt
-		if cb, rp, err = rs.h.withPrompt(withField(cb, "prompt", rr.prompt), p); err != nil {
+		if cb, err = withRendered(cb, rp); err != nil {
 			api.WriteError(w, err)
 			return
-		}
-		if rp != nil {
-			p = promptPrincipal(p, rp.Version)
-			w.Header().Set(HeaderPrompt, fmt.Sprintf("%s@%d", rp.Version.PromptID, rp.Version.Number))
 		}
 	}
 	req, err := decodeChat(cb)
@@ -596,18 +596,4 @@ func (t *turn) response(output []any, finish string, u *llm.Usage) *responseObje
 		o.Usage = uo
 	}
 	return o
-}
-
-// withField returns the JSON object body with the field name set to raw.
-func withField(body []byte, name string, raw json.RawMessage) []byte {
-	var fields map[string]json.RawMessage
-	if json.Unmarshal(body, &fields) != nil {
-		return body
-	}
-	fields[name] = raw
-	out, err := json.Marshal(fields)
-	if err != nil {
-		return body
-	}
-	return out
 }
