@@ -142,6 +142,11 @@ func newBM25(docs []string) *bm25 {
 
 // rank returns the documents that match q, best first.
 func (ix *bm25) rank(q string) []int {
+	return ranking(ix.scores(q), func(s float64) bool { return s > 0 })
+}
+
+// scores returns every document's BM25 score for q.
+func (ix *bm25) scores(q string) []float64 {
 	const k1, b = 0.9, 0.4
 	n := float64(len(ix.tf))
 	scores := make([]float64, len(ix.tf))
@@ -157,7 +162,7 @@ func (ix *bm25) rank(q string) []int {
 			}
 		}
 	}
-	return ranking(scores, func(s float64) bool { return s > 0 })
+	return scores
 }
 
 // ranking orders the indexes of scores that keep accepts, best first, ties
@@ -307,6 +312,7 @@ func TestRetrievalDBpedia(t *testing.T) {
 		}
 		t.Logf("nDCG@10 vector %.4f (first %d dimensions)", sum/n, dims)
 	}
+	logVariants(t, d, ix, p, vecs, qvecs)
 	if v := vector / n; v < floorVector {
 		t.Errorf("vector nDCG@10 %.4f, below the floor %.2f", v, floorVector)
 	}
@@ -318,5 +324,78 @@ func TestRetrievalDBpedia(t *testing.T) {
 func truncate(v []float32, dims int) []float32 {
 	out := append([]float32(nil), v[:dims]...)
 	normalise(out)
+	return out
+}
+
+// logVariants measures retrieval techniques around the same vectors
+// (BENCHMARKS.md, "Retrieval quality"): score fusion instead of RRF,
+// pseudo-relevance feedback, and the title as a field or a vector of its
+// own. None is shipped: they are upper bounds tuned on these queries.
+func logVariants(t *testing.T, d *beir, ix *bm25, p *Embedder, vecs, qvecs [][]float32) {
+	tix := newBM25(d.titles)
+	tvecs := embedAll(t, p, d.titles)
+	var fusion, prf, titleField, titleVector float64
+	for i, q := range d.queries {
+		sb := ix.scores(q.text)
+		rb := ranking(sb, func(s float64) bool { return s > 0 })
+		rv := cosineRank(qvecs[i], vecs)
+		// Score fusion: min-max normalised BM25 and cosine, half each.
+		sv := make([]float64, len(vecs))
+		for j, v := range vecs {
+			sv[j] = float64(dot(qvecs[i], v))
+		}
+		fused := make([]float64, len(vecs))
+		nb, nv := minMax(sb), minMax(sv)
+		for j := range fused {
+			fused[j] = 0.5*nb[j] + 0.5*nv[j]
+		}
+		fusion += ndcg10(ranking(fused, func(float64) bool { return true }), d.ids, q.judged)
+		// Pseudo-relevance feedback: the query vector plus the mean of
+		// the top 3 BM25 hits' vectors.
+		fq := append([]float32(nil), qvecs[i]...)
+		for _, j := range rb[:min(3, len(rb))] {
+			for k := range fq {
+				fq[k] += vecs[j][k] / 3
+			}
+		}
+		normalise(fq)
+		prf += ndcg10(rrf(60, [][]int{rb, cosineRank(fq, vecs)}, []float64{1, 1}, len(vecs)), d.ids, q.judged)
+		// The title as a field of its own, weight 0.5.
+		st := tix.scores(q.text)
+		for j := range st {
+			st[j] = sb[j] + 0.5*st[j]
+		}
+		rt := ranking(st, func(s float64) bool { return s > 0 })
+		titleField += ndcg10(rrf(60, [][]int{rt, rv}, []float64{1, 1}, len(vecs)), d.ids, q.judged)
+		// The title's vector as a third ranking, weight 0.5.
+		titleVector += ndcg10(rrf(60, [][]int{rb, rv, cosineRank(qvecs[i], tvecs)}, []float64{1, 1, 0.5}, len(vecs)), d.ids, q.judged)
+	}
+	n := float64(len(d.queries))
+	t.Logf("nDCG@10 hybrid %.4f (score fusion, min-max, 0.5 each)", fusion/n)
+	t.Logf("nDCG@10 hybrid %.4f (pseudo-relevance feedback: + top 3 BM25 hits' vectors)", prf/n)
+	t.Logf("nDCG@10 hybrid %.4f (title as a BM25 field, weight 0.5)", titleField/n)
+	t.Logf("nDCG@10 hybrid %.4f (title vector as a third ranking, weight 0.5)", titleVector/n)
+}
+
+func dot(a, b []float32) float32 {
+	var s float32
+	for i := range a {
+		s += a[i] * b[i]
+	}
+	return s
+}
+
+// minMax scales s to 0..1.
+func minMax(s []float64) []float64 {
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, v := range s {
+		lo, hi = math.Min(lo, v), math.Max(hi, v)
+	}
+	out := make([]float64, len(s))
+	for i, v := range s {
+		if hi > lo {
+			out[i] = (v - lo) / (hi - lo)
+		}
+	}
 	return out
 }
