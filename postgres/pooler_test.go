@@ -2,10 +2,21 @@ package postgres_test
 
 import (
 	"testing"
+	"time"
 
+	"github.com/bulwark-ai/bulwark/batch"
+	"github.com/bulwark-ai/bulwark/batch/batchtest"
+	"github.com/bulwark-ai/bulwark/drift"
+	"github.com/bulwark-ai/bulwark/drift/drifttest"
 	"github.com/bulwark-ai/bulwark/postgres"
+	"github.com/bulwark-ai/bulwark/prompt"
+	"github.com/bulwark-ai/bulwark/prompt/prompttest"
 	"github.com/bulwark-ai/bulwark/rag"
 	"github.com/bulwark-ai/bulwark/rag/ragtest"
+	"github.com/bulwark-ai/bulwark/reqlog"
+	"github.com/bulwark-ai/bulwark/reqlog/reqlogtest"
+	"github.com/bulwark-ai/bulwark/responses"
+	"github.com/bulwark-ai/bulwark/responses/responsestest"
 	"github.com/bulwark-ai/bulwark/tenant"
 	"github.com/bulwark-ai/bulwark/tenant/tenanttest"
 	"github.com/bulwark-ai/bulwark/usage"
@@ -32,6 +43,29 @@ func TestBehindAPooler(t *testing.T) {
 			})
 			t.Run("knowledge", func(t *testing.T) {
 				ragtest.Run(t, func(t *testing.T) rag.Repo { return db(t) })
+			})
+			t.Run("responses", func(t *testing.T) {
+				responsestest.Run(t, func(t *testing.T) responses.Store { return db(t) })
+			})
+			t.Run("prompts", func(t *testing.T) {
+				prompttest.Run(t, func(t *testing.T, tenants ...string) prompt.Store {
+					d := db(t)
+					for _, id := range tenants {
+						if err := d.CreateTenant(t.Context(), tenant.Tenant{ID: id, Name: id, CreatedAt: time.Now()}); err != nil {
+							t.Fatal(err)
+						}
+					}
+					return d
+				})
+			})
+			t.Run("batches", func(t *testing.T) {
+				batchtest.Run(t, func(t *testing.T) batch.Store { return db(t) })
+			})
+			t.Run("request log", func(t *testing.T) {
+				reqlogtest.Run(t, func(t *testing.T) reqlog.Store { return db(t) })
+			})
+			t.Run("drift", func(t *testing.T) {
+				drifttest.Run(t, func(t *testing.T) drift.BaselineStore { return db(t) })
 			})
 		})
 	}
