@@ -53,6 +53,8 @@ type reloadError struct{ err error }
 // it is published.
 type keySet struct {
 	byHash map[[sha256.Size]byte]*entry
+	// byKeyID holds the same entries by key id (Principal).
+	byKeyID map[string]*entry
 	// loadedAt is when the store gave the set, also for a set loaded
 	// from a snapshot.
 	loadedAt time.Time
@@ -113,7 +115,8 @@ func buildSet(keys []Key, tenants []Tenant, budgets map[string]usage.Budget, loa
 	for _, t := range tenants {
 		byID[t.ID] = t
 	}
-	set := &keySet{byHash: make(map[[sha256.Size]byte]*entry, len(keys)), loadedAt: loadedAt, source: source}
+	set := &keySet{byHash: make(map[[sha256.Size]byte]*entry, len(keys)), byKeyID: make(map[string]*entry, len(keys)),
+		loadedAt: loadedAt, source: source}
 	for _, key := range keys {
 		var h [sha256.Size]byte
 		if !decodeHash(&h, key.Hash) {
@@ -146,6 +149,7 @@ func buildSet(keys []Key, tenants []Tenant, budgets map[string]usage.Budget, loa
 		}
 		e.principal.setBudgets(budgets)
 		set.byHash[h] = e
+		set.byKeyID[key.ID] = e
 	}
 	return set
 }

@@ -159,6 +159,17 @@ func testAuthenticate(t *testing.T, s tenant.Store) {
 		}
 	}
 
+	// By key id, as work a key started finds it later (a batch's lines).
+	for _, tc := range []struct {
+		id  string
+		err error
+	}{{plain.ID, nil}, {admin.ID, nil}, {revoked.ID, tenant.ErrRevokedKey}, {expired.ID, tenant.ErrExpiredKey}, {"key_none", tenant.ErrUnknownKey}} {
+		p, err := kr.Principal(tc.id)
+		if !errors.Is(err, tc.err) || err == nil && p.KeyID != tc.id {
+			t.Errorf("Principal(%s) = %+v, %v; want its principal or %v", tc.id, p, err, tc.err)
+		}
+	}
+
 	// The model allow list.
 	p, _ := kr.Authenticate(limitedSecret)
 	if !p.Allows("sim-chat") || p.Allows("gpt-4o") {
