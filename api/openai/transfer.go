@@ -18,18 +18,34 @@ import (
 
 func (k *Knowledge) exportStore(w http.ResponseWriter, r *http.Request, p tenant.Principal) {
 	id := r.PathValue("id")
-	// Found first, so that a missing store is a 404 and not a cut stream.
-	if _, err := k.kb.Store(r.Context(), p.TenantID, id); err != nil {
-		api.WriteError(w, kbError(err, "vector store"))
-		return
-	}
-	w.Header().Set("Content-Type", "application/x-ndjson")
-	w.Header().Set("Content-Disposition", `attachment; filename="`+id+`.jsonl"`)
-	if err := k.kb.Export(r.Context(), p.TenantID, id, w); err != nil {
+	ew := &exportWriter{w: w, id: id}
+	if err := k.kb.Export(r.Context(), p.TenantID, id, ew); err != nil {
+		if !ew.started {
+			// Nothing written: a missing store is a 404 like any other.
+			api.WriteError(w, kbError(err, "vector store"))
+			return
+		}
 		// The status is out: the client sees a cut body (no last line
 		// for the last file), and the import of it fails.
 		panic(http.ErrAbortHandler)
 	}
+}
+
+// exportWriter sends an export's headers with its first bytes, so that
+// an export that fails before it starts is an ordinary error response.
+type exportWriter struct {
+	w       http.ResponseWriter
+	id      string
+	started bool
+}
+
+func (e *exportWriter) Write(b []byte) (int, error) {
+	if !e.started {
+		e.started = true
+		e.w.Header().Set("Content-Type", "application/x-ndjson")
+		e.w.Header().Set("Content-Disposition", `attachment; filename="`+e.id+`.jsonl"`)
+	}
+	return e.w.Write(b)
 }
 
 func (k *Knowledge) importStore(w http.ResponseWriter, r *http.Request, p tenant.Principal) {
