@@ -37,7 +37,7 @@ const keysUsage = `usage:
                       [--expires-in 720h] [--rpm N] [--tpm N] [--concurrent N]
                       [--priority CLASS] [--alias NAME=MODEL]... [--tag KEY=VALUE]...
   bulwark keys update [flags] KEY_ID [--priority CLASS] [--alias NAME=MODEL]... [--tag KEY=VALUE]...
-  bulwark keys list [flags] [--tenant ID]
+  bulwark keys list [flags] [--tenant ID] [--quiet]
   bulwark keys revoke [flags] KEY_ID
   bulwark keys rotate [flags] KEY_ID
   bulwark keys budget [flags] KEY_ID [--usd AMOUNT --period day|month [--hard] | --delete]
@@ -410,6 +410,7 @@ func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return nil
 	case "list":
 		tenantID := fs.String("tenant", "", "list only this tenant's keys")
+		quiet := fs.Bool("quiet", false, "print only the keys' ids, one a line (for scripts)")
 		if _, err := parseArgs(fs, args[1:]); err != nil {
 			return err
 		}
@@ -424,6 +425,12 @@ func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		var list struct{ Data []keyJSON }
 		if err := c.call(ctx, "GET", path, nil, &list); err != nil {
 			return err
+		}
+		if *quiet {
+			for _, k := range list.Data {
+				fmt.Fprintln(stdout, k.ID)
+			}
+			return nil
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tTENANT\tNAME\tPREFIX\tSTATUS\tADMIN\tMODELS\tLIMITS")

@@ -71,6 +71,9 @@ func TestTenantsAndKeysCommands(t *testing.T) {
 		t.Fatalf("keys list: %d %q", code, out)
 	}
 	id := strings.Fields(strings.Split(out, "\n")[1])[0]
+	if code, out, _ = cli("keys", "list", "--tenant", "acme", "--quiet"); code != 0 || out != id+"\n" {
+		t.Fatalf("keys list --quiet: %d %q, want the id %s alone", code, out, id)
+	}
 	// Rotating gives a new secret and stops the old one.
 	code, out, errOut = cli("keys", "rotate", id)
 	rotated := strings.TrimSpace(out)

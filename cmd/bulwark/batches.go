@@ -18,7 +18,7 @@ import (
 
 const batchesUsage = `usage:
   bulwark batches submit [flags] FILE.jsonl [--wait] [--out FILE] [--poll 2s]
-  bulwark batches list [flags]
+  bulwark batches list [flags] [--quiet]
   bulwark batches get [flags] BATCH_ID
   bulwark batches cancel [flags] BATCH_ID
   bulwark batches results [flags] BATCH_ID [--errors] [--out FILE]
@@ -76,7 +76,8 @@ func batchesCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return batchSubmit(ctx, c, pos[0], *wait, *out, *poll, stdout, stderr)
 		}
 	case "list":
-		run = func(c kbClient, _ []string) error { return batchList(ctx, c, stdout) }
+		quiet := fs.Bool("quiet", false, "print only the batches' ids, newest first, one a line (for scripts)")
+		run = func(c kbClient, _ []string) error { return batchList(ctx, c, *quiet, stdout) }
 	case "get":
 		nargs = 1
 		run = func(c kbClient, pos []string) error {
@@ -177,12 +178,18 @@ func batchSubmit(ctx context.Context, c kbClient, path string, wait bool, out st
 	return nil
 }
 
-func batchList(ctx context.Context, c kbClient, stdout io.Writer) error {
+func batchList(ctx context.Context, c kbClient, quiet bool, stdout io.Writer) error {
 	var page struct {
 		Data []batchObject `json:"data"`
 	}
 	if err := c.json(ctx, "GET", "/v1/batches?limit=100", nil, &page); err != nil {
 		return err
+	}
+	if quiet {
+		for _, b := range page.Data {
+			fmt.Fprintln(stdout, b.ID)
+		}
+		return nil
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tENDPOINT\tSTATUS\tDONE\tFAILED\tTOTAL\tCREATED")

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -104,35 +103,5 @@ func TestServeRejectsBadConfig(t *testing.T) {
 	code, _, errOut := runCmd(t, "serve", "--config", bad, "--data-dir", filepath.Join(dir, "d"))
 	if code != 1 || !strings.Contains(errOut, "bad.yaml") {
 		t.Errorf("serve with a broken config: code %d, %q", code, errOut)
-	}
-}
-
-// TestREADMEConfigs: every YAML block of README.md is a configuration
-// that config check accepts on its own (variables that are not set here
-// allowed), so that a user who pastes one gets a server, not an error.
-// YAML for another tool is fenced with its name after the language
-// ("```yaml prometheus-adapter"), which this test leaves alone.
-func TestREADMEConfigs(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	blocks := strings.Split(string(b), "```yaml\n")[1:]
-	if len(blocks) == 0 {
-		t.Fatal("README.md has no yaml block")
-	}
-	dir := t.TempDir()
-	for i, blk := range blocks {
-		blk, _, ok := strings.Cut(blk, "```")
-		if !ok {
-			t.Fatalf("yaml block %d is not closed", i+1)
-		}
-		file := filepath.Join(dir, fmt.Sprintf("readme-%d.yaml", i+1))
-		if err := os.WriteFile(file, []byte(blk), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if code, _, errOut := runCmd(t, "config", "check", file); code != 0 {
-			t.Errorf("README.md yaml block %d:\n%s\n%s", i+1, blk, errOut)
-		}
 	}
 }
