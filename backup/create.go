@@ -37,6 +37,15 @@ type Options struct {
 	Version string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Progress, when set, is told each step as it starts, for a command
+	// line to show.
+	Progress func(step string)
+}
+
+func (o Options) step(s string) {
+	if o.Progress != nil {
+		o.Progress(s)
+	}
 }
 
 // Create writes an archive of o.DataDir to o.Out and returns its
@@ -70,10 +79,12 @@ func Create(ctx context.Context, o Options) (*Manifest, error) {
 	// The usage log before the database: a segment is removed only once
 	// its records are in the database, so each record acknowledged
 	// before now is in the copied log, the snapshot, or both.
+	o.step("copying the usage log")
 	spilled, err := copySpill(filepath.Join(o.DataDir, spillDir), filepath.Join(stage, spillDir))
 	if err != nil {
 		return nil, fmt.Errorf("backup: usage log: %w", err)
 	}
+	o.step("snapshot of the database")
 	if err := sqlite.Snapshot(ctx, filepath.Join(o.DataDir, dbFile), filepath.Join(stage, dbFile)); err != nil {
 		return nil, fmt.Errorf("backup: %w", err)
 	}
@@ -95,6 +106,7 @@ func Create(ctx context.Context, o Options) (*Manifest, error) {
 		}
 		m.Files = append(m.Files, File{Path: p, Size: size, SHA256: sum})
 	}
+	o.step("writing the archive")
 	if err := writeFileAtomic(out, func(f *os.File) error { return writeArchive(f, m, stage) }); err != nil {
 		return nil, fmt.Errorf("backup: write %s: %w", out, err)
 	}
@@ -126,9 +138,11 @@ func createS3(ctx context.Context, o Options) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
+	o.step("uploading")
 	if err := o.S3.upload(ctx, local.Out, loc); err != nil {
 		return nil, fmt.Errorf("backup: upload to %s: %w", loc, err)
 	}
+	o.step("reading the upload back")
 	got, err := VerifyS3(ctx, o.S3, loc)
 	if err != nil {
 		return nil, fmt.Errorf("backup: after upload: %w", err)

@@ -77,6 +77,15 @@ type RestoreOptions struct {
 	// Now is the clock (default time.Now); it names the moved-aside
 	// directory.
 	Now func() time.Time
+	// Progress, when set, is told each step as it starts, for a command
+	// line to show.
+	Progress func(step string)
+}
+
+func (o RestoreOptions) step(s string) {
+	if o.Progress != nil {
+		o.Progress(s)
+	}
 }
 
 // Restored is what Restore did.
@@ -105,6 +114,7 @@ func Restore(ctx context.Context, o RestoreOptions) (*Restored, error) {
 	if IsS3(o.Archive) {
 		return restoreS3(ctx, o, dataDir)
 	}
+	o.step("verifying the archive")
 	m, err := Verify(o.Archive)
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
@@ -126,6 +136,7 @@ func Restore(ctx context.Context, o RestoreOptions) (*Restored, error) {
 			_ = os.RemoveAll(stage)
 		}
 	}()
+	o.step("unpacking")
 	if err := extract(o.Archive, stage, m); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
@@ -219,6 +230,7 @@ func restoreS3(ctx context.Context, o RestoreOptions, dataDir string) (*Restored
 	}
 	defer os.RemoveAll(dl)
 	local := filepath.Join(dl, "archive.tar.gz")
+	o.step("downloading")
 	if err := o.S3.download(ctx, loc, local); err != nil {
 		return nil, fmt.Errorf("restore: download %s: %w", loc, err)
 	}

@@ -59,9 +59,9 @@ type adminClient struct {
 // else of the config file's data_dir, else of ./bulwark-data. So a command
 // run with the server's own --config needs nothing else.
 func adminFlags(fs *flag.FlagSet) func() (*adminClient, error) {
-	u := fs.String("url", "http://"+config.DefaultListen, "the Bulwark to talk to (default $BULWARK_URL, else --config's listen)")
+	u := fs.String("url", "http://"+config.DefaultListen, "the Bulwark to talk to (default: $BULWARK_URL, else --config's listen, else http://"+config.DefaultListen+")")
 	key := fs.String("key", "", "admin key (default $BULWARK_ADMIN_KEY, else the admin.key file in the data directory)")
-	dataDir := fs.String("data-dir", config.DefaultDataDir, "data directory holding admin.key (default --config's data_dir)")
+	dataDir := fs.String("data-dir", config.DefaultDataDir, "data directory holding admin.key (default: --config's data_dir, else "+config.DefaultDataDir+")")
 	cfgPath := fs.String("config", "", "the server's config file, for its listen address and data directory")
 	return func() (*adminClient, error) {
 		set := map[string]bool{}
@@ -309,8 +309,7 @@ func tenantsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprint(stderr, tenantsUsage)
 		return errUsage
 	}
-	fs := flag.NewFlagSet("bulwark tenants "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("bulwark tenants "+args[0], tenantsUsage, stderr)
 	client := adminFlags(fs)
 	switch args[0] {
 	case "create":
@@ -369,8 +368,7 @@ func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprint(stderr, keysUsage)
 		return errUsage
 	}
-	fs := flag.NewFlagSet("bulwark keys "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("bulwark keys "+args[0], keysUsage, stderr)
 	client := adminFlags(fs)
 	switch args[0] {
 	case "create":
@@ -547,7 +545,7 @@ func updateCmd(ctx context.Context, fs *flag.FlagSet, client func() (*adminClien
 
 // path (the admin API's "/admin/v1/tenants/" or "/admin/v1/keys/").
 func budgetCmd(ctx context.Context, fs *flag.FlagSet, client func() (*adminClient, error), args []string, path, usage string, stdout, stderr io.Writer) error {
-	usd := fs.Float64("usd", -1, "the budget in US dollars per period")
+	usd := fs.Float64("usd", -1, "the budget in US dollars per period (required unless --delete)")
 	period := fs.String("period", "", "day or month (UTC calendar periods)")
 	hard := fs.Bool("hard", false, "refuse requests over the budget (default: serve them and warn)")
 	del := fs.Bool("delete", false, "remove the budget")

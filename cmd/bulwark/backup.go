@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -46,21 +45,25 @@ func s3Client(ctx context.Context, loc string) (*backup.S3, error) {
 // serving from, or verifies one.
 func backupCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "verify" {
-		if len(args) != 2 {
-			fmt.Fprint(stderr, backupUsage)
+		fs := newFlagSet("backup verify", backupUsage, stderr)
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if fs.NArg() != 1 {
+			fs.Usage()
 			return errUsage
 		}
-		m, err := verifyArchive(ctx, args[1])
+		act := startActivity(stderr, "verifying "+fs.Arg(0))
+		m, err := verifyArchive(ctx, fs.Arg(0))
+		act.Done()
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "ok: %s, %d files, schema version %d, made %s by %s\n",
-			args[1], len(m.Files), m.SchemaVersion, m.Created.Format("2006-01-02T15:04:05Z"), m.Bulwark)
+			fs.Arg(0), len(m.Files), m.SchemaVersion, m.Created.Format("2006-01-02T15:04:05Z"), m.Bulwark)
 		return nil
 	}
-	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, backupUsage); fs.PrintDefaults() }
+	fs := newFlagSet("backup", backupUsage, stderr)
 	dataDir := fs.String("data-dir", config.DefaultDataDir, "data directory to back up (a server may be running on it)")
 	out := fs.String("out", "", "archive file to write")
 	if err := fs.Parse(args); err != nil {
@@ -74,7 +77,9 @@ func backupCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	m, err := backup.Create(ctx, backup.Options{DataDir: *dataDir, Out: *out, S3: client, Version: versionString()})
+	act := startActivity(stderr, "backup")
+	m, err := backup.Create(ctx, backup.Options{DataDir: *dataDir, Out: *out, S3: client, Version: versionString(), Progress: act.Step})
+	act.Done()
 	if err != nil {
 		return err
 	}
@@ -100,9 +105,7 @@ func verifyArchive(ctx context.Context, archive string) (*backup.Manifest, error
 
 // restoreCmd rebuilds a data directory from an archive.
 func restoreCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, restoreUsage); fs.PrintDefaults() }
+	fs := newFlagSet("restore", restoreUsage, stderr)
 	archive := fs.String("archive", "", "archive file written by bulwark backup")
 	replica := fs.String("replica", "", "s3://bucket/prefix/ that backup.replicate streams the database to")
 	at := fs.String("at", "", "with --replica: restore the database as it was at this time (RFC 3339), not its latest state")
@@ -116,13 +119,15 @@ func restoreCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return errUsage
 	}
 	if *replica != "" {
-		return restoreReplica(ctx, *replica, *at, *dataDir, *force, stdout)
+		return restoreReplica(ctx, *replica, *at, *dataDir, *force, stdout, stderr)
 	}
 	client, err := s3Client(ctx, *archive)
 	if err != nil {
 		return err
 	}
-	r, err := backup.Restore(ctx, backup.RestoreOptions{Archive: *archive, S3: client, DataDir: *dataDir, Force: *force})
+	act := startActivity(stderr, "restore")
+	r, err := backup.Restore(ctx, backup.RestoreOptions{Archive: *archive, S3: client, DataDir: *dataDir, Force: *force, Progress: act.Step})
+	act.Done()
 	if err != nil {
 		return err
 	}
@@ -136,7 +141,7 @@ func restoreCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 
 // restoreReplica rebuilds a data directory's database from a continuous
 // replica.
-func restoreReplica(ctx context.Context, replica, at, dataDir string, force bool, stdout io.Writer) error {
+func restoreReplica(ctx context.Context, replica, at, dataDir string, force bool, stdout, stderr io.Writer) error {
 	var when time.Time
 	if at != "" {
 		var err error
@@ -148,7 +153,9 @@ func restoreReplica(ctx context.Context, replica, at, dataDir string, force bool
 	if err != nil {
 		return err
 	}
+	act := startActivity(stderr, "restoring from the replica")
 	r, err := backup.RestoreReplica(ctx, backup.RestoreReplicaOptions{From: replica, S3: sc, DataDir: dataDir, Force: force, At: when})
+	act.Done()
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -61,8 +60,7 @@ func batchesCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprint(stderr, batchesUsage)
 		return errUsage
 	}
-	fs := flag.NewFlagSet("bulwark batches "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("bulwark batches "+args[0], batchesUsage, stderr)
 	client := adminFlags(fs)
 	var run func(c kbClient, pos []string) error
 	var nargs int

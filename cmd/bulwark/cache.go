@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -35,9 +34,7 @@ func cacheCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprint(stderr, cacheUsage)
 		return errUsage
 	}
-	fs := flag.NewFlagSet("cache calibrate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, cacheUsage) }
+	fs := newFlagSet("cache calibrate", cacheUsage, stderr)
 	pairsPath := fs.String("pairs", "", "labelled question pairs, JSON lines {\"a\", \"b\", \"same\"}")
 	model := fs.String("model", config.LocalEmbed, "embedding alias")
 	target := fs.Float64("precision", 0.97, "target precision")
@@ -88,7 +85,16 @@ func cacheCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return a.Embed(ctx, "calibrate", model, inputs)
 		}
 	}
-	rep, err := calibrate(ctx, embed, *model, pairs, *target, float32(*threshold))
+	act := startActivity(stderr, "calibrating")
+	embedded, total := 0, 2*len(pairs)
+	counted := func(ctx context.Context, model string, inputs []string) ([][]float32, error) {
+		v, err := embed(ctx, model, inputs)
+		embedded += len(inputs)
+		act.Step(fmt.Sprintf("embedded %d of %d questions", embedded, total))
+		return v, err
+	}
+	rep, err := calibrate(ctx, counted, *model, pairs, *target, float32(*threshold))
+	act.Done()
 	if err != nil {
 		return err
 	}

@@ -21,14 +21,12 @@ var version = "dev"
 // checked away from the environment it runs in (in CI, on a laptop), and
 // the rest of it is still checked. The file's other problems fail it.
 func checkConfig(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("config check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("config check", "usage: bulwark config check [--strict] FILE\n", stderr)
 	strict := fs.Bool("strict", false, "fail on environment variables that are not set, as bulwark serve would")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, "usage: bulwark config check [--strict] FILE\n")
-		fs.PrintDefaults()
-	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	if fs.NArg() != 1 {

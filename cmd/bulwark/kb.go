@@ -37,8 +37,7 @@ func kbCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stderr, kbUsage)
 		return errUsage
 	}
-	fs := flag.NewFlagSet("bulwark kb "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("bulwark kb "+args[0], kbUsage, stderr)
 	client := adminFlags(fs)
 	switch args[0] {
 	case "ingest":

@@ -32,7 +32,9 @@ func kbExportCmd(ctx context.Context, fs *flag.FlagSet, client func() (*adminCli
 	if err != nil {
 		return err
 	}
+	act := startActivity(stderr, "exporting "+*store)
 	b, err := c.send(ctx, "GET", "/v1/vector_stores/"+url.PathEscape(s.ID)+"/export", "", nil)
+	act.Done()
 	if err != nil {
 		return err
 	}
@@ -68,7 +70,9 @@ func kbImportCmd(ctx context.Context, fs *flag.FlagSet, client func() (*adminCli
 	if *name != "" {
 		path += "?name=" + url.QueryEscape(*name)
 	}
+	act := startActivity(stderr, fmt.Sprintf("importing %s (%d bytes)", pos[0], len(body)))
 	b, err := c.send(ctx, "POST", path, "application/x-ndjson", body)
+	act.Done()
 	if err != nil {
 		return err
 	}

@@ -172,8 +172,7 @@ func promptsCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		fmt.Fprint(stderr, promptsUsage)
 		return errUsage
 	}
-	fs := flag.NewFlagSet("bulwark prompts "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("bulwark prompts "+args[0], promptsUsage, stderr)
 	client := adminFlags(fs)
 	tenantID := fs.String("tenant", "", "the prompt's tenant (default: the admin key's; an operator key finds a prompt of any tenant by its id)")
 	usageErr := func() error {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -17,12 +16,11 @@ import (
 )
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("serve", "usage: bulwark serve [--config FILE] [--listen ADDR] [--data-dir DIR]\n", stderr)
 	o := app.Options{Version: versionString()}
 	fs.StringVar(&o.ConfigPath, "config", "", "config file (default: built-in simulated models only)")
-	fs.StringVar(&o.Listen, "listen", "", "listen address (default 127.0.0.1:8080)")
-	fs.StringVar(&o.DataDir, "data-dir", "", "data directory (default ./bulwark-data)")
+	fs.StringVar(&o.Listen, "listen", "", "listen address (default: the config's listen, else 127.0.0.1:8080)")
+	fs.StringVar(&o.DataDir, "data-dir", "", "data directory (default: the config's data_dir, else ./bulwark-data)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,8 +19,7 @@ import (
 // server, serving the models of every sim provider in the config file (or
 // the built-in sim-chat and sim-embed).
 func simulate(ctx context.Context, args []string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("sim", "usage: bulwark sim [--config FILE] [--listen ADDR] [--seed N]\n", stderr)
 	path := fs.String("config", "", "config file whose sim providers' models to serve (default: sim-chat and sim-embed)")
 	listen := fs.String("listen", "127.0.0.1:9000", "listen address")
 	seed := fs.Int64("seed", 1, "random seed; the same seed replays the same latencies, faults and answers")
