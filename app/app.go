@@ -257,6 +257,7 @@ func (a *App) buildHandler(cfg *config.Config) http.Handler {
 	uploads := a.knowledgeRoutes(cfg, routes)
 	a.responsesRoutes(cfg, oai, routes)
 	a.batchRoutes(cfg, routes)
+	_, _, maxHeaderBytes := cfg.Server.Timeouts()
 	return telemetry.Middleware(a.obs.metrics, a.obs.tracing, api.NewHandler(api.Options{
 		Auth:           a.keys,
 		Log:            a.log,
@@ -264,6 +265,7 @@ func (a *App) buildHandler(cfg *config.Config) http.Handler {
 		API:            routes,
 		Uploads:        uploads,
 		MaxUploadBytes: cfg.Knowledge.MaxFileBytes + 1<<20, // the file and the multipart around it
+		MaxHeaderBytes: maxHeaderBytes,
 		Admin:          admRoutes,
 		Public: map[string]http.HandlerFunc{
 			"GET /healthz": func(w http.ResponseWriter, r *http.Request) {
@@ -307,7 +309,10 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		// server lifts it once the body is read, so streams outlive it.
 		ReadTimeout:    readTimeout,
 		IdleTimeout:    cfg.Server.IdleTimeout.D(),
-		MaxHeaderBytes: maxHeaderBytes,
+		// Past server.max_header_bytes the API answers a 431 in OpenAI's
+		// format (api.limitHeaders); net/http's own plain-text 431 is
+		// left for headers past twice the limit.
+		MaxHeaderBytes: 2 * maxHeaderBytes,
 		BaseContext:    func(net.Listener) context.Context { return reqCtx },
 		ErrorLog:       slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
