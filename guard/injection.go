@@ -107,8 +107,12 @@ var signals = []signal{
 			`\binstructions\b[^.!?\n]*\b(you were given|your (creators|developers?) gave you)`), true, []string{"your", "instructions"}},
 	{"prompt_exfiltration", 0.45, regexp.MustCompile(
 		`\b(instructions|words|text|rules)\b[^.!?\n]*\b(you were given|you received|at the start of this conversation|in your (prompt|initial instructions))`), false, []string{"you were given", "you received", "at the start", "in your"}},
+	// DAN, AIM and STAN are also a name and two words: only as a persona
+	// the text makes the model take, or a mode of it.
 	{"jailbreak_persona", 0.6, regexp.MustCompile(
-		`\b(dan|do anything now|jailbroken|jailbreak mode|evil-?\s?gpt|freedomgpt|unfilteredgpt|nofilter|aim|stan)\b`), false, []string{"dan", "do anything", "jailbr", "gpt", "nofilter", "aim", "stan"}},
+		`\b(do anything now|jailbroken|jailbreak mode|evil-?\s?gpt|freedomgpt|unfilteredgpt|nofilter)\b|` +
+			`\b(you are|you're|act as|acting as|as|called|named|become|be|pretend to be|simulate|respond as|answer as|stay)\s+(an? )?(dan|aim|stan)\b|` +
+			`\b(dan|aim|stan)\s+(mode|prompt|jailbreak)\b`), false, []string{"dan", "do anything", "jailbr", "gpt", "nofilter", "aim", "stan"}},
 	{"no_restrictions", 0.5, regexp.MustCompile(
 		`\b(no|without( any)?|free from|freed from( all)?|zero|any)\s+((content|safety|ethical|moral)\s+)?(restrictions?|limitations|limits|filters|filtering|rules|guidelines|constraints|censorship|content polic(y|ies)|safety (filters|guidelines|checks|measures)|moral considerations|refusals?|ethics)\b`), false, []string{"restriction", "limitation", "limits", "filter", "rules", "guideline", "constraint", "censor", "polic", "moral", "refus", "ethic"}},
 	{"no_restrictions", 0.5, regexp.MustCompile(
