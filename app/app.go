@@ -307,8 +307,8 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout.D(),
 		// ReadTimeout bounds the whole request, body included; the
 		// server lifts it once the body is read, so streams outlive it.
-		ReadTimeout:    readTimeout,
-		IdleTimeout:    cfg.Server.IdleTimeout.D(),
+		ReadTimeout: readTimeout,
+		IdleTimeout: cfg.Server.IdleTimeout.D(),
 		// Past server.max_header_bytes the API answers a 431 in OpenAI's
 		// format (api.limitHeaders); net/http's own plain-text 431 is
 		// left for headers past twice the limit.
