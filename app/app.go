@@ -23,6 +23,7 @@ import (
 	"github.com/bulwark-ai/bulwark/rag"
 	"github.com/bulwark-ai/bulwark/telemetry"
 	"github.com/bulwark-ai/bulwark/tenant"
+	"github.com/bulwark-ai/bulwark/traffic"
 	"github.com/bulwark-ai/bulwark/usage"
 )
 
@@ -71,6 +72,9 @@ type App struct {
 	backups      *backupJobs    // scheduled backups and replication; nil when off (backup.go)
 	prompts      *prompts       // the prompt registry; nil when the store has none (prompts.go)
 	batches      *batch.Service // the Batch API's jobs; nil when off (batches.go)
+
+	// traffic is the admin console's live traffic (ui.go).
+	traffic *traffic.Recorder
 
 	mu    sync.Mutex // guards cfg and world during a reload
 	cfg   *config.Config
@@ -141,7 +145,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	a.obs.metrics.OnScrape(func() { refreshCapacityMetrics(a.obs.metrics, w.capacity) })
 	a.obs.metrics.OnScrape(a.refreshUpstreamLoad)
 	a.gw.SetLimiter(limiter)
-	a.gw.SetUsage(a.usage)
+	a.gw.SetUsage(a.watchTraffic(a.usage)) // the usage ledger, through the console's traffic (ui.go)
 	a.gw.SetPrices(prices)
 	if err := a.setCache(cfg); err != nil {
 		_ = a.Close()
@@ -253,6 +257,8 @@ func (a *App) buildHandler(cfg *config.Config) http.Handler {
 	for p, h := range a.promptRoutes(oai, adm) {
 		admRoutes[p] = h
 	}
+	// The admin console and its traffic API (ui.go).
+	console := a.uiRoutes(admRoutes)
 	routes := anthropic.New(oai).Routes() // OpenAI's API and Anthropic's Messages API
 	uploads := a.knowledgeRoutes(cfg, routes)
 	a.responsesRoutes(cfg, oai, routes)
@@ -273,6 +279,8 @@ func (a *App) buildHandler(cfg *config.Config) http.Handler {
 			},
 			"GET /readyz":  a.readyz,
 			"GET /metrics": a.obs.metrics.Handler().ServeHTTP,
+			"GET /ui/":     console,
+			"GET /ui":      console,
 		},
 	}))
 }

@@ -406,6 +406,8 @@ type Score struct {
 	// Current and Baseline are the bucket counts compared.
 	Current  []uint64 `json:"current"`
 	Baseline []uint64 `json:"baseline,omitempty"`
+	// Buckets names the buckets (Dimension.Labels), for reading.
+	Buckets []string `json:"buckets,omitempty"`
 }
 
 // Report is an alias's drift, for the admin API.
@@ -464,7 +466,7 @@ func (d *Detector) report(alias string, s *series, e int64) Report {
 		r.BaselineStart = s.baseline.Start
 	}
 	for _, dim := range Dimensions() {
-		sc := Score{Dimension: dim.String(), Current: append([]uint64(nil), cur[dim]...)}
+		sc := Score{Dimension: dim.String(), Current: append([]uint64(nil), cur[dim]...), Buckets: dim.Labels()}
 		if s.baseline != nil {
 			sc.Baseline = append([]uint64(nil), s.baseline.Counts[dim.String()]...)
 			if sum(sc.Current) >= uint64(d.o.MinSamples) && sum(sc.Baseline) >= uint64(d.o.MinSamples) {

@@ -122,6 +122,7 @@ type Metrics struct {
 	upstreamMu      sync.Mutex // serialises SetUpstreamLoad
 
 	targetsMu sync.Mutex // serialises SetTargets
+	tap       Tap        // a copy of every request record (tap.go); nil: none
 	scrapeMu  sync.Mutex // guards onScrape
 	onScrape  []func()
 }
@@ -326,6 +327,10 @@ func (m *Metrics) RecordRequest(r RequestRecord) {
 	}
 	if r.OutputTokens > 0 {
 		m.tokens.WithLabelValues(alias, tenant, TokenOutput).Add(float64(r.OutputTokens))
+	}
+	if m.tap != nil {
+		r.Alias = alias
+		m.tap.Request(r)
 	}
 }
 

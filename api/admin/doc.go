@@ -37,6 +37,11 @@
 // label move is audited (prompt.create, prompt.version, prompt.label,
 // prompt.label.delete) and reloads this replica's prompt cache.
 //
+// Traffic (traffic.go, NewTraffic) is GET /admin/v1/traffic?window=15m:
+// the answering replica's last window (1m to 1h) of requests per alias and
+// target and per tenant, in time buckets, for the admin console's charts;
+// an operator's route, since it holds every tenant's figures.
+//
 // This package imports api, tenant, usage, prompt and the standard library; it must not
 // import backends (sqlite, postgres), the gateway or vendor packages.
 package admin
