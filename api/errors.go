@@ -105,6 +105,14 @@ func AsError(err error) *Error {
 		}
 		return out
 	}
+	var gu *guard.UnavailableError
+	if errors.As(err, &gu) { // a guardrail that calls a service failed and fails closed; its cause is for the log only
+		return &Error{Status: http.StatusServiceUnavailable, Type: TypeServer, Code: "guardrail_unavailable", Message: gu.Error(), RetryAfter: time.Second}
+	}
+	var gs *gateway.StreamGuardError
+	if errors.As(err, &gs) {
+		return &Error{Status: http.StatusBadRequest, Type: TypeInvalidRequest, Code: "guardrail_stream_unsupported", Param: "stream", Message: gs.Error()}
+	}
 	var ce *gateway.ContextError
 	if errors.As(err, &ce) { // before *llm.Error, which it unwraps to
 		return &Error{Status: http.StatusBadRequest, Type: TypeInvalidRequest, Code: "context_length_exceeded", Param: ce.Param, Message: ce.Error()}

@@ -149,6 +149,14 @@
 // through its pii and denied_terms rules as it streams, with a window
 // held back per choice so that matches cut over chunks are masked whole.
 // A guard never runs on a failure, so it never turns one into a success.
+// The chains are the tenant's own when it has some (guard.Policy.For).
+// Checks that call a service get guard.Env from guardEnv: the classifier
+// calls its alias through Chat as the request's tenant, with a context
+// mark that turns guardrails off for that call (no recursion). Their
+// failures follow their rule's on_error: open is a Skipped finding
+// (X-Bulwark-Guardrail-Skipped), closed a *guard.UnavailableError (503);
+// a stream to an alias whose output chain calls a service is refused
+// (*StreamGuardError, 400) before anything is called.
 //
 // The routing table can be swapped at any time (config reload); a request
 // uses the table it started with.

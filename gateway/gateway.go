@@ -169,7 +169,7 @@ func (g *Gateway) Chat(ctx context.Context, p tenant.Principal, req *llm.ChatReq
 		return nil, out, err
 	}
 	rq.route = r
-	if err := g.guardInput(rq, r, req, &out); err != nil { // guard.go
+	if err := g.guardInput(ctx, rq, r, req, &out); err != nil { // guard.go
 		return nil, out, err
 	}
 	if err := g.ground(ctx, r.Alias, p.TenantID, r, req, &out); err != nil { // ground.go
@@ -209,7 +209,7 @@ func (g *Gateway) Chat(ctx context.Context, p tenant.Principal, req *llm.ChatReq
 			return t.Client.Chat(ctx, &call)
 		})
 	if err == nil {
-		if resp, err = g.guardAnswer(rq, r, resp, &out); err != nil { // guard.go
+		if resp, err = g.guardAnswer(ctx, rq, r, resp, &out); err != nil { // guard.go
 			return resp, out, err
 		}
 		cc.storeChat(ctx, resp, &out, req.N)
@@ -294,7 +294,7 @@ func (g *Gateway) Stream(ctx context.Context, p tenant.Principal, req *llm.ChatR
 		return nil, out, err
 	}
 	rq.route = r
-	if err := g.guardInput(rq, r, req, &out); err != nil { // guard.go
+	if err := g.guardInput(ctx, rq, r, req, &out); err != nil { // guard.go
 		rq.end(ctx, &out, answer{}, err)
 		return nil, out, err
 	}

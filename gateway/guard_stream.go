@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"strings"
@@ -21,7 +22,10 @@ import (
 // before and after the cut apart and whole), and the rest is flushed with
 // the choice's finish_reason. A block ends the stream with the
 // *guard.Error; mask and log count once per rule and stream. injection
-// and max_chars rules are not applied to streams yet.
+// and max_chars rules are not applied to streams yet. Rules whose check
+// calls a service (classifier, bedrock) are never skipped here: a stream
+// to an alias (or tenant) with one on output is refused before it starts
+// (guardInput's *StreamGuardError).
 
 // streamWindow is the text each choice keeps back, in bytes: more than
 // the longest match of package redact (an IBAN in groups, an API key).
@@ -34,12 +38,13 @@ const maxPending = 4096
 // guardStream wraps s with r's output chain, or returns s when r has no
 // streamable output rule.
 func (g *Gateway) guardStream(rq *request, r *route.Route, s llm.Stream) llm.Stream {
-	if r.Guard == nil || r.Guard.Output.Empty() {
+	pol := r.Guard.For(rq.tenant)
+	if pol == nil || pol.Output.Empty() {
 		return s
 	}
 	c := &guard.Chain{Stage: guard.Output}
 	window := streamWindow
-	for _, rule := range r.Guard.Output.Rules {
+	for _, rule := range pol.Output.Rules {
 		if _, ok := rule.Check.(guard.Masker); ok {
 			c.Rules = append(c.Rules, rule)
 			if d, ok := rule.Check.(*guard.DeniedTerms); ok {
@@ -135,7 +140,8 @@ func (s *guardedStream) Recv() (*llm.Chunk, error) {
 // check runs the chain on a choice's pending text: a block ends the
 // stream; every rule that found something is counted once.
 func (s *guardedStream) check(text string) error {
-	_, found, err := s.chain.Run([]guard.Text{{Role: "assistant", Content: text}})
+	// The chain has only local rules, which call nothing.
+	_, found, err := s.chain.Run(context.Background(), guard.Env{}, []guard.Text{{Role: "assistant", Content: text}})
 	for _, f := range found {
 		key := f.Check + "/" + string(f.Action)
 		if !s.noted[key] {

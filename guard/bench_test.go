@@ -1,8 +1,14 @@
 package guard
 
 import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/bulwark-ai/bulwark/config"
 )
 
 // benchPrompt is a typical 1.2 KB user message with one e-mail address.
@@ -42,4 +48,32 @@ func BenchmarkInjectionLabelledSet(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(set)), "ns/prompt")
+}
+
+// BenchmarkBedrockCall is what the bedrock check adds besides Bedrock's
+// own time: building, signing (SigV4) and sending ApplyGuardrail and
+// reading its answer, against a local server that answers at once
+// (BENCHMARKS.md, "Guardrails (issue 17)").
+func BenchmarkBedrockCall(b *testing.B) {
+	b.Setenv("AWS_ACCESS_KEY_ID", "AKIDGUARDTEST")
+	b.Setenv("AWS_SECRET_ACCESS_KEY", "guard-test-secret")
+	b.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"action":"NONE","outputs":[],"assessments":[{}],"usage":{"contentPolicyUnits":1}}`)
+	}))
+	defer srv.Close()
+	p, err := New(config.Guardrails{Input: []config.GuardCheck{{Check: "bedrock", Action: "block", OnError: "closed",
+		GuardrailID: "gr-1", GuardrailVersion: "1", Region: "us-east-1", Endpoint: srv.URL}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ts := []Text{{Role: "system", Content: "You are a helpful support agent."}, {Role: "user", Content: benchPrompt}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := p.Input.Run(context.Background(), Env{}, ts); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -19,6 +19,22 @@
 //     operator's), the answer on output.
 //   - max_chars: the characters of all the texts together.
 //
+// Checks that call a service (remote.go, bedrock.go) are Callers, not
+// Checks: a Rule has one or the other. Each call runs within its rule's
+// Timeout inside the caller's context; a failure (an error, a timeout,
+// an answer that cannot be read) is never a finding: the rule's OnError
+// decides, Open going on with a Skipped finding, Closed stopping the
+// chain with an *UnavailableError. When the context itself ended, Run
+// returns its error.
+//   - classifier: a chat alias answering a Llama Guard-style verdict
+//     ("safe", or "unsafe" and a line of categories), called through
+//     Env.Chat (the gateway, as the request's tenant).
+//   - bedrock: Amazon Bedrock Guardrails' ApplyGuardrail, one text block
+//     per text; a mask rule takes its outputs.
+//
+// A Policy may hold tenants' own policies, which replace the alias's for
+// them (Policy.For).
+//
 // Invariants:
 //   - An Error's and a Finding's Reason never quote the text checked: it
 //     names kinds, counts, pattern names and scores only.
@@ -26,5 +42,6 @@
 //   - Chains and checks are immutable once built and safe for concurrent
 //     use.
 //
-// guard imports config and redact; it must not import gateway or api.
+// guard imports config, redact and llm/bedrock (the AWS SDK client of
+// the bedrock check); it must not import gateway or api.
 package guard

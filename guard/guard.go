@@ -1,7 +1,10 @@
 package guard
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/bulwark-ai/bulwark/config"
 )
@@ -47,10 +50,26 @@ type Masker interface {
 	Mask(s string) string
 }
 
-// Rule is a check and its action.
+// Rule is a check and its action. A rule has either a local Check or a
+// Caller, a check that calls a service, with its failure mode and
+// timeout.
 type Rule struct {
 	Check  Check
+	Call   Caller
 	Action Action
+	// OnError is what a Caller's failure does (config on_error).
+	OnError FailMode
+	// Timeout bounds one call of the Caller, inside the context's own
+	// deadline; 0 means config.DefaultGuardTimeout.
+	Timeout time.Duration
+}
+
+// Name is the name of the rule's check.
+func (r Rule) Name() string {
+	if r.Call != nil {
+		return r.Call.Name()
+	}
+	return r.Check.Name()
 }
 
 // Chain is the rules of one stage, run in order. The zero value checks
@@ -66,6 +85,13 @@ type Finding struct {
 	Check  string
 	Action Action
 	Reason string
+	// Skipped is set when the rule's check calls a service that failed
+	// and the rule fails open: the texts went on unchecked by it, and
+	// Reason says why (never the service's address or answer).
+	Skipped bool
+	// Replaced is set when a Mask rule's service returned the texts
+	// masked: Run's texts carry them, whole.
+	Replaced bool
 }
 
 // Error is a request or an answer a Block rule refused.
@@ -85,13 +111,55 @@ func (e *Error) Error() string {
 
 // Run applies the chain to ts. It returns the texts as the chain left
 // them (ts itself when nothing was masked, else a new slice), what every
-// rule found, and an *Error when a Block rule found something.
-func (c *Chain) Run(ts []Text) ([]Text, []Finding, error) {
+// rule found, and an *Error when a Block rule found something, an
+// *UnavailableError when a check that calls a service failed and its
+// rule fails closed, or ctx's error when ctx ended during such a call.
+// env is what checks that call a service need (Env.Chat).
+func (c *Chain) Run(ctx context.Context, env Env, ts []Text) ([]Text, []Finding, error) {
 	if c == nil {
 		return ts, nil, nil
 	}
 	var found []Finding
 	for _, r := range c.Rules {
+		if r.Call != nil {
+			v, timedOut, err := r.call(ctx, env, c.Stage, ts)
+			if err != nil {
+				if ctx.Err() != nil {
+					return ts, found, ctx.Err() // the request itself ended
+				}
+				ue := &UnavailableError{Stage: c.Stage, Check: r.Name(), TimedOut: timedOut || errors.Is(err, context.DeadlineExceeded), Err: err}
+				if r.OnError != Open {
+					return ts, found, ue
+				}
+				found = append(found, Finding{Stage: c.Stage, Check: r.Name(), Action: r.Action, Reason: ue.what(), Skipped: true})
+				continue
+			}
+			if v.Reason == "" {
+				continue
+			}
+			f := Finding{Stage: c.Stage, Check: r.Name(), Action: r.Action, Reason: v.Reason}
+			if r.Action == Mask && v.Block {
+				// The service blocked rather than masked: a mask
+				// rule cannot let it through.
+				f.Action = Block
+			}
+			if f.Action == Mask {
+				if len(v.Masked) != len(ts) {
+					f.Action = Block // nothing to mask with: never let it through
+				} else {
+					masked := make([]Text, len(ts))
+					for i, t := range ts {
+						masked[i] = Text{Role: t.Role, Content: v.Masked[i]}
+					}
+					ts, f.Replaced = masked, true
+				}
+			}
+			found = append(found, f)
+			if f.Action == Block {
+				return ts, found, &Error{Stage: c.Stage, Check: r.Name(), Reason: v.Reason}
+			}
+			continue
+		}
 		reason := r.Check.Scan(ts)
 		if reason == "" {
 			continue
@@ -113,6 +181,34 @@ func (c *Chain) Run(ts []Text) ([]Text, []Finding, error) {
 	return ts, found, nil
 }
 
+// call calls r's service on ts within r's timeout, and says whether the
+// timeout ran out.
+func (r Rule) call(ctx context.Context, env Env, st Stage, ts []Text) (Verdict, bool, error) {
+	d := r.Timeout
+	if d <= 0 {
+		d = config.DefaultGuardTimeout
+	}
+	cctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	v, err := r.Call.Call(cctx, env, st, ts)
+	return v, errors.Is(cctx.Err(), context.DeadlineExceeded), err
+}
+
+// Remote returns the names of the chain's checks that call a
+// service.
+func (c *Chain) Remote() []string {
+	if c == nil {
+		return nil
+	}
+	var names []string
+	for _, r := range c.Rules {
+		if r.Call != nil {
+			names = append(names, r.Name())
+		}
+	}
+	return names
+}
+
 // Empty reports whether the chain has no rule.
 func (c *Chain) Empty() bool { return c == nil || len(c.Rules) == 0 }
 
@@ -130,52 +226,103 @@ func (c *Chain) Maskers() []Masker {
 	return ms
 }
 
-// Policy is an alias's two chains.
+// Policy is an alias's two chains, and the chains of the tenants that
+// have their own.
 type Policy struct {
 	Input, Output *Chain
+	// Tenants are the policies of the tenants that have their own chains
+	// (config guardrails.tenants), which replace the alias's.
+	Tenants map[string]*Policy
+}
+
+// For returns the policy of tenant: its own, else p. It is nil when p is.
+func (p *Policy) For(tenant string) *Policy {
+	if p == nil {
+		return nil
+	}
+	if tp, ok := p.Tenants[tenant]; ok {
+		return tp
+	}
+	return p
 }
 
 // New builds the chains of g, which config.Validate accepted; it fails on
-// a check it does not know.
+// a check it does not know, or a bedrock check whose client cannot be
+// made.
 func New(g config.Guardrails) (*Policy, error) {
 	if !g.Enabled() {
 		return nil, nil
 	}
-	in, err := chain(Input, g.Input)
+	p, err := buildPolicy(g.Input, g.Output, "")
 	if err != nil {
 		return nil, err
 	}
-	out, err := chain(Output, g.Output)
-	if err != nil {
-		return nil, err
+	for id, tc := range g.Tenants {
+		tp, err := buildPolicy(tc.Input, tc.Output, "tenants."+id+".")
+		if err != nil {
+			return nil, err
+		}
+		if p.Tenants == nil {
+			p.Tenants = map[string]*Policy{}
+		}
+		p.Tenants[id] = tp
 	}
-	return &Policy{Input: in, Output: out}, nil
+	return p, nil
 }
 
-func chain(st Stage, gcs []config.GuardCheck) (*Chain, error) {
+func buildPolicy(in, out []config.GuardCheck, prefix string) (*Policy, error) {
+	ic, err := chain(Input, in, prefix)
+	if err != nil {
+		return nil, err
+	}
+	oc, err := chain(Output, out, prefix)
+	if err != nil {
+		return nil, err
+	}
+	return &Policy{Input: ic, Output: oc}, nil
+}
+
+func chain(st Stage, gcs []config.GuardCheck, prefix string) (*Chain, error) {
 	if len(gcs) == 0 {
 		return nil, nil
 	}
 	c := &Chain{Stage: st}
 	for i, gc := range gcs {
-		var ck Check
+		var rule Rule
 		switch gc.Check {
 		case config.GuardPII:
-			ck = PII{}
+			rule.Check = PII{}
 		case config.GuardDeniedTerms:
-			ck = NewDeniedTerms(gc.Terms)
+			rule.Check = NewDeniedTerms(gc.Terms)
 		case config.GuardInjection:
-			ck = NewInjection(st, gc.Threshold)
+			rule.Check = NewInjection(st, gc.Threshold)
 		case config.GuardMaxChars:
-			ck = MaxChars(gc.MaxChars)
+			rule.Check = MaxChars(gc.MaxChars)
+		case config.GuardClassifier:
+			rule.Call = &Classifier{Model: gc.Model}
+		case config.GuardBedrock:
+			b, err := NewBedrock(BedrockOptions{GuardrailID: gc.GuardrailID, GuardrailVersion: gc.GuardrailVersion, Region: gc.Region, Endpoint: gc.Endpoint})
+			if err != nil {
+				return nil, fmt.Errorf("guardrails %s%s[%d]: %w", prefix, st, i, err)
+			}
+			rule.Call = b
 		default:
-			return nil, fmt.Errorf("guardrails %s[%d]: unknown check %q", st, i, gc.Check)
+			return nil, fmt.Errorf("guardrails %s%s[%d]: unknown check %q", prefix, st, i, gc.Check)
+		}
+		if rule.Call != nil {
+			switch m := FailMode(gc.OnError); m {
+			case Open, Closed:
+				rule.OnError, rule.Timeout = m, gc.Timeout.D()
+			default:
+				return nil, fmt.Errorf("guardrails %s%s[%d]: %s needs on_error open or closed", prefix, st, i, gc.Check)
+			}
 		}
 		switch a := Action(gc.Action); a {
 		case Block, Mask, Log:
-			c.Rules = append(c.Rules, Rule{Check: ck, Action: a})
+			rule.Action = a
+			c.Rules = append(c.Rules, rule)
 		default:
-			return nil, fmt.Errorf("guardrails %s[%d]: unknown action %q", st, i, gc.Action)
+			return nil, fmt.Errorf("guardrails %s%s[%d]: unknown action %q", prefix, st, i, gc.Action)
 		}
 	}
 	return c, nil

@@ -24,7 +24,7 @@ func TestChainActsInOrder(t *testing.T) {
 		config.GuardCheck{Check: "max_chars", Action: "block", MaxChars: 10},
 	)
 	ts := []Text{{Role: "user", Content: "mail ann@example.com now"}}
-	got, found, err := c.Run(ts)
+	got, found, err := c.Run(t.Context(), Env{}, ts)
 	var ge *Error
 	if !errors.As(err, &ge) || ge.Check != "max_chars" || ge.Stage != Input {
 		t.Fatalf("err = %v", err)
@@ -46,12 +46,12 @@ func TestChainActsInOrder(t *testing.T) {
 func TestNothingFoundLeavesTextsAlone(t *testing.T) {
 	c := policy(t, config.GuardCheck{Check: "pii", Action: "mask"}, config.GuardCheck{Check: "injection", Action: "block"})
 	ts := []Text{{Role: "user", Content: "What is the capital of France?"}}
-	got, found, err := c.Run(ts)
+	got, found, err := c.Run(t.Context(), Env{}, ts)
 	if err != nil || found != nil || &got[0] != &ts[0] {
 		t.Errorf("got %v, %v, %v", got, found, err)
 	}
 	var nilChain *Chain
-	if _, f, err := nilChain.Run(ts); f != nil || err != nil || !nilChain.Empty() {
+	if _, f, err := nilChain.Run(t.Context(), Env{}, ts); f != nil || err != nil || !nilChain.Empty() {
 		t.Error("a nil chain checks something")
 	}
 }

@@ -67,6 +67,9 @@ func setOutcome(w http.ResponseWriter, o gateway.Outcome) {
 		hdr.Set(gateway.HeaderCache, o.Cache)
 	}
 	setGrounding(hdr, o.Grounding)
+	if skipped := o.GuardrailsSkipped(); skipped != "" {
+		hdr.Set(gateway.HeaderGuardrailSkipped, skipped)
+	}
 	if rl := o.RateLimit; rl != nil {
 		// OpenAI's x-ratelimit-* headers, for the dimensions that are
 		// limited; resets are written as OpenAI does ("1s", "6m0s").
