@@ -16,6 +16,7 @@ import (
 	"github.com/bulwark-ai/bulwark/llm"
 	"github.com/bulwark-ai/bulwark/shed"
 	"github.com/bulwark-ai/bulwark/tenant"
+	"github.com/bulwark-ai/bulwark/tools"
 	"github.com/bulwark-ai/bulwark/usage"
 )
 
@@ -112,6 +113,14 @@ func AsError(err error) *Error {
 	var gs *gateway.StreamGuardError
 	if errors.As(err, &gs) {
 		return &Error{Status: http.StatusBadRequest, Type: TypeInvalidRequest, Code: "guardrail_stream_unsupported", Param: "stream", Message: gs.Error()}
+	}
+	var te *tools.Error
+	if errors.As(err, &te) { // a request refused (400) or an answer rejected (502) by tool governance
+		out := &Error{Status: te.Status, Type: TypeInvalidRequest, Code: te.Code, Param: te.Param, Message: te.Message}
+		if te.Status >= 500 {
+			out.Type = TypeUpstream
+		}
+		return out
 	}
 	var ce *gateway.ContextError
 	if errors.As(err, &ce) { // before *llm.Error, which it unwraps to

@@ -197,6 +197,12 @@ type Model struct {
 	// Guardrails check what clients send the alias and what it answers
 	// (guard.go); the zero value checks nothing.
 	Guardrails Guardrails `yaml:"guardrails" json:"guardrails"`
+	// Tools governs the tools requests declare and the model calls
+	// (tools.go); the zero value governs nothing.
+	Tools ModelTools `yaml:"tools" json:"tools"`
+	// ResponseFormat checks structured outputs against the request's
+	// json_schema (tools.go); the zero value checks nothing.
+	ResponseFormat ModelResponseFormat `yaml:"response_format" json:"response_format"`
 }
 
 // ModelLimits are an alias's rate limits, enforced by the limits backend

@@ -110,6 +110,7 @@ func (v *validator) top(c *Config) {
 	v.cache(c)
 	v.aliasKnowledge(c)
 	v.guardrails(c)
+	v.tools(c)
 	v.backup(c)
 }
 

@@ -158,6 +158,20 @@
 // a stream to an alias whose output chain calls a service is refused
 // (*StreamGuardError, 400) before anything is called.
 //
+// # Tool governance (tools.go, tools_stream.go)
+//
+// After the input guardrails, a chat request's declared tools go through
+// the intersection of the alias's, tenant's and key's allowlists
+// (package tools): removed from req.Body, or refused (400
+// tool_not_allowed), before grounding, the cache key and any attempt. A
+// successful non-streamed answer's tool calls (and a json_schema
+// structured output, when the alias validates it) are checked before the
+// output guardrails and the cache; a violation gets one re-ask through
+// run, with its own max_attempts, then a *tools.Error (502). A streamed
+// answer holds tool-call deltas back until their choice finishes and ends
+// with the error instead of showing a rejected call. Each call is an
+// execute_tool span under the request's.
+//
 // The routing table can be swapped at any time (config reload); a request
 // uses the table it started with.
 //

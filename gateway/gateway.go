@@ -105,6 +105,8 @@ type Outcome struct {
 	Grounding *Grounding
 	// Guardrails are what the alias's guardrail checks found (guard.go).
 	Guardrails []guard.Finding
+	// Tools is what tool governance did (tools.go); nil when none applied.
+	Tools *ToolReport
 }
 
 // resolve finds the route that serves the model name the client sent, in
@@ -172,6 +174,10 @@ func (g *Gateway) Chat(ctx context.Context, p tenant.Principal, req *llm.ChatReq
 	if err := g.guardInput(ctx, rq, r, req, &out); err != nil { // guard.go
 		return nil, out, err
 	}
+	tc, err := g.governTools(rq, r, p, req, &out) // tools.go
+	if err != nil {
+		return nil, out, err
+	}
 	if err := g.ground(ctx, r.Alias, p.TenantID, r, req, &out); err != nil { // ground.go
 		return nil, out, err
 	}
@@ -208,6 +214,9 @@ func (g *Gateway) Chat(ctx context.Context, p tenant.Principal, req *llm.ChatReq
 			call.Model = t.Model
 			return t.Client.Chat(ctx, &call)
 		})
+	if err == nil {
+		resp, err = g.checkAnswer(ctx, tctx, rq, tbl, r, req, tc, resp, &out) // tools.go
+	}
 	if err == nil {
 		if resp, err = g.guardAnswer(ctx, rq, r, resp, &out); err != nil { // guard.go
 			return resp, out, err
@@ -298,6 +307,11 @@ func (g *Gateway) Stream(ctx context.Context, p tenant.Principal, req *llm.ChatR
 		rq.end(ctx, &out, answer{}, err)
 		return nil, out, err
 	}
+	tc, err := g.governTools(rq, r, p, req, &out) // tools.go
+	if err != nil {
+		rq.end(ctx, &out, answer{}, err)
+		return nil, out, err
+	}
 	if err := g.ground(ctx, r.Alias, p.TenantID, r, req, &out); err != nil { // ground.go
 		rq.end(ctx, &out, answer{}, err)
 		return nil, out, err
@@ -316,7 +330,7 @@ func (g *Gateway) Stream(ctx context.Context, p tenant.Principal, req *llm.ChatR
 		ans.firstToken = time.Since(rq.start) // the whole answer at once
 		rq.cacheHit(cc, p, true, &out, rp.usage)
 		rq.end(ctx, &out, ans, nil)
-		return g.guardStream(rq, r, rp), out, nil // guard_stream.go
+		return g.toolStream(ctx, rq, tc, g.guardStream(rq, r, rp)), out, nil // guard_stream.go, tools_stream.go
 	}
 	if cc != nil {
 		out.Cache = CacheMiss
@@ -356,7 +370,7 @@ func (g *Gateway) Stream(ctx context.Context, p tenant.Principal, req *llm.ChatR
 	if r.Policy.Recovery.Enabled() { // continue.go
 		s.rec = newRecovery(ctx, tbl, r, req, &s.bill)
 	}
-	return g.guardStream(rq, r, s), out, nil // guard_stream.go
+	return g.toolStream(reqCtx, rq, tc, g.guardStream(rq, r, s)), out, nil // guard_stream.go, tools_stream.go
 }
 
 // heartbeat calls beat every interval until the returned stop is called;

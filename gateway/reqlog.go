@@ -184,6 +184,7 @@ func (rq *request) logRequest(out *Outcome, ans answer, done *requestRecord) {
 	if c := rq.capture; c != nil {
 		r.Content = c.content(ans.body)
 	}
+	r.Tools = out.Tools.record() // tools.go
 	rl.sink.Add(r)
 }
 

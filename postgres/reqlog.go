@@ -32,7 +32,7 @@ func (db *DB) AppendRequests(ctx context.Context, recs []reqlog.Record) error {
 	latency, overhead, ttft := make([]int64, n), make([]int64, n), make([]int64, n)
 	prompt, completion, finish := make([]int64, n), make([]int64, n), make([]string, n)
 	counted := make([]bool, n)
-	attempts, content := make([]string, n), make([]*string, n)
+	attempts, content, tools := make([]string, n), make([]*string, n), make([]*string, n)
 	for i := range recs {
 		r := &recs[i]
 		if err := r.Validate(); err != nil {
@@ -55,6 +55,14 @@ func (db *DB) AppendRequests(ctx context.Context, recs []reqlog.Record) error {
 			s := string(c)
 			content[i] = &s
 		}
+		if r.Tools != nil {
+			b, err := json.Marshal(r.Tools)
+			if err != nil {
+				return opError("append request log", err)
+			}
+			s := string(b)
+			tools[i] = &s
+		}
 		ids[i], times[i], requestIDs[i] = r.ID, unixNano(r.Time), r.RequestID
 		tenants[i], keys[i], aliases[i], targets[i] = r.TenantID, r.KeyID, r.Alias, r.Target
 		ops[i], stream[i], status[i], errTypes[i] = r.Operation, r.Stream, int32(r.Status), r.ErrorType
@@ -64,13 +72,13 @@ func (db *DB) AppendRequests(ctx context.Context, recs []reqlog.Record) error {
 	}
 	_, err := db.pool.Exec(ctx, `INSERT INTO request_log
 	(id, time_ns, request_id, tenant_id, key_id, alias, target, operation, stream, status, error_type,
-	 latency_ns, overhead_ns, ttft_ns, prompt_tokens, completion_tokens, finish_reason, attempts, content, usage_counted)
+	 latency_ns, overhead_ns, ttft_ns, prompt_tokens, completion_tokens, finish_reason, attempts, content, usage_counted, tools)
 	SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
 		$8::text[], $9::boolean[], $10::integer[], $11::text[], $12::bigint[], $13::bigint[], $14::bigint[],
-		$15::bigint[], $16::bigint[], $17::text[], $18::jsonb[], $19::jsonb[], $20::boolean[])
+		$15::bigint[], $16::bigint[], $17::text[], $18::jsonb[], $19::jsonb[], $20::boolean[], $21::jsonb[])
 	ON CONFLICT (id) DO NOTHING`,
 		ids, times, requestIDs, tenants, keys, aliases, targets, ops, stream, status, errTypes,
-		latency, overhead, ttft, prompt, completion, finish, attempts, content, counted)
+		latency, overhead, ttft, prompt, completion, finish, attempts, content, counted, tools)
 	if err != nil {
 		return opError("append request log", err)
 	}
@@ -78,7 +86,7 @@ func (db *DB) AppendRequests(ctx context.Context, recs []reqlog.Record) error {
 }
 
 const requestColumns = `id, time_ns, request_id, tenant_id, key_id, alias, target, operation, stream, status,
-	error_type, latency_ns, overhead_ns, ttft_ns, prompt_tokens, completion_tokens, usage_counted, finish_reason, attempts::text`
+	error_type, latency_ns, overhead_ns, ttft_ns, prompt_tokens, completion_tokens, usage_counted, finish_reason, attempts::text, tools::text`
 
 // scanRequest reads a row of requestColumns (and content, when
 // withContent).
@@ -87,9 +95,9 @@ func scanRequest(row pgx.Row, withContent bool) (reqlog.Record, error) {
 	var at, latency, overhead, ttft int64
 	var status int32
 	var attempts string
-	var content *string
+	var content, tools *string
 	dest := []any{&r.ID, &at, &r.RequestID, &r.TenantID, &r.KeyID, &r.Alias, &r.Target, &r.Operation, &r.Stream,
-		&status, &r.ErrorType, &latency, &overhead, &ttft, &r.PromptTokens, &r.CompletionTokens, &r.UsageCounted, &r.FinishReason, &attempts}
+		&status, &r.ErrorType, &latency, &overhead, &ttft, &r.PromptTokens, &r.CompletionTokens, &r.UsageCounted, &r.FinishReason, &attempts, &tools}
 	if withContent {
 		dest = append(dest, &content)
 	}
@@ -108,6 +116,12 @@ func scanRequest(row pgx.Row, withContent bool) (reqlog.Record, error) {
 		r.Content = new(reqlog.Content)
 		if err := json.Unmarshal([]byte(*content), r.Content); err != nil {
 			return r, opError("stored content", err)
+		}
+	}
+	if tools != nil {
+		r.Tools = new(reqlog.Tools)
+		if err := json.Unmarshal([]byte(*tools), r.Tools); err != nil {
+			return r, opError("stored tools", err)
 		}
 	}
 	return r, nil

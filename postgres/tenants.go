@@ -19,10 +19,10 @@ func (db *DB) CreateTenant(ctx context.Context, t tenant.Tenant) error {
 		return err
 	}
 	_, err := db.pool.Exec(ctx, `INSERT INTO tenants (id, name, created_ns, requests_per_minute, tokens_per_minute, concurrent,
-	 aliases, priority, tags)
-	VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9::jsonb)`,
+	 aliases, priority, tags, tools)
+	VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9::jsonb, $10::jsonb)`,
 		t.ID, t.Name, unixNano(t.CreatedAt), t.Limits.RequestsPerMinute, t.Limits.TokensPerMinute, t.Limits.Concurrent,
-		jsonbObject(t.Aliases), t.Priority, jsonbObject(t.Tags))
+		jsonbObject(t.Aliases), t.Priority, jsonbObject(t.Tags), jsonbArray(t.Tools))
 	if pgCode(err) == codeUniqueViolation {
 		return tenant.ErrExists
 	}
@@ -32,7 +32,7 @@ func (db *DB) CreateTenant(ctx context.Context, t tenant.Tenant) error {
 	return nil
 }
 
-const tenantColumns = "id, name, created_ns, requests_per_minute, tokens_per_minute, concurrent, aliases, priority, tags"
+const tenantColumns = "id, name, created_ns, requests_per_minute, tokens_per_minute, concurrent, aliases, priority, tags, tools"
 
 // Tenant implements tenant.Store.
 func (db *DB) Tenant(ctx context.Context, id string) (tenant.Tenant, error) {
@@ -43,7 +43,7 @@ func (db *DB) Tenant(ctx context.Context, id string) (tenant.Tenant, error) {
 	var created int64
 	err := db.pool.QueryRow(ctx, "SELECT "+tenantColumns+" FROM tenants WHERE id = $1", id).
 		Scan(&t.ID, &t.Name, &created, &t.Limits.RequestsPerMinute, &t.Limits.TokensPerMinute, &t.Limits.Concurrent,
-			&t.Aliases, &t.Priority, &t.Tags)
+			&t.Aliases, &t.Priority, &t.Tags, &t.Tools)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return tenant.Tenant{}, tenant.ErrNotFound
 	}
@@ -69,12 +69,12 @@ func (db *DB) Tenants(ctx context.Context) ([]tenant.Tenant, error) {
 	var created int64
 	_, err = pgx.ForEachRow(rows, []any{&t.ID, &t.Name, &created,
 		&t.Limits.RequestsPerMinute, &t.Limits.TokensPerMinute, &t.Limits.Concurrent,
-		&t.Aliases, &t.Priority, &t.Tags}, func() error {
+		&t.Aliases, &t.Priority, &t.Tags, &t.Tools}, func() error {
 		tn := t
 		tn.CreatedAt = fromUnixNano(created)
 		tn.Attributes = tn.Attributes.Clone()
 		out = append(out, tn)
-		t.Aliases, t.Tags = nil, nil // scan the next row into fresh maps
+		t.Aliases, t.Tags, t.Tools = nil, nil, nil // scan the next row into fresh maps
 		return nil
 	})
 	if err != nil {
@@ -96,12 +96,12 @@ func (db *DB) CreateKey(ctx context.Context, k tenant.Key) error {
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO keys
 	(id, tenant_id, name, prefix, hash, admin, models, created_ns, expires_ns, revoked_ns,
-	 requests_per_minute, tokens_per_minute, concurrent, aliases, priority, tags)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, $15, $16::jsonb)`,
+	 requests_per_minute, tokens_per_minute, concurrent, aliases, priority, tags, tools)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, $15, $16::jsonb, $17::jsonb)`,
 			k.ID, k.TenantID, k.Name, k.Prefix, k.Hash, k.Admin, models,
 			unixNano(k.CreatedAt), unixNanoPtr(k.ExpiresAt), unixNanoPtr(k.RevokedAt),
 			k.Limits.RequestsPerMinute, k.Limits.TokensPerMinute, k.Limits.Concurrent,
-			jsonbObject(k.Aliases), k.Priority, jsonbObject(k.Tags)); err != nil {
+			jsonbObject(k.Aliases), k.Priority, jsonbObject(k.Tags), jsonbArray(k.Tools)); err != nil {
 			return err
 		}
 		return db.notifyKeys(ctx, tx, k.ID)
@@ -119,7 +119,7 @@ func (db *DB) CreateKey(ctx context.Context, k tenant.Key) error {
 }
 
 const keyColumns = "id, tenant_id, name, prefix, hash, admin, models, created_ns, expires_ns, revoked_ns, " +
-	"requests_per_minute, tokens_per_minute, concurrent, aliases, priority, tags"
+	"requests_per_minute, tokens_per_minute, concurrent, aliases, priority, tags, tools"
 
 // Keys implements tenant.Store.
 func (db *DB) Keys(ctx context.Context, tenantID string) ([]tenant.Key, error) {
@@ -144,7 +144,7 @@ func (db *DB) Keys(ctx context.Context, tenantID string) ([]tenant.Key, error) {
 	_, err = pgx.ForEachRow(rows, []any{&k.ID, &k.TenantID, &k.Name, &k.Prefix, &k.Hash, &k.Admin, &k.Models,
 		&created, &expires, &revoked,
 		&k.Limits.RequestsPerMinute, &k.Limits.TokensPerMinute, &k.Limits.Concurrent,
-		&k.Aliases, &k.Priority, &k.Tags}, func() error {
+		&k.Aliases, &k.Priority, &k.Tags, &k.Tools}, func() error {
 		key := k
 		if len(key.Models) == 0 {
 			key.Models = nil
@@ -154,7 +154,7 @@ func (db *DB) Keys(ctx context.Context, tenantID string) ([]tenant.Key, error) {
 		key.ExpiresAt = fromUnixNanoPtr(expires)
 		key.RevokedAt = fromUnixNanoPtr(revoked)
 		out = append(out, key)
-		k.Models, k.Aliases, k.Tags = nil, nil, nil // scan the next row into fresh ones
+		k.Models, k.Aliases, k.Tags, k.Tools = nil, nil, nil, nil // scan the next row into fresh ones
 		return nil
 	})
 	if err != nil {
@@ -213,8 +213,8 @@ func (db *DB) SetKeyAttributes(ctx context.Context, id string, a tenant.Attribut
 // constant.
 func (db *DB) setAttributes(ctx context.Context, table, id string, a tenant.Attributes) error {
 	return db.updateAndNotify(ctx, "set attributes", id, "UPDATE "+table+
-		" SET aliases = $1::jsonb, priority = $2, tags = $3::jsonb WHERE id = $4",
-		jsonbObject(a.Aliases), a.Priority, jsonbObject(a.Tags), id)
+		" SET aliases = $1::jsonb, priority = $2, tags = $3::jsonb, tools = $4::jsonb WHERE id = $5",
+		jsonbObject(a.Aliases), a.Priority, jsonbObject(a.Tags), jsonbArray(a.Tools), id)
 }
 
 // jsonObject is m for a jsonb column that holds an object: never SQL or
@@ -234,6 +234,19 @@ func jsonbObject(m map[string]string) string {
 	b, err := json.Marshal(jsonObject(m))
 	if err != nil {
 		panic(err) // a map of strings always marshals
+	}
+	return string(b)
+}
+
+// jsonbArray is l as the JSON text of an array (never null), for a
+// parameter cast to jsonb as jsonbObject's.
+func jsonbArray(l []string) string {
+	if l == nil {
+		l = []string{}
+	}
+	b, err := json.Marshal(l)
+	if err != nil {
+		panic(err) // a list of strings always marshals
 	}
 	return string(b)
 }

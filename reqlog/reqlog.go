@@ -56,6 +56,33 @@ type Record struct {
 	// Content is the captured prompt and completion; nil unless content
 	// capture is on (and always nil in Store.Requests lists).
 	Content *Content `json:"content,omitempty"`
+	// Tools is what tool governance did (models[].tools, the key's and
+	// tenant's tool allowlists, models[].response_format); nil when none
+	// applied.
+	Tools *Tools `json:"tools,omitempty"`
+}
+
+// MaxToolNames bounds the tool names of a record's Tools.Removed.
+const MaxToolNames = 32
+
+// Tools is what tool governance did to a request: never argument values
+// or answer text, only tool names and codes.
+type Tools struct {
+	// Removed are the declared tools taken out of the request.
+	Removed []string `json:"removed,omitempty"`
+	// Refused is the code of a refused request (tool_not_allowed,
+	// invalid_tools).
+	Refused string `json:"refused,omitempty"`
+	// Calls is the tool calls of the last answer checked.
+	Calls int `json:"calls,omitempty"`
+	// Invalid is the code of the first violation of the first answer
+	// that broke the policy (tool_call_not_allowed, tool_call_invalid,
+	// tool_calls_exceeded, response_format_invalid).
+	Invalid string `json:"invalid,omitempty"`
+	// Reasked: the answer was re-asked once. Failed: the request failed
+	// for the policy.
+	Reasked bool `json:"reasked,omitempty"`
+	Failed  bool `json:"failed,omitempty"`
 }
 
 // Attempt is one upstream call of a request.
@@ -121,6 +148,15 @@ func (r *Record) Validate() error {
 		if len(a.Target) > MaxField || len(a.ErrorKind) > MaxField || !validText(a.Target) || !validText(a.ErrorKind) {
 			errs = append(errs, errors.New("an attempt's target or error kind is too long or not valid UTF-8 text"))
 			break
+		}
+	}
+	if tl := r.Tools; tl != nil {
+		ok := len(tl.Removed) <= MaxToolNames && validText(tl.Refused) && validText(tl.Invalid)
+		for _, n := range tl.Removed {
+			ok = ok && len(n) <= MaxField && validText(n)
+		}
+		if !ok {
+			errs = append(errs, fmt.Errorf("tools: more than %d names, or one too long or not valid UTF-8 text", MaxToolNames))
 		}
 	}
 	if c := r.Content; c != nil {

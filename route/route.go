@@ -10,6 +10,7 @@ import (
 	"github.com/bulwark-ai/bulwark/guard"
 	"github.com/bulwark-ai/bulwark/llm"
 	"github.com/bulwark-ai/bulwark/resilience"
+	"github.com/bulwark-ai/bulwark/tools"
 )
 
 // Target is one provider model behind an alias.
@@ -84,6 +85,9 @@ type Route struct {
 	// Guard is the alias's guardrail chains (config models[].guardrails);
 	// nil: none.
 	Guard *guard.Policy
+	// Tools is the alias's tool governance and structured-output check
+	// (config models[].tools and models[].response_format); nil: none.
+	Tools *tools.Policy
 }
 
 // Pick chooses a target by the route's balance policy among the targets
@@ -201,6 +205,7 @@ func New(models []config.Model, providers map[string]llm.Provider, prev *Table) 
 			return nil, fmt.Errorf("model %q: %w", m.Name, err)
 		}
 		r.Guard = gp
+		r.Tools = tools.New(m.Tools, m.ResponseFormat)
 		bc, gc := breakerOf(m.Breaker), budgetOf(m.Retry.Budget)
 		for _, ct := range m.Targets {
 			p, ok := providers[ct.Provider]

@@ -22,6 +22,7 @@ func (db *DB) AppendRequests(ctx context.Context, recs []reqlog.Record) error {
 	type row struct {
 		attempts string
 		content  sql.NullString
+		tools    sql.NullString
 	}
 	rows := make([]row, len(recs))
 	for i := range recs {
@@ -34,6 +35,13 @@ func (db *DB) AppendRequests(ctx context.Context, recs []reqlog.Record) error {
 			return opError("append request log", err)
 		}
 		rows[i].attempts = a
+		if r.Tools != nil {
+			b, err := json.Marshal(r.Tools)
+			if err != nil {
+				return opError("append request log", err)
+			}
+			rows[i].tools = sql.NullString{String: string(b), Valid: true}
+		}
 		if c != "" {
 			rows[i].content = sql.NullString{String: c, Valid: true}
 		}
@@ -45,8 +53,8 @@ func (db *DB) AppendRequests(ctx context.Context, recs []reqlog.Record) error {
 	defer func() { _ = tx.Rollback() }()
 	stmt, err := tx.PrepareContext(ctx, `INSERT INTO request_log
 	(id, time, request_id, tenant_id, key_id, alias, target, operation, stream, status, error_type,
-	 latency_ns, overhead_ns, ttft_ns, prompt_tokens, completion_tokens, usage_counted, finish_reason, attempts, content)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	 latency_ns, overhead_ns, ttft_ns, prompt_tokens, completion_tokens, usage_counted, finish_reason, attempts, content, tools)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (id) DO NOTHING`)
 	if err != nil {
 		return opError("append request log", err)
@@ -56,7 +64,7 @@ func (db *DB) AppendRequests(ctx context.Context, recs []reqlog.Record) error {
 		if _, err := stmt.ExecContext(ctx, r.ID, formatTime(r.Time), r.RequestID, r.TenantID, r.KeyID, r.Alias,
 			r.Target, r.Operation, r.Stream, r.Status, r.ErrorType, int64(r.Latency), int64(r.Overhead),
 			int64(r.TimeToFirstToken), r.PromptTokens, r.CompletionTokens, r.UsageCounted, r.FinishReason,
-			rows[i].attempts, rows[i].content); err != nil {
+			rows[i].attempts, rows[i].content, rows[i].tools); err != nil {
 			return opError("append request log", err)
 		}
 	}
@@ -106,7 +114,7 @@ func decodeRequestJSON(r *reqlog.Record, attempts []byte, content []byte) error 
 }
 
 const requestColumns = `id, time, request_id, tenant_id, key_id, alias, target, operation, stream, status,
-	error_type, latency_ns, overhead_ns, ttft_ns, prompt_tokens, completion_tokens, usage_counted, finish_reason, attempts`
+	error_type, latency_ns, overhead_ns, ttft_ns, prompt_tokens, completion_tokens, usage_counted, finish_reason, attempts, tools`
 
 // scanRequest reads a row of requestColumns (and content, when withContent).
 func scanRequest(rows interface{ Scan(...any) error }, withContent bool) (reqlog.Record, error) {
@@ -114,9 +122,9 @@ func scanRequest(rows interface{ Scan(...any) error }, withContent bool) (reqlog
 	var at string
 	var latency, overhead, ttft int64
 	var attempts []byte
-	var content sql.NullString
+	var content, tools sql.NullString
 	dest := []any{&r.ID, &at, &r.RequestID, &r.TenantID, &r.KeyID, &r.Alias, &r.Target, &r.Operation, &r.Stream,
-		&r.Status, &r.ErrorType, &latency, &overhead, &ttft, &r.PromptTokens, &r.CompletionTokens, &r.UsageCounted, &r.FinishReason, &attempts}
+		&r.Status, &r.ErrorType, &latency, &overhead, &ttft, &r.PromptTokens, &r.CompletionTokens, &r.UsageCounted, &r.FinishReason, &attempts, &tools}
 	if withContent {
 		dest = append(dest, &content)
 	}
@@ -128,6 +136,12 @@ func scanRequest(rows interface{ Scan(...any) error }, withContent bool) (reqlog
 		return r, err
 	}
 	r.Latency, r.Overhead, r.TimeToFirstToken = time.Duration(latency), time.Duration(overhead), time.Duration(ttft)
+	if tools.Valid {
+		r.Tools = new(reqlog.Tools)
+		if err := json.Unmarshal([]byte(tools.String), r.Tools); err != nil {
+			return r, opError("stored tools", err)
+		}
+	}
 	var c []byte
 	if content.Valid {
 		c = []byte(content.String)

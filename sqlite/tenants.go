@@ -20,10 +20,10 @@ func (db *DB) CreateTenant(ctx context.Context, t tenant.Tenant) error {
 		return opError("create tenant", err)
 	}
 	_, err = db.db.ExecContext(ctx, `INSERT INTO tenants (id, name, created_at, requests_per_minute, tokens_per_minute, concurrent,
-	 aliases, priority, tags)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	 aliases, priority, tags, tools)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		t.ID, t.Name, formatTime(t.CreatedAt), t.Limits.RequestsPerMinute, t.Limits.TokensPerMinute, t.Limits.Concurrent,
-		aliases, t.Priority, tags)
+		aliases, t.Priority, tags, toolsJSON(t.Tools))
 	if isUnique(err) {
 		return tenant.ErrExists
 	}
@@ -69,17 +69,17 @@ func (db *DB) Tenants(ctx context.Context) ([]tenant.Tenant, error) {
 
 type scanner interface{ Scan(dest ...any) error }
 
-const tenantColumns = "id, name, created_at, requests_per_minute, tokens_per_minute, concurrent, aliases, priority, tags"
+const tenantColumns = "id, name, created_at, requests_per_minute, tokens_per_minute, concurrent, aliases, priority, tags, tools"
 
 func scanTenant(s scanner) (tenant.Tenant, error) {
 	var t tenant.Tenant
-	var created, aliases, tags string
+	var created, aliases, tags, tools string
 	l := &t.Limits
 	if err := s.Scan(&t.ID, &t.Name, &created, &l.RequestsPerMinute, &l.TokensPerMinute, &l.Concurrent,
-		&aliases, &t.Priority, &tags); err != nil {
+		&aliases, &t.Priority, &tags, &tools); err != nil {
 		return tenant.Tenant{}, err
 	}
-	if err := unmarshalAttributes(&t.Attributes, aliases, tags); err != nil {
+	if err := unmarshalAttributes(&t.Attributes, aliases, tags, tools); err != nil {
 		return tenant.Tenant{}, fmt.Errorf("tenant %s: %w", t.ID, err)
 	}
 	var err error
@@ -106,7 +106,13 @@ func marshalAttributes(a tenant.Attributes) (aliases, tags string, err error) {
 
 // unmarshalAttributes decodes stored maps into a; an empty object is a
 // nil map.
-func unmarshalAttributes(a *tenant.Attributes, aliases, tags string) error {
+func unmarshalAttributes(a *tenant.Attributes, aliases, tags, tools string) error {
+	if err := json.Unmarshal([]byte(tools), &a.Tools); err != nil {
+		return fmt.Errorf("stored tools: %w", err)
+	}
+	if len(a.Tools) == 0 {
+		a.Tools = nil
+	}
 	for _, f := range []struct {
 		what string
 		s    string
@@ -120,6 +126,19 @@ func unmarshalAttributes(a *tenant.Attributes, aliases, tags string) error {
 		}
 	}
 	return nil
+}
+
+// toolsJSON encodes a tool allowlist as the JSON array the tables hold;
+// an empty one is "[]".
+func toolsJSON(l []string) string {
+	if len(l) == 0 {
+		return "[]"
+	}
+	b, err := json.Marshal(l)
+	if err != nil {
+		panic(err) // a list of strings always marshals
+	}
+	return string(b)
 }
 
 // CreateKey implements tenant.Store.
@@ -138,12 +157,12 @@ func (db *DB) CreateKey(ctx context.Context, k tenant.Key) error {
 	}
 	_, err = db.db.ExecContext(ctx, `INSERT INTO keys
 	(id, tenant_id, name, prefix, hash, admin, models, created_at, expires_at, revoked_at,
-	 requests_per_minute, tokens_per_minute, concurrent, aliases, priority, tags)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	 requests_per_minute, tokens_per_minute, concurrent, aliases, priority, tags, tools)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		k.ID, k.TenantID, k.Name, k.Prefix, k.Hash, k.Admin, string(mj),
 		formatTime(k.CreatedAt), formatTimePtr(k.ExpiresAt), formatTimePtr(k.RevokedAt),
 		k.Limits.RequestsPerMinute, k.Limits.TokensPerMinute, k.Limits.Concurrent,
-		aliases, k.Priority, tags)
+		aliases, k.Priority, tags, toolsJSON(k.Tools))
 	switch {
 	case isUnique(err):
 		return tenant.ErrExists
@@ -156,7 +175,7 @@ func (db *DB) CreateKey(ctx context.Context, k tenant.Key) error {
 }
 
 const keyColumns = "id, tenant_id, name, prefix, hash, admin, models, created_at, expires_at, revoked_at, " +
-	"requests_per_minute, tokens_per_minute, concurrent, aliases, priority, tags"
+	"requests_per_minute, tokens_per_minute, concurrent, aliases, priority, tags, tools"
 
 // Keys implements tenant.Store.
 func (db *DB) Keys(ctx context.Context, tenantID string) ([]tenant.Key, error) {
@@ -187,15 +206,15 @@ func (db *DB) Keys(ctx context.Context, tenantID string) ([]tenant.Key, error) {
 
 func scanKey(s scanner) (tenant.Key, error) {
 	var k tenant.Key
-	var models, created, aliases, tags string
+	var models, created, aliases, tags, tools string
 	var expires, revoked sql.NullString
 	if err := s.Scan(&k.ID, &k.TenantID, &k.Name, &k.Prefix, &k.Hash, &k.Admin, &models,
 		&created, &expires, &revoked,
 		&k.Limits.RequestsPerMinute, &k.Limits.TokensPerMinute, &k.Limits.Concurrent,
-		&aliases, &k.Priority, &tags); err != nil {
+		&aliases, &k.Priority, &tags, &tools); err != nil {
 		return tenant.Key{}, err
 	}
-	if err := unmarshalAttributes(&k.Attributes, aliases, tags); err != nil {
+	if err := unmarshalAttributes(&k.Attributes, aliases, tags, tools); err != nil {
 		return tenant.Key{}, fmt.Errorf("key %s: %w", k.ID, err)
 	}
 	if err := json.Unmarshal([]byte(models), &k.Models); err != nil {
@@ -261,8 +280,8 @@ func (db *DB) setAttributes(ctx context.Context, table, id string, a tenant.Attr
 	if err != nil {
 		return opError("set attributes", err)
 	}
-	res, err := db.db.ExecContext(ctx, "UPDATE "+table+" SET aliases = ?, priority = ?, tags = ? WHERE id = ?",
-		aliases, a.Priority, tags, id)
+	res, err := db.db.ExecContext(ctx, "UPDATE "+table+" SET aliases = ?, priority = ?, tags = ?, tools = ? WHERE id = ?",
+		aliases, a.Priority, tags, toolsJSON(a.Tools), id)
 	if err != nil {
 		return opError("set attributes", err)
 	}

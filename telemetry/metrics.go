@@ -114,6 +114,7 @@ type Metrics struct {
 	// Grounding searches' (retrieval.go).
 	retrieval *retrievalMetrics
 	guard     *guardMetrics // guardrails' (guard.go)
+	tools     *toolMetrics  // tool governance's (tools.go)
 
 	// What self-hosted upstream servers report about their load.
 	upstreamWaiting *prometheus.GaugeVec
@@ -243,6 +244,7 @@ func NewMetrics(o MetricsOptions) *Metrics {
 
 	m.retrieval = newRetrievalMetrics(m.reg)
 	m.guard = newGuardMetrics(m.reg)
+	m.tools = newToolMetrics(m.reg)
 
 	if !o.NoProcessMetrics {
 		m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -138,6 +138,8 @@ func buildSet(keys []Key, tenants []Tenant, budgets map[string]usage.Budget, loa
 				Priority:     cmp.Or(key.Priority, byID[key.TenantID].Priority),
 				Aliases:      overlay(byID[key.TenantID].Aliases, key.Aliases),
 				Tags:         overlay(byID[key.TenantID].Tags, key.Tags),
+				KeyTools:     slices.Clip(cloneList(key.Tools)),
+				TenantTools:  slices.Clip(cloneList(byID[key.TenantID].Tools)),
 			},
 			revoked: key.RevokedAt != nil,
 		}

@@ -32,6 +32,11 @@ type Principal struct {
 	// Tags are the key's tags over its tenant's; nil when neither has
 	// any. Shared with the key set like Aliases.
 	Tags map[string]string
+	// KeyTools and TenantTools are the tool allowlists of the key and of
+	// its tenant (Attributes.Tools); both apply. Shared with the key set
+	// like Aliases.
+	KeyTools    []string
+	TenantTools []string
 	// KeyBudget and TenantBudget are the budgets of the key and of its
 	// tenant, as loaded with the key set (zero: none); both apply to every
 	// request.

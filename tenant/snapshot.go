@@ -72,6 +72,7 @@ type snapshotTenant struct {
 	Priority string            `json:"priority,omitempty"`
 	Aliases  map[string]string `json:"aliases,omitempty"`
 	Tags     map[string]string `json:"tags,omitempty"`
+	Tools    []string          `json:"tools,omitempty"`
 }
 
 type snapshotKey struct {
@@ -85,6 +86,7 @@ type snapshotKey struct {
 	Priority  string            `json:"priority,omitempty"`
 	Aliases   map[string]string `json:"aliases,omitempty"`
 	Tags      map[string]string `json:"tags,omitempty"`
+	Tools     []string          `json:"tools,omitempty"`
 	ExpiresAt *time.Time        `json:"expires_at,omitempty"`
 	Revoked   bool              `json:"revoked,omitempty"`
 }
@@ -94,12 +96,12 @@ func newSnapshot(loadedAt time.Time, keys []Key, tenants []Tenant, budgets map[s
 	s := &snapshot{LoadedAt: loadedAt.UTC()}
 	for _, t := range tenants {
 		s.Body.Tenants = append(s.Body.Tenants, snapshotTenant{ID: t.ID, Limits: t.Limits, Priority: t.Priority,
-			Aliases: t.Aliases, Tags: t.Tags})
+			Aliases: t.Aliases, Tags: t.Tags, Tools: t.Tools})
 	}
 	for _, k := range keys {
 		s.Body.Keys = append(s.Body.Keys, snapshotKey{ID: k.ID, TenantID: k.TenantID, Hash: k.Hash, Admin: k.Admin,
 			Models: k.Models, Limits: k.Limits, Priority: k.Priority, Aliases: k.Aliases, Tags: k.Tags,
-			ExpiresAt: k.ExpiresAt, Revoked: k.RevokedAt != nil})
+			Tools: k.Tools, ExpiresAt: k.ExpiresAt, Revoked: k.RevokedAt != nil})
 	}
 	for _, b := range budgets {
 		s.Body.Budgets = append(s.Body.Budgets, b)
@@ -113,12 +115,12 @@ func (s *snapshot) set() *keySet {
 	tenants := make([]Tenant, 0, len(s.Body.Tenants))
 	for _, t := range s.Body.Tenants {
 		tenants = append(tenants, Tenant{ID: t.ID, Limits: t.Limits,
-			Attributes: Attributes{Priority: t.Priority, Aliases: t.Aliases, Tags: t.Tags}})
+			Attributes: Attributes{Priority: t.Priority, Aliases: t.Aliases, Tags: t.Tags, Tools: t.Tools}})
 	}
 	keys := make([]Key, 0, len(s.Body.Keys))
 	for _, k := range s.Body.Keys {
 		key := Key{ID: k.ID, TenantID: k.TenantID, Hash: k.Hash, Admin: k.Admin, Models: k.Models, Limits: k.Limits,
-			Attributes: Attributes{Priority: k.Priority, Aliases: k.Aliases, Tags: k.Tags}, ExpiresAt: k.ExpiresAt}
+			Attributes: Attributes{Priority: k.Priority, Aliases: k.Aliases, Tags: k.Tags, Tools: k.Tools}, ExpiresAt: k.ExpiresAt}
 		if k.Revoked {
 			key.RevokedAt = &s.LoadedAt
 		}

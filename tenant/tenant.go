@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"slices"
 	"time"
 )
 
@@ -60,19 +61,34 @@ type Attributes struct {
 	// Tags are free labels (team, cost centre, environment) shown by the
 	// admin API and carried on the Principal.
 	Tags map[string]string `json:"tags"`
+	// Tools lists the tools (names or globs, path.Match) the requests may
+	// declare and the model may call; empty allows every tool. Unlike the
+	// other attributes it does not replace the tenant's: a key's and its
+	// tenant's lists, and the alias's (config models[].tools.allow), all
+	// apply, so a tool must be allowed by every one that is set.
+	Tools []string `json:"tools"`
 }
 
 // Clone returns a with no map shared with a. Empty maps become nil.
 func (a Attributes) Clone() Attributes {
 	a.Aliases = cloneMap(a.Aliases)
 	a.Tags = cloneMap(a.Tags)
+	a.Tools = cloneList(a.Tools)
 	return a
 }
 
 // Equal reports whether a and b hold the same attributes; a nil map equals
 // an empty one.
 func (a Attributes) Equal(b Attributes) bool {
-	return a.Priority == b.Priority && maps.Equal(a.Aliases, b.Aliases) && maps.Equal(a.Tags, b.Tags)
+	return a.Priority == b.Priority && maps.Equal(a.Aliases, b.Aliases) && maps.Equal(a.Tags, b.Tags) &&
+		slices.Equal(a.Tools, b.Tools)
+}
+
+func cloneList(l []string) []string {
+	if len(l) == 0 {
+		return nil
+	}
+	return slices.Clone(l)
 }
 
 func cloneMap(m map[string]string) map[string]string {

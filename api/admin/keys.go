@@ -59,6 +59,8 @@ type createKeyRequest struct {
 	Aliases  map[string]string `json:"aliases"`
 	Priority string            `json:"priority"`
 	Tags     map[string]string `json:"tags"`
+	// Tools is the key's tool allowlist (tenant.Attributes.Tools).
+	Tools []string `json:"tools"`
 }
 
 // key validates the request and returns the key it asks for, without ID,
@@ -89,7 +91,7 @@ func (req createKeyRequest) key(now time.Time) (tenant.Key, error) {
 		Name:       req.Name,
 		Admin:      req.Admin,
 		Models:     slices.Clone(req.Models),
-		Attributes: tenant.Attributes{Aliases: req.Aliases, Priority: req.Priority, Tags: req.Tags}.Clone(),
+		Attributes: tenant.Attributes{Aliases: req.Aliases, Priority: req.Priority, Tags: req.Tags, Tools: req.Tools}.Clone(),
 		CreatedAt:  now,
 	}
 	if err := checkLimits(req.Limits); err != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/bulwark-ai/bulwark/api"
+	"github.com/bulwark-ai/bulwark/config"
 	"github.com/bulwark-ai/bulwark/tenant"
 	"github.com/bulwark-ai/bulwark/usage"
 )
@@ -68,6 +69,9 @@ func (h *Handler) checkAttributes(a tenant.Attributes, tenantID string) error {
 			return err
 		}
 	}
+	if err := checkTools(a.Tools); err != nil {
+		return err
+	}
 	if len(a.Aliases) > maxAliases {
 		return api.BadRequest("aliases", "aliases maps %d names; at most %d are allowed", len(a.Aliases), maxAliases)
 	}
@@ -84,6 +88,23 @@ func (h *Handler) checkAttributes(a tenant.Attributes, tenantID string) error {
 		}
 		if h.models != nil && !h.models(target, tenantID) {
 			return api.BadRequest("aliases."+name, "aliases maps %q to the model %q, which does not exist for tenant %q", name, target, tenantID)
+		}
+	}
+	return nil
+}
+
+// checkTools rejects a tool allowlist with too many patterns, or one that
+// is empty, too long or not a valid glob.
+func checkTools(l []string) error {
+	if len(l) > config.MaxToolPatterns {
+		return api.BadRequest("tools", "tools lists %d patterns; at most %d are allowed", len(l), config.MaxToolPatterns)
+	}
+	for i, t := range l {
+		if msg := config.CheckToolPattern(t); msg != "" {
+			return api.BadRequest("tools", "tools[%d] %s", i, msg)
+		}
+		if slices.Contains(l[:i], t) {
+			return api.BadRequest("tools", "tools lists %q twice", t)
 		}
 	}
 	return nil
@@ -120,6 +141,7 @@ type patchRequest struct {
 	Aliases  *map[string]string `json:"aliases"`
 	Priority *string            `json:"priority"`
 	Tags     *map[string]string `json:"tags"`
+	Tools    *[]string          `json:"tools"`
 }
 
 // limitsPatch is the limits of a patchRequest: nil is a limit left out.
@@ -155,7 +177,10 @@ func (req patchRequest) attributes(cur tenant.Attributes) (tenant.Attributes, bo
 	if req.Tags != nil {
 		a.Tags = *req.Tags
 	}
-	return a.Clone(), req.Aliases != nil || req.Priority != nil || req.Tags != nil
+	if req.Tools != nil {
+		a.Tools = *req.Tools
+	}
+	return a.Clone(), req.Aliases != nil || req.Priority != nil || req.Tags != nil || req.Tools != nil
 }
 
 func (h *Handler) decodePatch(w http.ResponseWriter, r *http.Request) (patchRequest, error) {
@@ -163,8 +188,8 @@ func (h *Handler) decodePatch(w http.ResponseWriter, r *http.Request) (patchRequ
 	if err := decode(w, r, &req); err != nil {
 		return req, err
 	}
-	if req.Limits == nil && req.Aliases == nil && req.Priority == nil && req.Tags == nil {
-		return req, api.BadRequest("limits", "nothing to change: give limits, aliases, priority or tags")
+	if req.Limits == nil && req.Aliases == nil && req.Priority == nil && req.Tags == nil && req.Tools == nil {
+		return req, api.BadRequest("limits", "nothing to change: give limits, aliases, priority, tags or tools")
 	}
 	if req.Limits != nil {
 		return req, checkLimits(req.Limits.apply(tenant.Limits{}))
@@ -213,7 +238,7 @@ func (h *Handler) patchTenant(w http.ResponseWriter, r *http.Request, p tenant.P
 			return
 		}
 		h.log.InfoContext(r.Context(), "admin: tenant attributes changed", "by_key", p.KeyID, "tenant", id,
-			"aliases", len(attrs.Aliases), "priority", attrs.Priority, "tags", len(attrs.Tags))
+			"aliases", len(attrs.Aliases), "priority", attrs.Priority, "tags", len(attrs.Tags), "tools", len(attrs.Tools))
 		h.audit(r, p, actionTenantAttributes, id, id)
 	}
 	if err := h.reload(r); err != nil {
@@ -265,7 +290,7 @@ func (h *Handler) patchKey(w http.ResponseWriter, r *http.Request, p tenant.Prin
 			return
 		}
 		h.log.InfoContext(r.Context(), "admin: key attributes changed", "by_key", p.KeyID, "key", id,
-			"aliases", len(attrs.Aliases), "priority", attrs.Priority, "tags", len(attrs.Tags))
+			"aliases", len(attrs.Aliases), "priority", attrs.Priority, "tags", len(attrs.Tags), "tools", len(attrs.Tools))
 		h.audit(r, p, actionKeyAttributes, id, k.TenantID)
 	}
 	if err := h.reload(r); err != nil {

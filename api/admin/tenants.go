@@ -27,6 +27,9 @@ func wireAttributes(a tenant.Attributes) tenant.Attributes {
 	if a.Tags == nil {
 		a.Tags = map[string]string{}
 	}
+	if a.Tools == nil {
+		a.Tools = []string{}
+	}
 	return a
 }
 
@@ -39,6 +42,8 @@ type createTenantRequest struct {
 	Aliases  map[string]string `json:"aliases"`
 	Priority string            `json:"priority"`
 	Tags     map[string]string `json:"tags"`
+	// Tools is the tenant's tool allowlist (tenant.Attributes.Tools).
+	Tools []string `json:"tools"`
 }
 
 func (h *Handler) createTenant(w http.ResponseWriter, r *http.Request, p tenant.Principal) {
@@ -63,7 +68,7 @@ func (h *Handler) createTenant(w http.ResponseWriter, r *http.Request, p tenant.
 		h.fail(w, r, p, err)
 		return
 	}
-	attrs := tenant.Attributes{Aliases: req.Aliases, Priority: req.Priority, Tags: req.Tags}.Clone()
+	attrs := tenant.Attributes{Aliases: req.Aliases, Priority: req.Priority, Tags: req.Tags, Tools: req.Tools}.Clone()
 	if err := h.checkAttributes(attrs, req.ID); err != nil {
 		h.fail(w, r, p, err)
 		return

@@ -26,8 +26,8 @@ import (
 
 const tenantsUsage = `usage:
   bulwark tenants create [flags] ID [--name NAME] [--rpm N] [--tpm N] [--concurrent N]
-                         [--priority CLASS] [--alias NAME=MODEL]... [--tag KEY=VALUE]...
-  bulwark tenants update [flags] ID [--priority CLASS] [--alias NAME=MODEL]... [--tag KEY=VALUE]...
+                         [--priority CLASS] [--alias NAME=MODEL]... [--tag KEY=VALUE]... [--tools a,b*]
+  bulwark tenants update [flags] ID [--priority CLASS] [--alias NAME=MODEL]... [--tag KEY=VALUE]... [--tools a,b*]
   bulwark tenants list [flags]
   bulwark tenants budget [flags] ID [--usd AMOUNT --period day|month [--hard] | --delete]
 `
@@ -35,8 +35,8 @@ const tenantsUsage = `usage:
 const keysUsage = `usage:
   bulwark keys create [flags] --tenant ID [--name NAME] [--admin] [--models a,b]
                       [--expires-in 720h] [--rpm N] [--tpm N] [--concurrent N]
-                      [--priority CLASS] [--alias NAME=MODEL]... [--tag KEY=VALUE]...
-  bulwark keys update [flags] KEY_ID [--priority CLASS] [--alias NAME=MODEL]... [--tag KEY=VALUE]...
+                      [--priority CLASS] [--alias NAME=MODEL]... [--tag KEY=VALUE]... [--tools a,b*]
+  bulwark keys update [flags] KEY_ID [--priority CLASS] [--alias NAME=MODEL]... [--tag KEY=VALUE]... [--tools a,b*]
   bulwark keys list [flags] [--tenant ID] [--quiet]
   bulwark keys revoke [flags] KEY_ID
   bulwark keys rotate [flags] KEY_ID
@@ -230,14 +230,16 @@ func (p pairs) Set(s string) error {
 	return nil
 }
 
-// attributeFlags adds --priority, --alias and --tag, and returns a
-// function that adds what was given to a request body. Given to update,
-// --alias and --tag replace the stored aliases or tags whole.
+// attributeFlags adds --priority, --alias, --tag and --tools, and returns
+// a function that adds what was given to a request body. Given to update,
+// --alias, --tag and --tools replace the stored aliases, tags or tool
+// allowlist whole (--tools "" clears it).
 func attributeFlags(fs *flag.FlagSet) func(req map[string]any) {
 	priority := fs.String("priority", "", "priority class: critical, interactive or batch")
 	aliases, tags := pairs{}, pairs{}
 	fs.Var(aliases, "alias", "route a model name to a configured alias, as NAME=MODEL (repeatable)")
 	fs.Var(tags, "tag", "a tag, as KEY=VALUE (repeatable)")
+	tools := fs.String("tools", "", "comma-separated tool names or globs the requests may use (default: all)")
 	return func(req map[string]any) {
 		fs.Visit(func(f *flag.Flag) {
 			switch f.Name {
@@ -247,6 +249,8 @@ func attributeFlags(fs *flag.FlagSet) func(req map[string]any) {
 				req["aliases"] = map[string]string(aliases)
 			case "tag":
 				req["tags"] = map[string]string(tags)
+			case "tools":
+				req["tools"] = splitList(*tools)
 			}
 		})
 	}
@@ -265,12 +269,25 @@ type attributesJSON struct {
 	Aliases  map[string]string `json:"aliases"`
 	Priority string            `json:"priority"`
 	Tags     map[string]string `json:"tags"`
+	Tools    []string          `json:"tools"`
+}
+
+// splitList splits a comma-separated list, dropping empty items; "" is
+// an empty list.
+func splitList(s string) []string {
+	out := []string{}
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }
 
 // attributes describes the attributes in one line.
 func (a attributesJSON) attributes() string {
-	return fmt.Sprintf("priority %s, aliases {%s}, tags {%s}",
-		cmp.Or(a.Priority, "-"), pairs(a.Aliases).sorted(), pairs(a.Tags).sorted())
+	return fmt.Sprintf("priority %s, aliases {%s}, tags {%s}, tools [%s]",
+		cmp.Or(a.Priority, "-"), pairs(a.Aliases).sorted(), pairs(a.Tags).sorted(), strings.Join(a.Tools, ","))
 }
 
 type keyJSON struct {

@@ -37,6 +37,9 @@ type call struct {
 	// skip is the tokens of a continued answer that its prefill already
 	// holds (ChatRequest.Continue): the stream starts after them.
 	skip int
+	// script is the scripted reply of a request for one choice
+	// (script.go); nil for generated words.
+	script *script
 
 	faultRetryAfter time.Duration
 	rate            rateInfo
@@ -114,6 +117,11 @@ func (s *Sim) chatCall(req *llm.ChatRequest) (*call, *llm.Error) {
 		}
 		c.maxLen = max(c.maxLen, ch.length)
 		c.total += ch.length - c.skip
+	}
+	if sc := scriptOf(asked.Messages); sc != nil && n == 1 && !req.Continue {
+		ch := &c.choices[0]
+		ch.length, ch.finish = sc.tokens(), sc.finish()
+		c.maxLen, c.total, c.script = ch.length, ch.length, sc
 	}
 	c.charge = c.prompt + c.total
 	if c.fault.midStream() {

@@ -135,6 +135,12 @@
 // used for it is declared (SetContinuesPrefix, llm.Continuer); it
 // continues when asked either way, as vLLM does.
 //
+// Scripted replies. A request for one choice whose latest system or user
+// message holding "[sim:reply {…}]" directives gets, in OpenAI's form, the
+// content and tool calls the k-th directive gives, k being the assistant
+// messages after that message (script.go): tests script a model's invalid
+// answer and what it says when asked again.
+//
 // In-process streams always end with the usage chunk (Bulwark's providers
 // always ask their upstream for usage); over HTTP it is sent when
 // stream_options.include_usage is true.

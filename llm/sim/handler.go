@@ -175,6 +175,7 @@ func (s *Sim) streamHTTP(w http.ResponseWriter, r *http.Request, c *call, usage 
 	rc := http.NewResponseController(w)
 	ctx := r.Context()
 	st := newStreamer(c, usage)
+	st.script = c.script
 	buf := make([]byte, 0, 512)
 	var t *time.Timer
 	for {

@@ -37,7 +37,9 @@ func (s *Sim) Stream(ctx context.Context, req *llm.ChatRequest) (llm.Stream, err
 		return nil, e
 	}
 	sctx, cancel := context.WithCancel(ctx)
-	return &stream{ctx: sctx, cancel: cancel, c: c, st: newStreamer(c, true)}, nil
+	st := newStreamer(c, true)
+	st.script = c.script
+	return &stream{ctx: sctx, cancel: cancel, c: c, st: st}, nil
 }
 
 // startChat takes a chat request from validation to the point where its

@@ -47,6 +47,11 @@ type streamer struct {
 	waited   bool // round r's inter-token wait was taken
 	sent     int  // content tokens sent
 	faulted  bool
+	// script, when set, is the scripted reply streamed instead of the
+	// first choice's words (OpenAI's form only), and scripted its deltas
+	// still to send.
+	script   *script
+	scripted []string
 }
 
 const (
@@ -54,6 +59,7 @@ const (
 	phaseTokens
 	phaseUsage
 	phaseEnd
+	phaseScript
 )
 
 func newStreamer(c *call, usage bool) *streamer {
@@ -78,8 +84,20 @@ func (st *streamer) next(b []byte) ([]byte, step) {
 		b = st.appendChoice(b, st.i, `{"role":"assistant","content":"","refusal":null}`, "")
 		if st.i++; st.i == len(c.choices) {
 			st.phase, st.i = phaseTokens, 0
+			if st.script != nil {
+				st.phase, st.scripted = phaseScript, st.script.deltas()
+			}
 		}
 		return b, step{ev: evChunk, wait: wait}
+	case phaseScript:
+		if len(st.scripted) > 0 {
+			b = st.appendChoice(b, 0, st.scripted[0], "")
+			st.scripted = st.scripted[1:]
+			return b, step{ev: evChunk, wait: c.m.itl.draw(c.rng)}
+		}
+		st.phase = phaseUsage
+		b = st.appendChoice(b, 0, "{}", st.script.finish())
+		return b, step{ev: evChunk, finish: st.script.finish()}
 	case phaseTokens:
 		for st.r < c.maxLen {
 			if st.i == len(c.choices) {

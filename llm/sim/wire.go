@@ -68,11 +68,17 @@ func (c *call) appendCompletion(b []byte) []byte {
 		}
 		b = append(b, `{"index":`...)
 		b = strconv.AppendInt(b, int64(i), 10)
-		b = append(b, `,"message":{"role":"assistant","content":"`...)
-		for t := range ch.length {
-			b = ch.words.next(b, t == ch.length-1 && ch.finish == "stop")
+		if c.script != nil {
+			b = append(b, `,"message":`...)
+			b = c.script.appendMessage(b)
+		} else {
+			b = append(b, `,"message":{"role":"assistant","content":"`...)
+			for t := range ch.length {
+				b = ch.words.next(b, t == ch.length-1 && ch.finish == "stop")
+			}
+			b = append(b, `","refusal":null,"annotations":[]}`...)
 		}
-		b = append(b, `","refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"`...)
+		b = append(b, `,"logprobs":null,"finish_reason":"`...)
 		b = append(b, ch.finish...)
 		b = append(b, `"}`...)
 	}

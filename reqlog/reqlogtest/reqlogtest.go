@@ -120,6 +120,7 @@ func testRoundTrip(t *testing.T, s reqlog.Store) {
 		Completion: "hi there",
 		Truncated:  true,
 	}
+	r.Tools = &reqlog.Tools{Removed: []string{"shell", "crm.delete"}, Calls: 2, Invalid: "tool_call_invalid", Reasked: true}
 	mustAppend(t, s, []reqlog.Record{r})
 	got, err := s.RequestByID(t.Context(), "", r.RequestID)
 	if err != nil {

@@ -21,6 +21,7 @@ func Run(t *testing.T, newStore func(t *testing.T) tenant.Store) {
 	t.Run("Revoke", func(t *testing.T) { testRevoke(t, newStore(t)) })
 	t.Run("Limits", func(t *testing.T) { testLimits(t, newStore(t)) })
 	t.Run("Attributes", func(t *testing.T) { testAttributes(t, newStore(t)) })
+	t.Run("Tools", func(t *testing.T) { testTools(t, newStore(t)) })
 	t.Run("Concurrent", func(t *testing.T) { testConcurrent(t, newStore(t)) })
 	t.Run("Keyring", func(t *testing.T) { testKeyring(t, newStore) })
 	t.Run("Bootstrap", func(t *testing.T) { testBootstrap(t, newStore) })
