@@ -73,6 +73,9 @@ type App struct {
 	prompts      *prompts       // the prompt registry; nil when the store has none (prompts.go)
 	batches      *batch.Service // the Batch API's jobs; nil when off (batches.go)
 
+	responses *openai.Responses // the Responses API (responses.go)
+	async     *asyncWork        // background responses, async chats, webhooks (async.go)
+
 	// traffic is the admin console's live traffic (ui.go).
 	traffic *traffic.Recorder
 
@@ -175,6 +178,10 @@ func New(ctx context.Context, o Options) (*App, error) {
 		_ = a.Close()
 		return nil, err
 	}
+	if err := a.startAsync(ctx); err != nil {
+		_ = a.Close()
+		return nil, err
+	}
 	a.bg = startBackground(a.db, a.keys, a.log)
 	a.purge = startResponsePurge(a.db, a.log)
 	if a.backups, err = a.startBackups(ctx, cfg); err != nil {
@@ -263,6 +270,7 @@ func (a *App) buildHandler(cfg *config.Config) http.Handler {
 	uploads := a.knowledgeRoutes(cfg, routes)
 	a.responsesRoutes(cfg, oai, routes)
 	a.batchRoutes(cfg, routes)
+	a.asyncRoutes(cfg, routes, admRoutes)
 	_, _, maxHeaderBytes := cfg.Server.Timeouts()
 	return telemetry.Middleware(a.obs.metrics, a.obs.tracing, api.NewHandler(api.Options{
 		Auth:           a.keys,
@@ -409,6 +417,7 @@ func (w *deadlineWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 func (a *App) Close() error {
 	a.purge.stop()  // it uses the store
 	a.stopPrompts() // it uses the store
+	a.stopAsync()   // its jobs use the gateway and the store
 	if a.batches != nil {
 		a.batches.Close() // its lines use the gateway, the store and the files
 	}

@@ -18,7 +18,8 @@ const responsePurge = time.Hour
 // stored in the store, with file_search over the knowledge bases when
 // they are on.
 func (a *App) responsesRoutes(cfg *config.Config, oai *openai.Handler, routes map[string]api.AuthedHandler) {
-	for p, h := range openai.NewResponses(oai, a.db, a.kb, cfg.Responses.Retention.D()).Routes() {
+	a.responses = openai.NewResponses(oai, a.db, a.kb, cfg.Responses.Retention.D())
+	for p, h := range a.responses.Routes() {
 		routes[p] = h
 	}
 }

@@ -33,6 +33,12 @@ func (c *Config) Redacted() *Config {
 	for h := range r.Telemetry.Tracing.Headers {
 		r.Telemetry.Tracing.Headers[h] = RedactedValue
 	}
+	r.Webhooks = slices.Clone(c.Webhooks)
+	for i := range r.Webhooks {
+		if r.Webhooks[i].Secret != "" {
+			r.Webhooks[i].Secret = RedactedValue
+		}
+	}
 	return r
 }
 

@@ -41,6 +41,13 @@ type Config struct {
 	// Backup schedules backups of the embedded store (backup.go).
 	Backup Backup `yaml:"backup" json:"backup"`
 
+	// Async configures background responses and async chat completions
+	// (async.go).
+	Async Async `yaml:"async" json:"async"`
+	// Webhooks are the endpoints told when asynchronous work ends
+	// (async.go).
+	Webhooks []Webhook `yaml:"webhooks" json:"webhooks,omitempty"`
+
 	// lines maps a field's path (models[2].targets[0].provider) to its line
 	// in the file the Config was parsed from; nil for a Config built in code.
 	lines map[string]int

@@ -112,6 +112,7 @@ func (v *validator) top(c *Config) {
 	v.guardrails(c)
 	v.tools(c)
 	v.backup(c)
+	v.async(c)
 }
 
 func (v *validator) listen(addr string) {

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/bulwark-ai/bulwark/batch"
+	"github.com/bulwark-ai/bulwark/webhook"
 )
 
 var _ batch.Store = (*DB)(nil)
@@ -28,6 +29,9 @@ func (db *DB) CreateBatch(ctx context.Context, b batch.Batch, lines []batch.Line
 	err = pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "INSERT INTO batches (id, tenant_id, status, batch) VALUES ($1, $2, $3, $4)",
 			b.ID, b.TenantID, string(b.Status), string(data)); err != nil {
+			return err
+		}
+		if err := putEvent(ctx, tx, webhook.BatchEvent(b.TenantID, b.ID, string(b.Status), time.Now())); err != nil {
 			return err
 		}
 		rows := make([][]any, len(lines))
@@ -135,12 +139,24 @@ func (db *DB) UpdateBatch(ctx context.Context, b batch.Batch, from ...batch.Stat
 	for i, s := range from {
 		statuses[i] = string(s)
 	}
-	tag, err := db.pool.Exec(ctx, "UPDATE batches SET status = $1, batch = $2 WHERE id = $3 AND tenant_id = $4 AND status = ANY($5)",
-		string(b.Status), string(data), b.ID, b.TenantID, statuses)
+	var n int64
+	err = pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, "UPDATE batches SET status = $1, batch = $2 WHERE id = $3 AND tenant_id = $4 AND status = ANY($5)",
+			string(b.Status), string(data), b.ID, b.TenantID, statuses)
+		if err != nil {
+			return err
+		}
+		if n = tag.RowsAffected(); n > 0 {
+			// The webhook event of a batch's end is written with it (the
+			// outbox: package webhook).
+			return putEvent(ctx, tx, webhook.BatchEvent(b.TenantID, b.ID, string(b.Status), time.Now()))
+		}
+		return nil
+	})
 	if err != nil {
 		return false, opError("update batch "+b.ID, err)
 	}
-	return tag.RowsAffected() > 0, nil
+	return n > 0, nil
 }
 
 // ActiveBatches implements batch.Store.

@@ -8,6 +8,8 @@ import (
 	"github.com/bulwark-ai/bulwark/batch/batchtest"
 	"github.com/bulwark-ai/bulwark/drift"
 	"github.com/bulwark-ai/bulwark/drift/drifttest"
+	"github.com/bulwark-ai/bulwark/job"
+	"github.com/bulwark-ai/bulwark/job/jobtest"
 	"github.com/bulwark-ai/bulwark/postgres"
 	"github.com/bulwark-ai/bulwark/prompt"
 	"github.com/bulwark-ai/bulwark/prompt/prompttest"
@@ -21,6 +23,8 @@ import (
 	"github.com/bulwark-ai/bulwark/tenant/tenanttest"
 	"github.com/bulwark-ai/bulwark/usage"
 	"github.com/bulwark-ai/bulwark/usage/usagetest"
+	"github.com/bulwark-ai/bulwark/webhook"
+	"github.com/bulwark-ai/bulwark/webhook/webhooktest"
 )
 
 // TestBehindAPooler runs the stores' conformance suites in the query modes
@@ -66,6 +70,12 @@ func TestBehindAPooler(t *testing.T) {
 			})
 			t.Run("drift", func(t *testing.T) {
 				drifttest.Run(t, func(t *testing.T) drift.BaselineStore { return db(t) })
+			})
+			t.Run("jobs", func(t *testing.T) {
+				jobtest.Run(t, func(t *testing.T) job.Store { return db(t) })
+			})
+			t.Run("webhooks", func(t *testing.T) {
+				webhooktest.Run(t, func(t *testing.T) webhook.Store { return db(t) })
 			})
 		})
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bulwark-ai/bulwark/batch"
+	"github.com/bulwark-ai/bulwark/webhook"
 )
 
 var _ batch.Store = (*DB)(nil)
@@ -28,6 +29,9 @@ func (db *DB) CreateBatch(ctx context.Context, b batch.Batch, lines []batch.Line
 			if isUnique(err) {
 				return fmt.Errorf("batch %s: %w", b.ID, batch.ErrConflict)
 			}
+			return err
+		}
+		if err := putEvent(ctx, tx, webhook.BatchEvent(b.TenantID, b.ID, string(b.Status), time.Now())); err != nil {
 			return err
 		}
 		st, err := tx.PrepareContext(ctx, "INSERT INTO batch_lines (batch_id, line_index, custom_id, url, body) VALUES (?, ?, ?, ?, ?)")
@@ -126,12 +130,27 @@ func (db *DB) UpdateBatch(ctx context.Context, b batch.Batch, from ...batch.Stat
 	for _, s := range from {
 		args = append(args, string(s))
 	}
-	res, err := db.db.ExecContext(ctx, "UPDATE batches SET status = ?, batch = ? WHERE id = ? AND tenant_id = ? AND status IN (?"+
+	tx, err := db.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, opError("update batch "+b.ID, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	res, err := tx.ExecContext(ctx, "UPDATE batches SET status = ?, batch = ? WHERE id = ? AND tenant_id = ? AND status IN (?"+
 		strings.Repeat(", ?", len(from)-1)+")", args...)
 	if err != nil {
 		return false, opError("update batch "+b.ID, err)
 	}
 	n, _ := res.RowsAffected()
+	if n > 0 {
+		// The webhook event of a batch's end is written with it (the
+		// outbox: package webhook).
+		if err := putEvent(ctx, tx, webhook.BatchEvent(b.TenantID, b.ID, string(b.Status), time.Now())); err != nil {
+			return false, opError("record batch event", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return false, opError("update batch "+b.ID, err)
+	}
 	return n > 0, nil
 }
 

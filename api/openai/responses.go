@@ -15,6 +15,7 @@ import (
 
 	"github.com/bulwark-ai/bulwark/api"
 	"github.com/bulwark-ai/bulwark/gateway"
+	"github.com/bulwark-ai/bulwark/job"
 	"github.com/bulwark-ai/bulwark/llm"
 	"github.com/bulwark-ai/bulwark/rag"
 	"github.com/bulwark-ai/bulwark/responses"
@@ -43,6 +44,7 @@ type Responses struct {
 	retention time.Duration
 	log       *slog.Logger
 	now       func() time.Time
+	jobs      *job.Service // background responses; nil: off (background.go)
 }
 
 // NewResponses returns the Responses API served through h, keeping
@@ -80,6 +82,16 @@ func (rs *Responses) create(w http.ResponseWriter, r *http.Request, p tenant.Pri
 		api.WriteError(w, err)
 		return
 	}
+	if rr.background {
+		rs.enqueue(w, r, p, body, rr) // background.go
+		return
+	}
+	rs.serve(w, r, p, rr, newID("resp_"))
+}
+
+// serve answers the Responses request rr as the response id.
+func (rs *Responses) serve(w http.ResponseWriter, r *http.Request, p tenant.Principal, rr *responsesRequest, id string) {
+	var err error
 	var rp *RenderedPrompt
 	if rr.prompt != nil {
 		// Rendered once, here: the prompt's model serves a request that
@@ -97,7 +109,7 @@ func (rs *Responses) create(w http.ResponseWriter, r *http.Request, p tenant.Pri
 		p = promptPrincipal(p, rp.Version)
 		w.Header().Set(HeaderPrompt, fmt.Sprintf("%s@%d", rp.Version.PromptID, rp.Version.Number))
 	}
-	t := &turn{rs: rs, tenantID: p.TenantID, req: rr, id: newID("resp_"), created: rs.now()}
+	t := &turn{rs: rs, tenantID: p.TenantID, req: rr, id: id, created: rs.now()}
 	if rr.previousID != "" {
 		prev, err := rs.previous(r.Context(), p.TenantID, rr.previousID)
 		if err != nil {
@@ -198,6 +210,9 @@ func (rs *Responses) get(w http.ResponseWriter, r *http.Request, p tenant.Princi
 		api.WriteError(w, api.BadRequest("stream", "streaming a stored response again is not supported by Bulwark"))
 		return
 	}
+	if rs.getBackground(w, r, p) { // background.go
+		return
+	}
 	st, err := rs.stored(r, p)
 	if err != nil {
 		api.WriteError(w, err)
@@ -274,13 +289,16 @@ func (rs *Responses) inputItems(w http.ResponseWriter, r *http.Request, p tenant
 }
 
 // cancel answers POST /v1/responses/{id}/cancel: only background
-// responses can be cancelled, and Bulwark runs none.
+// responses can be cancelled (background.go).
 func (rs *Responses) cancel(w http.ResponseWriter, r *http.Request, p tenant.Principal) {
+	if rs.cancelBackground(w, r, p) { // background.go
+		return
+	}
 	if _, err := rs.stored(r, p); err != nil {
 		api.WriteError(w, err)
 		return
 	}
-	api.WriteError(w, api.BadRequest("", "only background responses can be cancelled, and Bulwark runs none"))
+	api.WriteError(w, api.BadRequest("", "only background responses can be cancelled"))
 }
 
 // newID returns prefix followed by 48 random hex digits, as OpenAI's ids.
@@ -548,7 +566,7 @@ type functionCallOut struct {
 func (t *turn) response(output []any, finish string, u *llm.Usage) *responseObject {
 	r := t.req
 	o := &responseObject{
-		ID: t.id, Object: "response", CreatedAt: t.created.Unix(), Status: "completed",
+		ID: t.id, Object: "response", CreatedAt: t.created.Unix(), Status: "completed", Background: r.background,
 		Instructions: r.instructions, MaxOutputTokens: r.maxOutput, Model: r.model, Output: output,
 		ParallelToolCalls: r.parallel == nil || *r.parallel, Reasoning: reasoningOut{},
 		Store: r.store, Temperature: r.temperature, ToolChoice: r.toolChoice, Tools: r.tools,

@@ -32,6 +32,7 @@ type responsesRequest struct {
 	metadata       map[string]string
 	store          bool
 	stream         bool
+	background     bool // run as a job (background.go)
 	user           string
 	serviceTier    string
 	// format is text.format as sent (nil: text); responseFormat is its
@@ -143,7 +144,10 @@ func decodeResponses(body []byte) (*responsesRequest, error) {
 		r.safetyID = *w.SafetyIdentifier
 	}
 	if w.Background != nil && *w.Background {
-		return nil, api.BadRequest("background", "background responses are not supported by Bulwark; leave background out or false")
+		if err := checkBackground(r); err != nil {
+			return nil, err
+		}
+		r.background = true
 	}
 	for _, f := range []struct {
 		name string

@@ -4,7 +4,7 @@
 // stop function for after().
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import net from 'node:net';
@@ -33,13 +33,21 @@ async function waitReady(base) {
   throw new Error('bulwark did not become ready');
 }
 
-export async function startBulwark(name) {
+// config, when given, is a config file's YAML to serve with instead of
+// the built-in defaults.
+export async function startBulwark(name, config) {
   const bin = process.env.BULWARK_BIN;
   assert.ok(bin, 'set BULWARK_BIN to the bulwark binary');
   const dataDir = mkdtempSync(join(tmpdir(), `bulwark-node-${name}-`));
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const proc = spawn(bin, ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir], {
+  const args = ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir];
+  if (config) {
+    const path = join(dataDir, 'bulwark.yaml');
+    writeFileSync(path, config);
+    args.push('--config', path);
+  }
+  const proc = spawn(bin, args, {
     env: { ...process.env, BULWARK_ADMIN_KEY: adminKey },
     stdio: ['ignore', 'ignore', 'inherit'],
   });

@@ -1,0 +1,222 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"time"
+
+	"github.com/bulwark-ai/bulwark/api"
+	"github.com/bulwark-ai/bulwark/api/admin"
+	"github.com/bulwark-ai/bulwark/api/openai"
+	"github.com/bulwark-ai/bulwark/config"
+	"github.com/bulwark-ai/bulwark/job"
+	"github.com/bulwark-ai/bulwark/postgres"
+	"github.com/bulwark-ai/bulwark/tenant"
+	"github.com/bulwark-ai/bulwark/webhook"
+)
+
+// asyncRetention is how long an async chat completion's result is kept
+// when async.retention does not say.
+const asyncRetention = 24 * time.Hour
+
+// jobPurge is how often expired jobs are purged.
+const jobPurge = time.Hour
+
+// asyncWork is the asynchronous requests (background responses, async
+// chat completions) and the webhooks that tell of their end and of
+// batches'. Built with the handler; Start and Close run it.
+type asyncWork struct {
+	jobs  *job.Service        // nil when the store holds no jobs
+	hooks *webhook.Dispatcher // nil when the store holds no webhooks
+	purge *background
+}
+
+// asyncRoutes builds the job runner and the webhook dispatcher over the
+// store, turns on background responses (a.responses), wraps the chat
+// completions route for X-Bulwark-Async and adds the async and admin
+// routes. The jobs run through the API's own handlers, as the key that
+// sent them, at async.priority.
+func (a *App) asyncRoutes(cfg *config.Config, routes, admRoutes map[string]api.AuthedHandler) {
+	w := &asyncWork{}
+	if store, ok := a.db.(webhook.Store); ok {
+		var eps []webhook.Endpoint
+		for _, h := range cfg.Webhooks {
+			eps = append(eps, webhook.Endpoint{URL: h.URL, Secret: h.Secret, Events: h.Events})
+		}
+		d, err := webhook.New(store, webhook.Options{Endpoints: eps, Log: a.log})
+		if err != nil {
+			// config.Validate checked the secrets; this is a bug.
+			a.log.Error("webhooks off", "error", err.Error())
+		} else {
+			w.hooks = d
+			for p, h := range admin.NewWebhooks(store, d.Poke).Routes() {
+				admRoutes[p] = h
+			}
+		}
+	}
+	store, ok := a.db.(job.Store)
+	chat, hasChat := routes[http.MethodPost+" /v1/chat/completions"]
+	if !ok || !hasChat {
+		a.async = w
+		return
+	}
+	exec := &jobExecutor{keys: a.keys, priority: cmpOr(cfg.Async.Priority, "batch"), chat: chat, responses: a.responses}
+	o := job.Options{Workers: cfg.Async.Workers, Log: a.log, Events: jobEvent,
+		Outcome: func(j job.Job, r job.Result) job.Status {
+			if j.Kind == job.Response {
+				return openai.ResponseOutcome(j, r)
+			}
+			if r.StatusCode >= 200 && r.StatusCode < 300 {
+				return job.Completed
+			}
+			return job.Failed
+		}}
+	if w.hooks != nil {
+		o.Ended = w.hooks.Poke
+	}
+	if _, shared := a.db.(*postgres.DB); !shared {
+		// One process has the data directory: a restart takes over the
+		// leases of the run before it at once.
+		o.Owner = "local"
+	}
+	w.jobs = job.New(store, exec, o)
+	if a.responses != nil {
+		a.responses.SetJobs(w.jobs)
+	}
+	ac := openai.NewAsyncChat(w.jobs, cmpOr(cfg.Async.Retention.D(), asyncRetention))
+	routes[http.MethodPost+" /v1/chat/completions"] = ac.Wrap(chat)
+	for p, h := range ac.Routes() {
+		routes[p] = h
+	}
+	a.async = w
+}
+
+func cmpOr[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// jobEvent names the webhook event of a job's end.
+func jobEvent(k job.Kind, s job.Status) string {
+	switch k {
+	case job.Response:
+		return "response." + string(s)
+	case job.Chat:
+		return "chat.completion." + string(s)
+	}
+	return ""
+}
+
+// startAsync starts the job runner, its purge and the webhook
+// dispatcher.
+func (a *App) startAsync(ctx context.Context) error {
+	w := a.async
+	if w == nil {
+		return nil
+	}
+	if w.jobs != nil {
+		if err := w.jobs.Start(ctx); err != nil {
+			return err
+		}
+		pctx, cancel := context.WithCancel(context.Background())
+		w.purge = &background{cancel: cancel}
+		w.purge.wg.Go(func() {
+			t := time.NewTicker(jobPurge)
+			defer t.Stop()
+			for {
+				if n, err := w.jobs.Purge(pctx, time.Now()); err != nil && pctx.Err() == nil {
+					a.log.Warn("purging expired jobs failed", "err", err.Error())
+				} else if n > 0 {
+					a.log.Info("purged expired jobs", "count", n)
+				}
+				select {
+				case <-pctx.Done():
+					return
+				case <-t.C:
+				}
+			}
+		})
+	}
+	if w.hooks != nil {
+		w.hooks.Start(ctx)
+	}
+	return nil
+}
+
+// stopAsync stops what startAsync started.
+func (a *App) stopAsync() {
+	w := a.async
+	if w == nil {
+		return
+	}
+	if w.purge != nil {
+		w.purge.stop()
+	}
+	if w.jobs != nil {
+		w.jobs.Close() // its requests use the gateway and the store
+	}
+	if w.hooks != nil {
+		w.hooks.Close()
+	}
+}
+
+// jobExecutor runs a job's request as the key that sent it, at the
+// configured priority, through the API's own handler, so that the
+// gateway's limits, budgets, fallbacks and usage apply as to the same
+// request sent to the API.
+type jobExecutor struct {
+	keys      *tenant.Keyring
+	priority  string
+	chat      api.AuthedHandler
+	responses *openai.Responses
+}
+
+func (e *jobExecutor) Execute(ctx context.Context, j job.Job) job.Result {
+	p, err := e.keys.Principal(j.KeyID)
+	if err == nil && p.TenantID != j.TenantID {
+		err = tenant.ErrUnknownKey
+	}
+	if err != nil {
+		body, _ := json.Marshal(map[string]any{"error": map[string]any{"message": fmt.Sprintf("the key that sent the request cannot make requests: %v", err),
+			"type": api.TypeInvalidRequest, "code": "invalid_api_key", "param": nil}})
+		return job.Result{StatusCode: http.StatusUnauthorized, Body: body}
+	}
+	p.Priority = e.priority
+	url := "/v1/chat/completions"
+	if j.Kind == job.Response {
+		url = "/v1/responses"
+	}
+	req := httptest.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(j.Body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(api.HeaderRequestID, newBatchRequestID())
+	rec := httptest.NewRecorder()
+	switch j.Kind {
+	case job.Response:
+		if e.responses == nil {
+			return job.Result{StatusCode: http.StatusInternalServerError, Body: []byte(`{"error":{"message":"the Responses API is off","type":"server_error","code":null}}`)}
+		}
+		e.responses.RunBackground(rec, req, p, j.ID)
+	default:
+		e.chat(rec, req, p)
+	}
+	res := job.Result{StatusCode: rec.Code, Body: rec.Body.Bytes()}
+	if s, err := strconv.Atoi(rec.Header().Get("Retry-After")); err == nil && s > 0 {
+		res.RetryAfter = time.Duration(s) * time.Second
+		// As a batch line (batches.go): a refusal that says when to come
+		// back passes if waited out, unless a budget is spent.
+		var b struct {
+			Error struct{ Code string } `json:"error"`
+		}
+		_ = json.Unmarshal(res.Body, &b)
+		res.Busy = (rec.Code == http.StatusTooManyRequests || rec.Code == http.StatusServiceUnavailable) && b.Error.Code != "budget_exceeded"
+	}
+	return res
+}
