@@ -19,6 +19,7 @@ func TestEveryCommandHelp(t *testing.T) {
 		{"kb", "ingest"}, {"kb", "search"}, {"kb", "status"}, {"kb", "export"}, {"kb", "import"},
 		{"batches", "submit"}, {"batches", "list"}, {"batches", "get"}, {"batches", "cancel"}, {"batches", "results"},
 		{"cache", "calibrate"}, {"backup"}, {"backup", "verify"}, {"restore"},
+		{"gameday"},
 	}
 	for _, c := range commands {
 		name := strings.Join(c, " ")

@@ -15,6 +15,7 @@
 //	bulwark cache calibrate --pairs FILE [--model ALIAS] [--precision P]
 //	bulwark backup [--data-dir DIR] --out FILE
 //	bulwark restore --archive FILE [--data-dir DIR] [--force]
+//	bulwark gameday [--url URL] [--key KEY] [--drills a,b] [--thresholds FILE] [--json]
 //	bulwark version
 package main
 
@@ -63,6 +64,9 @@ Usage:
         directory, while a server on it keeps serving
   bulwark restore --archive FILE [--data-dir DIR] [--force]
         verify an archive and rebuild a data directory from it
+  bulwark gameday [--url URL] [--key KEY] [--drills a,b] [--thresholds FILE] [--json]
+        run fault drills against a deployment with simulated providers
+        and score them (bulwark gameday --help)
   bulwark version
         print the version
 `
@@ -105,6 +109,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = batchesCmd(ctx, args[1:], stdout, stderr)
 	case "backup":
 		err = backupCmd(ctx, args[1:], stdout, stderr)
+	case "gameday":
+		err = gamedayCmd(ctx, args[1:], stdout, stderr)
 	case "restore":
 		err = restoreCmd(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":

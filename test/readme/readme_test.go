@@ -116,7 +116,7 @@ func TestREADME(t *testing.T) {
 		t.Fatal(err)
 	}
 	blocks := parse(t, string(text))
-	for _, port := range []string{"127.0.0.1:8080", "127.0.0.1:8081"} {
+	for _, port := range []string{"127.0.0.1:8080", "127.0.0.1:8081", "127.0.0.1:8090"} {
 		if l, err := net.Listen("tcp", port); err != nil {
 			need(t, "README.md's servers listen on "+port+", which is taken: %v", err)
 		} else {
