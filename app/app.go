@@ -339,7 +339,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		srv.Protocols.SetUnencryptedHTTP2(true)
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(api.WithJSONRawErrors(ln)) }() // net/http's own errors as OpenAI's
 	a.log.Info("serving", "listen", ln.Addr().String(), "models", a.gw.Routes().Aliases())
 
 	select {
