@@ -59,7 +59,7 @@ func rewriteRawError(p []byte) ([]byte, bool) {
 	}
 	// "HTTP/1.1 400 Bad Request"
 	parts := strings.SplitN(string(statusLine), " ", 3)
-	if len(parts) < 2 {
+	if len(parts) < 2 || (parts[0] != "HTTP/1.1" && parts[0] != "HTTP/1.0") {
 		return nil, false
 	}
 	status, err := strconv.Atoi(parts[1])
