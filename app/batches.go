@@ -20,6 +20,7 @@ import (
 	"github.com/bulwark-ai/bulwark/config"
 	"github.com/bulwark-ai/bulwark/postgres"
 	"github.com/bulwark-ai/bulwark/rag"
+	"github.com/bulwark-ai/bulwark/shed"
 	"github.com/bulwark-ai/bulwark/tenant"
 )
 
@@ -131,7 +132,9 @@ func (e batchExecutor) Execute(ctx context.Context, b batch.Batch, l batch.Line)
 	}
 	p.Priority = "batch"
 	id := newBatchRequestID()
-	req := httptest.NewRequestWithContext(ctx, http.MethodPost, l.URL, bytes.NewReader(l.Body))
+	// A line takes only a target's spare capacity: it never waits in a
+	// target's queue in front of live requests (shed/spare.go).
+	req := httptest.NewRequestWithContext(shed.SpareOnly(ctx), http.MethodPost, l.URL, bytes.NewReader(l.Body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(api.HeaderRequestID, id)
 	rec := httptest.NewRecorder()

@@ -24,6 +24,10 @@
 // error files are written with ids derived from the batch's, so a
 // finalization that is cut off and done again writes each once.
 //
+// Lines run on spare capacity only (the Executor marks them so: package
+// shed, SpareOnly): a line never waits in a target's queue in front of
+// live requests, and takes a permit only with room to spare.
+//
 // A line refused for a reason that passes if waited out (a rate limit,
 // admission control shedding batch work: Result.Busy) waits as long as
 // it is told and is tried again, until the batch's window ends, so that a

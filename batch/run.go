@@ -199,7 +199,12 @@ lines:
 func (s *Service) runLine(ctx context.Context, b Batch, l Line) {
 	wait, attempt := s.opt.Backoff, 0
 	for {
+		if s.pace.acquire(ctx) != nil { // pace.go
+			return
+		}
+		start := time.Now()
 		r := s.exec.Execute(ctx, b, l)
+		s.pace.release(time.Since(start), r)
 		if ctx.Err() != nil {
 			return
 		}

@@ -77,6 +77,7 @@ type Service struct {
 	log   *slog.Logger
 
 	sem  chan struct{} // the line slots: Options.Workers
+	pace *pacer        // the lines in flight (pace.go)
 	wake chan struct{}
 
 	ctx    context.Context
@@ -119,7 +120,7 @@ func New(store Store, exec Executor, files Files, o Options) *Service {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // not started: nothing runs
 	return &Service{store: store, exec: exec, files: files, opt: o, log: o.Log,
-		sem: make(chan struct{}, o.Workers), wake: make(chan struct{}, 1),
+		sem: make(chan struct{}, o.Workers), pace: newPacer(o.Workers), wake: make(chan struct{}, 1),
 		ctx: ctx, cancel: cancel, running: map[string]context.CancelFunc{}}
 }
 

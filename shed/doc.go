@@ -70,6 +70,11 @@
 //     wait the interval less the target rather than the target;
 //     critical waiters, and those that join before a service time is
 //     learned, are bound only by their deadline.
+//   - Spare-only requests (SpareOnly, spare.go): work nobody waits for
+//     (the Batch API's lines) never joins a target's queue; it takes a
+//     permit only while nobody waits, the limit keeps a headroom free
+//     and, beside other requests, latency is at its baseline, and
+//     otherwise waits aside, outside every count the queue is judged by.
 //   - Controller: the process gate (max in flight, max queued), the
 //     limiters by target name (they survive reloads), and a snapshot of
 //     limits, queue depths and shed counts for the admin API and metrics.

@@ -64,6 +64,7 @@ func (s *signal) base() float64 {
 func (l *Limiter) learn(res Result, start, now time.Time) {
 	l.pause(now, res.RetryAfter)
 	if res.Overloaded {
+		l.judgeSpare(0, 0, true)
 		l.decrease(start, now, 0.9)
 		return
 	}
@@ -101,6 +102,7 @@ func (l *Limiter) learn(res Result, start, now time.Time) {
 	// latency of a few milliseconds.
 	rise := time.Duration((l.sig[kind].ewma - l.sig[kind].base()) * scale)
 	mid := (1 + l.cfg.Tolerance) / 2
+	l.judgeSpare(ratio, rise, false)
 	if ratio > l.cfg.Tolerance && rise > l.cfg.Jitter {
 		// Down to where latency would be in the middle of the band, were
 		// it proportional to the calls in flight (as it is once the
@@ -137,7 +139,7 @@ func (l *Limiter) grow(holding bool) {
 		}
 		return
 	}
-	if float64(l.inflight+1) >= usable || l.queued() > 0 {
+	if float64(l.inflight+1) >= usable || l.queued() > 0 || l.spareHeld() {
 		l.limit = min(l.limit+1/l.limit, float64(l.cfg.Max))
 	}
 }

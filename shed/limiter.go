@@ -182,6 +182,10 @@ type Limiter struct {
 	tenants  map[string]*tenantLoad
 	paused   time.Time // no grants before it
 	wake     *time.Timer
+	spare    []*spareWaiter // spare-only requests waiting (spare.go)
+	crowded  bool           // latency closes spare room (spare.go)
+	// spareHeldN is the permits held by spare-only requests (spare.go).
+	spareHeldN int
 
 	// Latency learning: an EWMA of service time, and what the limit
 	// judges congestion by, per kind of sample (learn).
@@ -292,6 +296,9 @@ func (l *Limiter) Acquire(ctx context.Context, r Request) (release func(Result),
 	now := time.Now()
 	if l.ctl.options().Disabled {
 		return func(Result) {}, nil
+	}
+	if IsSpareOnly(ctx) {
+		return l.acquireSpare(ctx, r, now)
 	}
 	remaining := l.ctl.options().MaxWait
 	if dl, ok := ctx.Deadline(); ok {
@@ -607,6 +614,7 @@ func (l *Limiter) unqueue(w *waiter) {
 // oldest; between tenants holding as many, the more important class goes
 // first. A class the limit has no room for (the reserve) is passed over.
 func (l *Limiter) dispatch(now time.Time) {
+	defer l.dispatchSpare(now) // what the queue leaves (spare.go)
 	if now.Before(l.paused) {
 		return
 	}
