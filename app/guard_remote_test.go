@@ -118,6 +118,12 @@ models:
 		t.Errorf("closed errors counted %v, want 1", v)
 	}
 
+	// The Responses API is served by the same chat path: same header.
+	resp, b = ts.do(t, "POST", "/v1/responses", `{"model":"open-chat","input":"Hello there","max_output_tokens":16}`)
+	if resp.StatusCode != 200 || resp.Header.Get("X-Bulwark-Guardrail-Skipped") != "classifier" {
+		t.Errorf("responses, open: %d %q %s", resp.StatusCode, resp.Header.Get("X-Bulwark-Guardrail-Skipped"), b)
+	}
+
 	// A stream cannot be checked by an output classifier: refused up front.
 	resp, b = ts.do(t, "POST", "/v1/chat/completions", `{"model":"closed-chat","stream":true,"messages":[{"role":"user","content":"Hello"}]}`)
 	mustOpenAIError(t, resp, b, http.StatusBadRequest, "guardrail_stream_unsupported")

@@ -330,7 +330,7 @@ func (g *Gateway) Stream(ctx context.Context, p tenant.Principal, req *llm.ChatR
 		ans.firstToken = time.Since(rq.start) // the whole answer at once
 		rq.cacheHit(cc, p, true, &out, rp.usage)
 		rq.end(ctx, &out, ans, nil)
-		return g.toolStream(ctx, rq, tc, g.guardStream(rq, r, rp)), out, nil // guard_stream.go, tools_stream.go
+		return g.toolStream(ctx, rq, tc, g.guardStream(ctx, rq, r, rp)), out, nil // guard_stream.go, tools_stream.go
 	}
 	if cc != nil {
 		out.Cache = CacheMiss
@@ -370,7 +370,7 @@ func (g *Gateway) Stream(ctx context.Context, p tenant.Principal, req *llm.ChatR
 	if r.Policy.Recovery.Enabled() { // continue.go
 		s.rec = newRecovery(ctx, tbl, r, req, &s.bill)
 	}
-	return g.toolStream(reqCtx, rq, tc, g.guardStream(rq, r, s)), out, nil // guard_stream.go, tools_stream.go
+	return g.toolStream(reqCtx, rq, tc, g.guardStream(reqCtx, rq, r, s)), out, nil // guard_stream.go, tools_stream.go
 }
 
 // heartbeat calls beat every interval until the returned stop is called;

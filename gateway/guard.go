@@ -10,7 +10,9 @@ import (
 
 	"github.com/bulwark-ai/bulwark/guard"
 	"github.com/bulwark-ai/bulwark/llm"
+	"github.com/bulwark-ai/bulwark/reqlog"
 	"github.com/bulwark-ai/bulwark/route"
+	"github.com/bulwark-ai/bulwark/telemetry"
 	"github.com/bulwark-ai/bulwark/tenant"
 )
 
@@ -27,8 +29,12 @@ import (
 // billed: the upstream did answer), a masked one is rewritten in its
 // body. A guard runs only on a success: it never turns a failure into one.
 // Every finding counts in bulwark_guardrail_total{alias,check,stage,action}
-// and travels in Outcome.Guardrails (for a streamed answer, found after
-// Stream returned, in the metric only). Streamed answers: guard_stream.go.
+// and travels in Outcome.Guardrails, hence in the request log's
+// guardrails (for a streamed answer, found after Stream returned, in the
+// metric and the span only). Every finding is also an event "guardrail"
+// on the request span (bulwark.guardrail.check, .stage, .action: block,
+// mask, log or skipped; never the text), and a block sets
+// bulwark.guardrail.blocked on it. Streamed answers: guard_stream.go.
 //
 // Checks that call a service (classifier, bedrock) run within their
 // rule's timeout inside the request's context. When one fails, its rule's
@@ -88,7 +94,7 @@ func (g *Gateway) guardInput(ctx context.Context, rq *request, r *route.Route, r
 		ts[i] = guard.Text{Role: m.Role, Content: m.Content}
 	}
 	masked, found, err := pol.Input.Run(ctx, g.guardEnv(rq), ts)
-	g.noteGuard(rq, found, err, out)
+	g.noteGuard(ctx, rq, found, err, out)
 	if err != nil {
 		return err
 	}
@@ -138,7 +144,7 @@ func (g *Gateway) guardAnswer(ctx context.Context, rq *request, r *route.Route, 
 		}
 	}
 	masked, found, err := pol.Output.Run(ctx, g.guardEnv(rq), ts)
-	g.noteGuard(rq, found, err, out)
+	g.noteGuard(ctx, rq, found, err, out)
 	if err != nil {
 		return &llm.ChatResponse{Model: resp.Model, FinishReasons: resp.FinishReasons, Usage: resp.Usage}, err
 	}
@@ -307,9 +313,11 @@ func replaceAnswer(raw []byte, ts []guard.Text) ([]byte, error) {
 }
 
 // noteGuard counts the findings, and a check that failed closed (err),
-// and adds the findings to the Outcome.
-func (g *Gateway) noteGuard(rq *request, found []guard.Finding, err error, out *Outcome) {
+// adds each finding as an event to the request span in ctx, and adds the
+// findings to the Outcome.
+func (g *Gateway) noteGuard(ctx context.Context, rq *request, found []guard.Finding, err error, out *Outcome) {
 	for _, f := range found {
+		telemetry.AddGuardrail(ctx, f.Check, string(f.Stage), findingAction(f))
 		if f.Skipped {
 			g.metrics.RecordGuardrailError(rq.alias, f.Check, string(f.Stage), string(guard.Open))
 			continue
@@ -321,6 +329,35 @@ func (g *Gateway) noteGuard(rq *request, found []guard.Finding, err error, out *
 		g.metrics.RecordGuardrailError(rq.alias, ue.Check, string(ue.Stage), string(guard.Closed))
 	}
 	out.Guardrails = append(out.Guardrails, found...)
+}
+
+// actionSkipped is the action of a finding of a check that could not run
+// and was skipped, in spans and in the request log.
+const actionSkipped = "skipped"
+
+// findingAction is f's action as spans and the request log name it:
+// block, mask, log, or skipped.
+func findingAction(f guard.Finding) string {
+	if f.Skipped {
+		return actionSkipped
+	}
+	return string(f.Action)
+}
+
+// guardrailRecord is the request log's account of the findings: at most
+// reqlog.MaxGuardrails of them, in order, without text; nil when none.
+func guardrailRecord(found []guard.Finding) []reqlog.Guardrail {
+	if len(found) == 0 {
+		return nil
+	}
+	r := make([]reqlog.Guardrail, 0, min(len(found), reqlog.MaxGuardrails))
+	for _, f := range found {
+		if len(r) == reqlog.MaxGuardrails {
+			break
+		}
+		r = append(r, reqlog.Guardrail{Stage: string(f.Stage), Check: f.Check, Action: findingAction(f)})
+	}
+	return r
 }
 
 // GuardrailsSkipped names the checks that could not run and were

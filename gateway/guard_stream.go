@@ -11,6 +11,7 @@ import (
 	"github.com/bulwark-ai/bulwark/guard"
 	"github.com/bulwark-ai/bulwark/llm"
 	"github.com/bulwark-ai/bulwark/route"
+	"github.com/bulwark-ai/bulwark/telemetry"
 )
 
 // Guardrails on streamed answers: the pii and denied_terms rules of the
@@ -36,8 +37,9 @@ const streamWindow = 96
 const maxPending = 4096
 
 // guardStream wraps s with r's output chain, or returns s when r has no
-// streamable output rule.
-func (g *Gateway) guardStream(rq *request, r *route.Route, s llm.Stream) llm.Stream {
+// streamable output rule; ctx is the request's, whose span gets the
+// findings' events.
+func (g *Gateway) guardStream(ctx context.Context, rq *request, r *route.Route, s llm.Stream) llm.Stream {
 	pol := r.Guard.For(rq.tenant)
 	if pol == nil || pol.Output.Empty() {
 		return s
@@ -55,13 +57,14 @@ func (g *Gateway) guardStream(rq *request, r *route.Route, s llm.Stream) llm.Str
 	if len(c.Rules) == 0 {
 		return s
 	}
-	return &guardedStream{Stream: s, g: g, rq: rq, chain: c, window: window, pending: map[int]string{}, noted: map[string]bool{}}
+	return &guardedStream{Stream: s, ctx: ctx, g: g, rq: rq, chain: c, window: window, pending: map[int]string{}, noted: map[string]bool{}}
 }
 
 // guardedStream is a stream whose choices' text goes through a chain. It
 // is used by one goroutine, as streams are.
 type guardedStream struct {
 	llm.Stream
+	ctx    context.Context // the request's, for its span
 	g      *Gateway
 	rq     *request
 	chain  *guard.Chain
@@ -147,6 +150,7 @@ func (s *guardedStream) check(text string) error {
 		if !s.noted[key] {
 			s.noted[key] = true
 			s.g.metrics.RecordGuardrail(s.rq.alias, f.Check, string(f.Stage), string(f.Action))
+			telemetry.AddGuardrail(s.ctx, f.Check, string(f.Stage), findingAction(f))
 		}
 	}
 	return err

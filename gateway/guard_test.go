@@ -320,7 +320,7 @@ func BenchmarkGuardStream(b *testing.B) {
 	g := New(tbl, Options{})
 	b.ReportAllocs()
 	for b.Loop() {
-		s := g.guardStream(&request{alias: "g"}, r, &scriptedStream{c: chunks, end: io.EOF})
+		s := g.guardStream(context.Background(), &request{alias: "g"}, r, &scriptedStream{c: chunks, end: io.EOF})
 		for {
 			if _, err := s.Recv(); err != nil {
 				break

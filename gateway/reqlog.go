@@ -184,7 +184,8 @@ func (rq *request) logRequest(out *Outcome, ans answer, done *requestRecord) {
 	if c := rq.capture; c != nil {
 		r.Content = c.content(ans.body)
 	}
-	r.Tools = out.Tools.record() // tools.go
+	r.Tools = out.Tools.record()                   // tools.go
+	r.Guardrails = guardrailRecord(out.Guardrails) // guard.go
 	rl.sink.Add(r)
 }
 

@@ -33,6 +33,7 @@ func (db *DB) AppendRequests(ctx context.Context, recs []reqlog.Record) error {
 	prompt, completion, finish := make([]int64, n), make([]int64, n), make([]string, n)
 	counted := make([]bool, n)
 	attempts, content, tools := make([]string, n), make([]*string, n), make([]*string, n)
+	guards := make([]*string, n)
 	for i := range recs {
 		r := &recs[i]
 		if err := r.Validate(); err != nil {
@@ -63,6 +64,14 @@ func (db *DB) AppendRequests(ctx context.Context, recs []reqlog.Record) error {
 			s := string(b)
 			tools[i] = &s
 		}
+		if len(r.Guardrails) > 0 {
+			b, err := json.Marshal(r.Guardrails)
+			if err != nil {
+				return opError("append request log", err)
+			}
+			s := string(b)
+			guards[i] = &s
+		}
 		ids[i], times[i], requestIDs[i] = r.ID, unixNano(r.Time), r.RequestID
 		tenants[i], keys[i], aliases[i], targets[i] = r.TenantID, r.KeyID, r.Alias, r.Target
 		ops[i], stream[i], status[i], errTypes[i] = r.Operation, r.Stream, int32(r.Status), r.ErrorType
@@ -72,13 +81,13 @@ func (db *DB) AppendRequests(ctx context.Context, recs []reqlog.Record) error {
 	}
 	_, err := db.pool.Exec(ctx, `INSERT INTO request_log
 	(id, time_ns, request_id, tenant_id, key_id, alias, target, operation, stream, status, error_type,
-	 latency_ns, overhead_ns, ttft_ns, prompt_tokens, completion_tokens, finish_reason, attempts, content, usage_counted, tools)
+	 latency_ns, overhead_ns, ttft_ns, prompt_tokens, completion_tokens, finish_reason, attempts, content, usage_counted, tools, guardrails)
 	SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
 		$8::text[], $9::boolean[], $10::integer[], $11::text[], $12::bigint[], $13::bigint[], $14::bigint[],
-		$15::bigint[], $16::bigint[], $17::text[], $18::jsonb[], $19::jsonb[], $20::boolean[], $21::jsonb[])
+		$15::bigint[], $16::bigint[], $17::text[], $18::jsonb[], $19::jsonb[], $20::boolean[], $21::jsonb[], $22::jsonb[])
 	ON CONFLICT (id) DO NOTHING`,
 		ids, times, requestIDs, tenants, keys, aliases, targets, ops, stream, status, errTypes,
-		latency, overhead, ttft, prompt, completion, finish, attempts, content, counted, tools)
+		latency, overhead, ttft, prompt, completion, finish, attempts, content, counted, tools, guards)
 	if err != nil {
 		return opError("append request log", err)
 	}
@@ -86,7 +95,7 @@ func (db *DB) AppendRequests(ctx context.Context, recs []reqlog.Record) error {
 }
 
 const requestColumns = `id, time_ns, request_id, tenant_id, key_id, alias, target, operation, stream, status,
-	error_type, latency_ns, overhead_ns, ttft_ns, prompt_tokens, completion_tokens, usage_counted, finish_reason, attempts::text, tools::text`
+	error_type, latency_ns, overhead_ns, ttft_ns, prompt_tokens, completion_tokens, usage_counted, finish_reason, attempts::text, tools::text, guardrails::text`
 
 // scanRequest reads a row of requestColumns (and content, when
 // withContent).
@@ -95,9 +104,9 @@ func scanRequest(row pgx.Row, withContent bool) (reqlog.Record, error) {
 	var at, latency, overhead, ttft int64
 	var status int32
 	var attempts string
-	var content, tools *string
+	var content, tools, guards *string
 	dest := []any{&r.ID, &at, &r.RequestID, &r.TenantID, &r.KeyID, &r.Alias, &r.Target, &r.Operation, &r.Stream,
-		&status, &r.ErrorType, &latency, &overhead, &ttft, &r.PromptTokens, &r.CompletionTokens, &r.UsageCounted, &r.FinishReason, &attempts, &tools}
+		&status, &r.ErrorType, &latency, &overhead, &ttft, &r.PromptTokens, &r.CompletionTokens, &r.UsageCounted, &r.FinishReason, &attempts, &tools, &guards}
 	if withContent {
 		dest = append(dest, &content)
 	}
@@ -122,6 +131,14 @@ func scanRequest(row pgx.Row, withContent bool) (reqlog.Record, error) {
 		r.Tools = new(reqlog.Tools)
 		if err := json.Unmarshal([]byte(*tools), r.Tools); err != nil {
 			return r, opError("stored tools", err)
+		}
+	}
+	if guards != nil {
+		if err := json.Unmarshal([]byte(*guards), &r.Guardrails); err != nil {
+			return r, opError("stored guardrails", err)
+		}
+		if len(r.Guardrails) == 0 {
+			r.Guardrails = nil
 		}
 	}
 	return r, nil

@@ -60,6 +60,23 @@ type Record struct {
 	// tenant's tool allowlists, models[].response_format); nil when none
 	// applied.
 	Tools *Tools `json:"tools,omitempty"`
+	// Guardrails is what the guardrail checks found (models[].guardrails),
+	// in order, at most MaxGuardrails of them: never the text; nil when
+	// none found anything.
+	Guardrails []Guardrail `json:"guardrails,omitempty"`
+}
+
+// MaxGuardrails bounds a record's Guardrails.
+const MaxGuardrails = 16
+
+// Guardrail is one finding of a guardrail check: the check's name, the
+// stage (input, output) and the action taken (block, mask, log, or
+// skipped for a check that calls a service, could not run and fails
+// open). It never holds the text or the reason.
+type Guardrail struct {
+	Stage  string `json:"stage"`
+	Check  string `json:"check"`
+	Action string `json:"action"`
 }
 
 // MaxToolNames bounds the tool names of a record's Tools.Removed.
@@ -159,6 +176,16 @@ func (r *Record) Validate() error {
 			errs = append(errs, fmt.Errorf("tools: more than %d names, or one too long or not valid UTF-8 text", MaxToolNames))
 		}
 	}
+	if len(r.Guardrails) > MaxGuardrails {
+		errs = append(errs, fmt.Errorf("guardrails: more than %d findings", MaxGuardrails))
+	}
+	for _, g := range r.Guardrails {
+		if len(g.Stage) > MaxField || len(g.Check) > MaxField || len(g.Action) > MaxField ||
+			!validText(g.Stage) || !validText(g.Check) || !validText(g.Action) {
+			errs = append(errs, errors.New("guardrails: a stage, check or action is too long or not valid UTF-8 text"))
+			break
+		}
+	}
 	if c := r.Content; c != nil {
 		ok := validText(c.Completion)
 		for _, m := range c.Messages {
@@ -206,6 +233,13 @@ func (r *Record) normalize(now func() time.Time) {
 	for i := range r.Attempts {
 		a := &r.Attempts[i]
 		a.Target, a.ErrorKind = cleanText(a.Target, MaxField), cleanText(a.ErrorKind, MaxField)
+	}
+	if len(r.Guardrails) > MaxGuardrails {
+		r.Guardrails = r.Guardrails[:MaxGuardrails]
+	}
+	for i := range r.Guardrails {
+		g := &r.Guardrails[i]
+		g.Stage, g.Check, g.Action = cleanText(g.Stage, MaxField), cleanText(g.Check, MaxField), cleanText(g.Action, MaxField)
 	}
 }
 

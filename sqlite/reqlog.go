@@ -23,6 +23,7 @@ func (db *DB) AppendRequests(ctx context.Context, recs []reqlog.Record) error {
 		attempts string
 		content  sql.NullString
 		tools    sql.NullString
+		guards   sql.NullString
 	}
 	rows := make([]row, len(recs))
 	for i := range recs {
@@ -42,6 +43,13 @@ func (db *DB) AppendRequests(ctx context.Context, recs []reqlog.Record) error {
 			}
 			rows[i].tools = sql.NullString{String: string(b), Valid: true}
 		}
+		if len(r.Guardrails) > 0 {
+			b, err := json.Marshal(r.Guardrails)
+			if err != nil {
+				return opError("append request log", err)
+			}
+			rows[i].guards = sql.NullString{String: string(b), Valid: true}
+		}
 		if c != "" {
 			rows[i].content = sql.NullString{String: c, Valid: true}
 		}
@@ -53,8 +61,8 @@ func (db *DB) AppendRequests(ctx context.Context, recs []reqlog.Record) error {
 	defer func() { _ = tx.Rollback() }()
 	stmt, err := tx.PrepareContext(ctx, `INSERT INTO request_log
 	(id, time, request_id, tenant_id, key_id, alias, target, operation, stream, status, error_type,
-	 latency_ns, overhead_ns, ttft_ns, prompt_tokens, completion_tokens, usage_counted, finish_reason, attempts, content, tools)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	 latency_ns, overhead_ns, ttft_ns, prompt_tokens, completion_tokens, usage_counted, finish_reason, attempts, content, tools, guardrails)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (id) DO NOTHING`)
 	if err != nil {
 		return opError("append request log", err)
@@ -64,7 +72,7 @@ func (db *DB) AppendRequests(ctx context.Context, recs []reqlog.Record) error {
 		if _, err := stmt.ExecContext(ctx, r.ID, formatTime(r.Time), r.RequestID, r.TenantID, r.KeyID, r.Alias,
 			r.Target, r.Operation, r.Stream, r.Status, r.ErrorType, int64(r.Latency), int64(r.Overhead),
 			int64(r.TimeToFirstToken), r.PromptTokens, r.CompletionTokens, r.UsageCounted, r.FinishReason,
-			rows[i].attempts, rows[i].content, rows[i].tools); err != nil {
+			rows[i].attempts, rows[i].content, rows[i].tools, rows[i].guards); err != nil {
 			return opError("append request log", err)
 		}
 	}
@@ -114,7 +122,7 @@ func decodeRequestJSON(r *reqlog.Record, attempts []byte, content []byte) error 
 }
 
 const requestColumns = `id, time, request_id, tenant_id, key_id, alias, target, operation, stream, status,
-	error_type, latency_ns, overhead_ns, ttft_ns, prompt_tokens, completion_tokens, usage_counted, finish_reason, attempts, tools`
+	error_type, latency_ns, overhead_ns, ttft_ns, prompt_tokens, completion_tokens, usage_counted, finish_reason, attempts, tools, guardrails`
 
 // scanRequest reads a row of requestColumns (and content, when withContent).
 func scanRequest(rows interface{ Scan(...any) error }, withContent bool) (reqlog.Record, error) {
@@ -122,9 +130,9 @@ func scanRequest(rows interface{ Scan(...any) error }, withContent bool) (reqlog
 	var at string
 	var latency, overhead, ttft int64
 	var attempts []byte
-	var content, tools sql.NullString
+	var content, tools, guards sql.NullString
 	dest := []any{&r.ID, &at, &r.RequestID, &r.TenantID, &r.KeyID, &r.Alias, &r.Target, &r.Operation, &r.Stream,
-		&r.Status, &r.ErrorType, &latency, &overhead, &ttft, &r.PromptTokens, &r.CompletionTokens, &r.UsageCounted, &r.FinishReason, &attempts, &tools}
+		&r.Status, &r.ErrorType, &latency, &overhead, &ttft, &r.PromptTokens, &r.CompletionTokens, &r.UsageCounted, &r.FinishReason, &attempts, &tools, &guards}
 	if withContent {
 		dest = append(dest, &content)
 	}
@@ -140,6 +148,14 @@ func scanRequest(rows interface{ Scan(...any) error }, withContent bool) (reqlog
 		r.Tools = new(reqlog.Tools)
 		if err := json.Unmarshal([]byte(tools.String), r.Tools); err != nil {
 			return r, opError("stored tools", err)
+		}
+	}
+	if guards.Valid {
+		if err := json.Unmarshal([]byte(guards.String), &r.Guardrails); err != nil {
+			return r, opError("stored guardrails", err)
+		}
+		if len(r.Guardrails) == 0 {
+			r.Guardrails = nil
 		}
 	}
 	var c []byte

@@ -1,6 +1,50 @@
 package telemetry
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"context"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// EventGuardrail is the name of the request span's event for each
+// guardrail finding, and for each check that could not run and was
+// skipped (action skipped). Its attributes name the check, the stage and
+// the action, never the text.
+const EventGuardrail = "guardrail"
+
+// The attributes of a guardrail event (EventGuardrail), and the request
+// span's bulwark.guardrail.blocked, set when a check blocked the request
+// or its answer.
+const (
+	AttrGuardrailCheck   = attribute.Key("bulwark.guardrail.check")
+	AttrGuardrailStage   = attribute.Key("bulwark.guardrail.stage")
+	AttrGuardrailAction  = attribute.Key("bulwark.guardrail.action")
+	AttrGuardrailBlocked = attribute.Key("bulwark.guardrail.blocked")
+)
+
+// GuardrailBlock is the action of a finding that blocked.
+const GuardrailBlock = "block"
+
+// AddGuardrail adds a guardrail finding's event to the request span in
+// ctx: check, stage (input, output) and action (block, mask, log,
+// skipped). A block also sets bulwark.guardrail.blocked on the span. It
+// does nothing when the span is not recording.
+func AddGuardrail(ctx context.Context, check, stage, action string) {
+	span := trace.SpanFromContext(ctx)
+	if !span.IsRecording() {
+		return
+	}
+	span.AddEvent(EventGuardrail, trace.WithAttributes(
+		AttrGuardrailCheck.String(check),
+		AttrGuardrailStage.String(stage),
+		AttrGuardrailAction.String(action),
+	))
+	if action == GuardrailBlock {
+		span.SetAttributes(AttrGuardrailBlocked.Bool(true))
+	}
+}
 
 // guardMetrics are the guardrails' (gateway/guard.go).
 type guardMetrics struct {

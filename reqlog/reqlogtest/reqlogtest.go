@@ -121,6 +121,11 @@ func testRoundTrip(t *testing.T, s reqlog.Store) {
 		Truncated:  true,
 	}
 	r.Tools = &reqlog.Tools{Removed: []string{"shell", "crm.delete"}, Calls: 2, Invalid: "tool_call_invalid", Reasked: true}
+	r.Guardrails = []reqlog.Guardrail{
+		{Stage: "input", Check: "pii", Action: "mask"},
+		{Stage: "input", Check: "classifier", Action: "skipped"},
+		{Stage: "output", Check: "denied_terms", Action: "block"},
+	}
 	mustAppend(t, s, []reqlog.Record{r})
 	got, err := s.RequestByID(t.Context(), "", r.RequestID)
 	if err != nil {
@@ -276,6 +281,19 @@ func testInvalidBatch(t *testing.T, s reqlog.Store) {
 	good, bad := rec("good", "a", "chat", 0, 200, ""), rec("", "a", "chat", 0, 200, "")
 	if err := s.AppendRequests(t.Context(), []reqlog.Record{good, bad}); err == nil {
 		t.Fatal("a batch with an invalid record was accepted")
+	}
+	if got := mustList(t, s, reqlog.Filter{}); len(got) != 0 {
+		t.Errorf("a rejected batch stored %v", ids(got))
+	}
+
+	// Too many guardrail findings make a record invalid too.
+	many := rec("many", "a", "chat", 0, 200, "")
+	many.Guardrails = make([]reqlog.Guardrail, reqlog.MaxGuardrails+1)
+	for i := range many.Guardrails {
+		many.Guardrails[i] = reqlog.Guardrail{Stage: "input", Check: "pii", Action: "log"}
+	}
+	if err := s.AppendRequests(t.Context(), []reqlog.Record{good, many}); err == nil {
+		t.Fatalf("a record with %d guardrail findings was accepted", len(many.Guardrails))
 	}
 	if got := mustList(t, s, reqlog.Filter{}); len(got) != 0 {
 		t.Errorf("a rejected batch stored %v", ids(got))
