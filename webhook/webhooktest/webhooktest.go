@@ -5,11 +5,13 @@ package webhooktest
 
 import (
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -28,12 +30,6 @@ func Run(t *testing.T, newStore func(t *testing.T) webhook.Store) {
 	t.Run("FanOutOnce", func(t *testing.T) { fanOutOnce(t, newStore(t)) })
 }
 
-// key is the secret's bytes; secret the whsec_ form the dispatcher takes.
-var (
-	key    = []byte("bulwark webhook test secret key!")
-	secret = "whsec_" + base64.StdEncoding.EncodeToString(key)
-)
-
 // received is what an endpoint got.
 type received struct {
 	id, ts, sig string
@@ -42,17 +38,77 @@ type received struct {
 
 // endpoint answers with the statuses of answer in turn (then 200) and
 // records what it got.
+//
+// Its port is a loopback port other processes may have used a moment
+// ago (tests of other packages run at the same time and pick ports the
+// same way), so it may receive requests that are not this test's:
+// only requests signed with its own key, a new random one, are
+// deliveries; the others are answered 421, counted and logged, and
+// consume no answer.
 type endpoint struct {
-	mu     sync.Mutex
-	got    []received
-	answer []int
-	retry  string // Retry-After sent with a non-2xx answer
+	t       *testing.T
+	key     []byte
+	secret  string // key's whsec_ form, which the dispatcher takes
+	mu      sync.Mutex
+	got     []received
+	foreign int
+	answer  []int
+	retry   string // Retry-After sent with a non-2xx answer
+}
+
+// newEndpoint returns an endpoint with a key of its own, served until
+// the test ends.
+func newEndpoint(t *testing.T, answer ...int) (*endpoint, *httptest.Server) {
+	e := &endpoint{t: t, key: make([]byte, 32), answer: answer}
+	_, _ = rand.Read(e.key)
+	e.secret = "whsec_" + base64.StdEncoding.EncodeToString(e.key)
+	srv := httptest.NewServer(e)
+	t.Cleanup(func() {
+		srv.Close()
+		if n := e.count(); n > 0 {
+			t.Logf("the endpoint answered %d requests that were not this test's deliveries", n)
+		}
+	})
+	return e, srv
+}
+
+// signedByMe reports whether a request carries a Standard Webhooks
+// signature made with e's key.
+func (e *endpoint) signedByMe(id, ts, sig string, body []byte) bool {
+	mac := hmac.New(sha256.New, e.key)
+	mac.Write([]byte(id + "." + ts + "." + string(body)))
+	want := "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	for s := range strings.FieldsSeq(sig) {
+		if hmac.Equal([]byte(s), []byte(want)) {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *endpoint) count() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.foreign
 }
 
 func (e *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b, _ := io.ReadAll(r.Body)
+	got := received{r.Header.Get("webhook-id"), r.Header.Get("webhook-timestamp"), r.Header.Get("webhook-signature"), b}
+	if !e.signedByMe(got.id, got.ts, got.sig, got.body) {
+		e.mu.Lock()
+		e.foreign++
+		first := e.foreign == 1
+		e.mu.Unlock()
+		if first {
+			e.t.Logf("a request that is not this test's delivery: %s %s (User-Agent %q, webhook-id %q)",
+				r.Method, r.URL.Path, r.UserAgent(), got.id)
+		}
+		w.WriteHeader(http.StatusMisdirectedRequest)
+		return
+	}
 	e.mu.Lock()
-	e.got = append(e.got, received{r.Header.Get("webhook-id"), r.Header.Get("webhook-timestamp"), r.Header.Get("webhook-signature"), b})
+	e.got = append(e.got, got)
 	code := 200
 	if len(e.answer) > 0 {
 		code, e.answer = e.answer[0], e.answer[1:]
@@ -88,18 +144,44 @@ func (c *clock) add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func signed(t *testing.T, s webhook.Store) {
-	ep := &endpoint{}
-	srv := httptest.NewServer(ep)
-	defer srv.Close()
-	clk := &clock{now: time.Now().UTC().Truncate(time.Second)}
-	d, err := webhook.New(s, webhook.Options{Endpoints: []webhook.Endpoint{{URL: srv.URL, Secret: secret, Events: []string{webhook.BatchCompleted}}},
-		Now: clk.Now})
+// newDispatcher returns a dispatcher over s with o, logging to the
+// test, stopped when the test ends (the suite only ticks it, but
+// stops whatever it starts).
+func newDispatcher(t *testing.T, s webhook.Store, o webhook.Options) *webhook.Dispatcher {
+	t.Helper()
+	o.Log = slog.New(slog.NewTextHandler(testWriter{t}, nil))
+	d, err := webhook.New(s, o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev := webhook.NewEvent(webhook.BatchCompleted, "t1", "batch_1", clk.Now())
-	other := webhook.NewEvent(webhook.ResponseFailed, "t1", "resp_1", clk.Now())
+	t.Cleanup(d.Close)
+	return d
+}
+
+// testWriter writes a dispatcher's log to the test's.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
+}
+
+// objectID returns an object id no other test run uses, so that the
+// events (whose ids derive from their objects) are this run's.
+func objectID(prefix string) string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return prefix + "_" + base64.RawURLEncoding.EncodeToString(b)
+}
+
+func signed(t *testing.T, s webhook.Store) {
+	ep, srv := newEndpoint(t)
+	clk := &clock{now: time.Now().UTC().Truncate(time.Second)}
+	d := newDispatcher(t, s, webhook.Options{Endpoints: []webhook.Endpoint{{URL: srv.URL, Secret: ep.secret, Events: []string{webhook.BatchCompleted}}},
+		Now: clk.Now})
+	batchID := objectID("batch")
+	ev := webhook.NewEvent(webhook.BatchCompleted, "t1", batchID, clk.Now())
+	other := webhook.NewEvent(webhook.ResponseFailed, "t1", objectID("resp"), clk.Now())
 	for _, e := range []webhook.Event{ev, other} {
 		if err := s.PutEvent(t.Context(), e); err != nil {
 			t.Fatal(err)
@@ -111,8 +193,9 @@ func signed(t *testing.T, s webhook.Store) {
 		t.Fatalf("%d deliveries, want 1 (the endpoint asked for batch.completed only)", len(got))
 	}
 	r := got[0]
-	// The Standard Webhooks signature, computed here without the library.
-	mac := hmac.New(sha256.New, key)
+	// The Standard Webhooks signature, computed here without the library
+	// (the endpoint took it for a delivery: it checked it the same way).
+	mac := hmac.New(sha256.New, ep.key)
 	mac.Write([]byte(r.id + "." + r.ts + "." + string(r.body)))
 	want := "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
 	if r.sig != want {
@@ -127,14 +210,14 @@ func signed(t *testing.T, s webhook.Store) {
 		Data             struct{ ID string }
 	}
 	if err := json.Unmarshal(r.body, &p); err != nil || p.ID != ev.ID || p.Object != "event" || p.Type != "batch.completed" ||
-		p.Data.ID != "batch_1" || p.CreatedAt != clk.Now().Unix() {
+		p.Data.ID != batchID || p.CreatedAt != clk.Now().Unix() {
 		t.Fatalf("payload %s: %v", r.body, err)
 	}
 	ds, _, err := s.Deliveries(t.Context(), webhook.Page{State: webhook.Delivered, Limit: 10})
 	if err != nil || len(ds) != 1 || ds[0].Attempts != 1 || ds[0].DeliveredAt == nil || ds[0].LastStatus != 200 {
 		t.Fatalf("delivered: %+v %v", ds, err)
 	}
-	if strings.Contains(string(must(json.Marshal(ds))), secret) {
+	if strings.Contains(string(must(json.Marshal(ds))), ep.secret) {
 		t.Fatal("the delivery log holds the secret")
 	}
 	d.Tick(t.Context())
@@ -151,16 +234,12 @@ func must(b []byte, err error) []byte {
 }
 
 func retries(t *testing.T, s webhook.Store) {
-	ep := &endpoint{answer: []int{500, 503, 500, 500}, retry: "120"}
-	srv := httptest.NewServer(ep)
-	defer srv.Close()
+	ep, srv := newEndpoint(t, 500, 503, 500, 500)
+	ep.retry = "120"
 	clk := &clock{now: time.Now().UTC().Truncate(time.Second)}
-	d, err := webhook.New(s, webhook.Options{Endpoints: []webhook.Endpoint{{URL: srv.URL, Secret: secret}},
+	d := newDispatcher(t, s, webhook.Options{Endpoints: []webhook.Endpoint{{URL: srv.URL, Secret: ep.secret}},
 		Now: clk.Now, Rand: func() float64 { return 0.5 }, MaxAttempts: 3, Backoff: 10 * time.Second, MaxBackoff: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ev := webhook.NewEvent(webhook.ResponseCompleted, "t1", "resp_9", clk.Now())
+	ev := webhook.NewEvent(webhook.ResponseCompleted, "t1", objectID("resp"), clk.Now())
 	if err := s.PutEvent(t.Context(), ev); err != nil {
 		t.Fatal(err)
 	}
@@ -238,11 +317,9 @@ func retries(t *testing.T, s webhook.Store) {
 }
 
 func fanOutOnce(t *testing.T, s webhook.Store) {
-	ep := &endpoint{}
-	srv := httptest.NewServer(ep)
-	defer srv.Close()
+	ep, srv := newEndpoint(t)
 	clk := &clock{now: time.Now().UTC()}
-	ev := webhook.NewEvent(webhook.ChatCompleted, "t1", "chatjob_1", clk.Now())
+	ev := webhook.NewEvent(webhook.ChatCompleted, "t1", objectID("chatjob"), clk.Now())
 	d := webhook.NewDelivery(ev, srv.URL, clk.Now())
 	// A fan-out cut off and done again stores each delivery once.
 	if err := s.PutEvent(t.Context(), ev); err != nil {
@@ -262,11 +339,7 @@ func fanOutOnce(t *testing.T, s webhook.Store) {
 	// Two dispatchers (replicas) claim it: one sends it.
 	var ds []*webhook.Dispatcher
 	for range 2 {
-		x, err := webhook.New(s, webhook.Options{Endpoints: []webhook.Endpoint{{URL: srv.URL, Secret: secret}}, Now: clk.Now})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ds = append(ds, x)
+		ds = append(ds, newDispatcher(t, s, webhook.Options{Endpoints: []webhook.Endpoint{{URL: srv.URL, Secret: ep.secret}}, Now: clk.Now}))
 	}
 	var wg sync.WaitGroup
 	for _, x := range ds {
