@@ -26,6 +26,13 @@
 // Ended jobs are kept until their ExpiresAt (the retention the API sets)
 // and then purged.
 //
+// The queue is written here, not taken from a library: the Go job queues
+// that lease rows (River, gue, Neoq) are built for Postgres first and bring
+// their own tables and migrations, while a job here is a few columns in
+// Bulwark's own schema on SQLite and Postgres alike, ended in the same
+// transaction as the webhook event that tells of it. The contract is
+// Store's, run against both backends by jobtest.
+//
 // job must not import a backend (sqlite, postgres), the gateway or the
 // HTTP API: app wires them in through Store and Executor.
 package job
