@@ -223,10 +223,37 @@ func (s *Service) runLine(ctx context.Context, b Batch, l Line) {
 			continue
 		}
 		r.Index, r.CustomID = l.Index, l.CustomID
-		if _, err := s.store.PutBatchResult(ctx, b.ID, r); err != nil && ctx.Err() == nil {
-			s.log.Warn("store batch line result", "batch", b.ID, "line", l.Index, "error", err.Error())
-		}
+		s.storeResult(ctx, b, r)
 		return
+	}
+}
+
+// resultTries is how many times a line's result is offered to the store.
+const resultTries = 4
+
+// storeResult stores a line's result, trying again a few times with
+// backoff: a store busy for a moment (SQLite's write lock under load)
+// would otherwise leave the line to run upstream again at the next poll.
+// Storing is idempotent (the first result of a line wins).
+func (s *Service) storeResult(ctx context.Context, b Batch, r Result) {
+	wait := s.opt.Backoff
+	for try := 1; ; try++ {
+		_, err := s.store.PutBatchResult(ctx, b.ID, r)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		if try == resultTries {
+			s.log.Warn("store batch line result", "batch", b.ID, "line", r.Index, "tries", try, "error", err.Error())
+			return
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		wait = min(2*wait, 10*time.Second)
 	}
 }
 

@@ -2,8 +2,10 @@ package batch_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -178,4 +180,49 @@ func (e busyExecutor) Execute(ctx context.Context, b batch.Batch, l batch.Line) 
 	r := e.Executor.Execute(ctx, b, l)
 	r.Busy = r.StatusCode == 429
 	return r
+}
+
+// flakyResults is a store whose first writes of a line's result fail, as
+// SQLite's do while another connection holds the write lock too long.
+type flakyResults struct {
+	*sqlite.DB
+	mu    sync.Mutex
+	fails map[int]int // line → writes still to fail
+}
+
+func (f *flakyResults) PutBatchResult(ctx context.Context, batchID string, r batch.Result) (bool, error) {
+	f.mu.Lock()
+	fail := f.fails[r.Index] > 0
+	if fail {
+		f.fails[r.Index]--
+	}
+	f.mu.Unlock()
+	if fail {
+		return false, errors.New("store batch result: database is locked")
+	}
+	return f.DB.PutBatchResult(ctx, batchID, r)
+}
+
+// A result the store refuses for a moment is stored on a later try,
+// without running the line upstream again.
+func TestResultStoredAfterABusyStore(t *testing.T) {
+	db, fs := setup(t, 2)
+	store := &flakyResults{DB: db, fails: map[int]int{0: 2}}
+	ex := &batchtest.Executor{Fn: func(context.Context, batch.Line, int) int { return 200 }}
+	s := batch.New(store, ex, fs, batch.Options{Backoff: time.Millisecond, Poll: time.Hour})
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	b, err := s.Create(t.Context(), "acme", "key", "/v1/embeddings", "file-in", "24h", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = batchtest.Wait(t, s, b.ID)
+	if b.Status != batch.Completed || b.Counts != (batch.Counts{Total: 2, Completed: 2}) {
+		t.Fatalf("batch %+v", b)
+	}
+	if ex.Calls(0) != 1 || ex.Calls(1) != 1 {
+		t.Errorf("calls %d %d, want each line run once", ex.Calls(0), ex.Calls(1))
+	}
 }
