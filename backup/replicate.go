@@ -165,51 +165,30 @@ func RestoreReplica(ctx context.Context, o RestoreReplicaOptions) (*RestoredRepl
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
-	if err := checkTarget(dataDir, o.Force); err != nil {
-		return nil, err
-	}
-	parent := filepath.Dir(dataDir)
-	if err := os.MkdirAll(parent, 0o700); err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
-	}
-	stage, err := os.MkdirTemp(parent, "."+filepath.Base(dataDir)+".restore-*")
-	if err != nil {
-		return nil, fmt.Errorf("restore: staging directory: %w", err)
-	}
-	placed := false
-	defer func() {
-		if !placed {
-			_ = os.RemoveAll(stage)
-		}
-	}()
 	if o.Log != nil {
 		client.SetLogger(o.Log)
 	}
-	if err := client.Init(ctx); err != nil {
-		return nil, fmt.Errorf("restore: %s: %w", o.From, err)
-	}
-	opt := litestream.NewRestoreOptions()
-	opt.OutputPath = filepath.Join(stage, dbFile)
-	opt.Timestamp = o.At
-	opt.IntegrityCheck = litestream.IntegrityCheckFull
-	replica := litestream.NewReplicaWithClient(nil, client)
-	if err := replica.Restore(ctx, opt); err != nil {
-		return nil, fmt.Errorf("restore from %s: %w", o.From, err)
-	}
-	// Litestream's bookkeeping beside the restored file is not part of
-	// a data directory.
-	_ = os.Remove(opt.OutputPath + "-txid")
 	res := &RestoredReplica{}
-	if res.SchemaVersion, err = sqlite.Inspect(ctx, opt.OutputPath); err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
+	res.MovedAside, err = stageAndPlace(dataDir, o.Force, o.Now, func(stage string) error {
+		if err := client.Init(ctx); err != nil {
+			return fmt.Errorf("%s: %w", o.From, err)
+		}
+		opt := litestream.NewRestoreOptions()
+		opt.OutputPath = filepath.Join(stage, dbFile)
+		opt.Timestamp = o.At
+		opt.IntegrityCheck = litestream.IntegrityCheckFull
+		if err := litestream.NewReplicaWithClient(nil, client).Restore(ctx, opt); err != nil {
+			return fmt.Errorf("from %s: %w", o.From, err)
+		}
+		// Litestream's bookkeeping beside the restored file is not part
+		// of a data directory.
+		_ = os.Remove(opt.OutputPath + "-txid")
+		res.SchemaVersion, err = sqlite.Inspect(ctx, opt.OutputPath)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	if err := syncTree(stage); err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
-	}
-	if res.MovedAside, err = place(stage, dataDir, o.Now); err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
-	}
-	placed = true
 	return res, nil
 }
 

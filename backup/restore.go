@@ -119,16 +119,44 @@ func Restore(ctx context.Context, o RestoreOptions) (*Restored, error) {
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
-	if err := checkTarget(dataDir, o.Force); err != nil {
+	res := &Restored{Manifest: m}
+	res.MovedAside, err = stageAndPlace(dataDir, o.Force, o.Now, func(stage string) error {
+		o.step("unpacking")
+		if err := extract(o.Archive, stage, m); err != nil {
+			return err
+		}
+		v, err := sqlite.Inspect(ctx, filepath.Join(stage, dbFile))
+		if err != nil {
+			return err
+		}
+		if v != m.SchemaVersion {
+			return fmt.Errorf("%w: the database is at schema version %d, the manifest says %d", ErrCorrupt, v, m.SchemaVersion)
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, err
+	}
+	return res, nil
+}
+
+// stageAndPlace rebuilds dataDir: it refuses a target that is not empty
+// (unless force), lets fill write the new directory in a staging
+// directory beside it, syncs that to disk and moves it into place (the
+// old directory moved aside, whose name it returns). A fill or a placing
+// that fails leaves the target as it was and removes the staging
+// directory.
+func stageAndPlace(dataDir string, force bool, now func() time.Time, fill func(stage string) error) (movedAside string, err error) {
+	if err := checkTarget(dataDir, force); err != nil {
+		return "", err
 	}
 	parent := filepath.Dir(dataDir)
 	if err := os.MkdirAll(parent, 0o700); err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
+		return "", fmt.Errorf("restore: %w", err)
 	}
 	stage, err := os.MkdirTemp(parent, "."+filepath.Base(dataDir)+".restore-*")
 	if err != nil {
-		return nil, fmt.Errorf("restore: staging directory: %w", err)
+		return "", fmt.Errorf("restore: staging directory: %w", err)
 	}
 	placed := false
 	defer func() {
@@ -136,27 +164,17 @@ func Restore(ctx context.Context, o RestoreOptions) (*Restored, error) {
 			_ = os.RemoveAll(stage)
 		}
 	}()
-	o.step("unpacking")
-	if err := extract(o.Archive, stage, m); err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
-	}
-	v, err := sqlite.Inspect(ctx, filepath.Join(stage, dbFile))
-	if err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
-	}
-	if v != m.SchemaVersion {
-		return nil, fmt.Errorf("restore: %w: the database is at schema version %d, the manifest says %d", ErrCorrupt, v, m.SchemaVersion)
+	if err := fill(stage); err != nil {
+		return "", fmt.Errorf("restore: %w", err)
 	}
 	if err := syncTree(stage); err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
+		return "", fmt.Errorf("restore: %w", err)
 	}
-
-	res := &Restored{Manifest: m}
-	if res.MovedAside, err = place(stage, dataDir, o.Now); err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
+	if movedAside, err = place(stage, dataDir, now); err != nil {
+		return "", fmt.Errorf("restore: %w", err)
 	}
 	placed = true
-	return res, nil
+	return movedAside, nil
 }
 
 // checkTarget refuses a data directory that is not empty, unless force,
