@@ -19,26 +19,35 @@ import (
 // "Connection: close" and the blank line, with no Date header — which no
 // response of a handler has (a handler's response carries Date). Every
 // other write passes through untouched.
-func WithJSONRawErrors(ln net.Listener) net.Listener { return rawErrorListener{ln} }
+// maxHeaderBytes is the server's MaxHeaderBytes, for the 431's message.
+func WithJSONRawErrors(ln net.Listener, maxHeaderBytes int) net.Listener {
+	return rawErrorListener{ln, maxHeaderBytes}
+}
 
-type rawErrorListener struct{ net.Listener }
+type rawErrorListener struct {
+	net.Listener
+	maxHeaderBytes int
+}
 
 func (l rawErrorListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	return rawErrorConn{c}, nil
+	return rawErrorConn{c, l.maxHeaderBytes}, nil
 }
 
-type rawErrorConn struct{ net.Conn }
+type rawErrorConn struct {
+	net.Conn
+	maxHeaderBytes int
+}
 
 // rawErrorHeaders is what net/http writes after the status line of its
 // own error answers (server.go's errorHeaders).
 const rawErrorHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
 
 func (c rawErrorConn) Write(p []byte) (int, error) {
-	if out, ok := rewriteRawError(p); ok {
+	if out, ok := rewriteRawError(p, c.maxHeaderBytes); ok {
 		if _, err := c.Conn.Write(out); err != nil {
 			return 0, err
 		}
@@ -48,8 +57,9 @@ func (c rawErrorConn) Write(p []byte) (int, error) {
 }
 
 // rewriteRawError returns net/http's own error answer p in OpenAI's
-// error format, or false when p is not one.
-func rewriteRawError(p []byte) ([]byte, bool) {
+// error format, or false when p is not one. maxHeaderBytes goes in a
+// 431's message.
+func rewriteRawError(p []byte, maxHeaderBytes int) ([]byte, bool) {
 	if !bytes.HasPrefix(p, []byte("HTTP/1.")) {
 		return nil, false
 	}
@@ -78,7 +88,11 @@ func rewriteRawError(p []byte) ([]byte, bool) {
 	if status >= 500 {
 		typ = TypeServer
 	}
-	body := Errorf(status, typ, code, "the request could not be read: %s", why).Body()
+	msg := "the request could not be read: " + why
+	if status == http.StatusRequestHeaderFieldsTooLarge && maxHeaderBytes > 0 {
+		msg = fmt.Sprintf("the request's headers are larger than the %d bytes this server takes (server.max_header_bytes)", maxHeaderBytes)
+	}
+	body := Errorf(status, typ, code, "%s", msg).Body()
 	return fmt.Appendf(nil, "%s %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
 		parts[0], status, http.StatusText(status), len(body), body), true
 }

@@ -25,7 +25,7 @@ func TestRawErrorsInOpenAIFormat(t *testing.T) {
 		}),
 		MaxHeaderBytes: 1 << 10,
 	}
-	go srv.Serve(WithJSONRawErrors(ln))
+	go srv.Serve(WithJSONRawErrors(ln, 1<<10))
 	t.Cleanup(func() { srv.Close() })
 
 	send := func(raw string) (*http.Response, string) {
@@ -74,7 +74,7 @@ func FuzzRewriteRawError(f *testing.F) {
 	f.Add([]byte("HTTP/1.1 400 Bad Request" + rawErrorHeaders + "400 Bad Request: malformed HTTP request \"x\""))
 	f.Add([]byte("HTTP/1.1 200 OK\r\nDate: x\r\n\r\n{}"))
 	f.Fuzz(func(t *testing.T, p []byte) {
-		out, ok := rewriteRawError(p)
+		out, ok := rewriteRawError(p, 1024)
 		if !ok {
 			return
 		}

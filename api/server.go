@@ -35,15 +35,12 @@ type Options struct {
 	// bodies are bounded by MaxUploadBytes instead of MaxBodyBytes.
 	Uploads        map[string]AuthedHandler
 	MaxUploadBytes int64
-	// MaxHeaderBytes bounds a request's line and headers: past it, a 431
-	// in OpenAI's format (limitHeaders). Zero: no bound here.
-	MaxHeaderBytes int
 }
 
 // NewHandler builds the server's whole handler. The middleware order, from
 // the outside in, is: request id → access log → recover → route (405/404
-// in OpenAI's format, or Anthropic's for its requests: IsAnthropic; a 431
-// for headers past MaxHeaderBytes, a 404 for unclean paths) → body
+// in OpenAI's format, or Anthropic's for its requests: IsAnthropic; a 404
+// for unclean paths) → body
 // limit (the route's: uploads have their own) → authenticate → handler.
 func NewHandler(o Options) http.Handler {
 	if o.Log == nil {
@@ -81,7 +78,6 @@ func NewHandler(o Options) http.Handler {
 			"unknown request URL: %s %s; see /v1/chat/completions, /v1/messages, /v1/embeddings, /v1/rerank, /v1/models, /v1/files and /v1/vector_stores", r.Method, r.URL.Path))
 	})
 	var h http.Handler = uncleanPaths(mux)
-	h = limitHeaders(o.MaxHeaderBytes, h)
 	h = recoverPanics(o.Log, h)
 	h = accessLog(o.Log, h)
 	h = requestID(h)

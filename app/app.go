@@ -271,7 +271,6 @@ func (a *App) buildHandler(cfg *config.Config) http.Handler {
 	a.responsesRoutes(cfg, oai, routes)
 	a.batchRoutes(cfg, routes)
 	a.asyncRoutes(cfg, routes, admRoutes)
-	_, _, maxHeaderBytes := cfg.Server.Timeouts()
 	return telemetry.Middleware(a.obs.metrics, a.obs.tracing, api.NewHandler(api.Options{
 		Auth:           a.keys,
 		Log:            a.log,
@@ -279,7 +278,6 @@ func (a *App) buildHandler(cfg *config.Config) http.Handler {
 		API:            routes,
 		Uploads:        uploads,
 		MaxUploadBytes: cfg.Knowledge.MaxFileBytes + 1<<20, // the file and the multipart around it
-		MaxHeaderBytes: maxHeaderBytes,
 		Admin:          admRoutes,
 		Public: map[string]http.HandlerFunc{
 			"GET /healthz": func(w http.ResponseWriter, r *http.Request) {
@@ -323,12 +321,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout.D(),
 		// ReadTimeout bounds the whole request, body included; the
 		// server lifts it once the body is read, so streams outlive it.
-		ReadTimeout: readTimeout,
-		IdleTimeout: cfg.Server.IdleTimeout.D(),
-		// Past server.max_header_bytes the API answers a 431 in OpenAI's
-		// format (api.limitHeaders); net/http's own plain-text 431 is
-		// left for headers past twice the limit.
-		MaxHeaderBytes: 2 * maxHeaderBytes,
+		ReadTimeout:    readTimeout,
+		IdleTimeout:    cfg.Server.IdleTimeout.D(),
+		MaxHeaderBytes: maxHeaderBytes,
 		BaseContext:    func(net.Listener) context.Context { return reqCtx },
 		ErrorLog:       slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
@@ -339,7 +334,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		srv.Protocols.SetUnencryptedHTTP2(true)
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(api.WithJSONRawErrors(ln)) }() // net/http's own errors as OpenAI's
+	go func() { errc <- srv.Serve(api.WithJSONRawErrors(ln, maxHeaderBytes)) }() // net/http's own errors as OpenAI's
 	a.log.Info("serving", "listen", ln.Addr().String(), "models", a.gw.Routes().Aliases())
 
 	select {
