@@ -72,8 +72,11 @@ type cacheCall struct {
 	g     *Gateway
 	alias string
 	key   string
-	ttl   time.Duration
-	max   int
+	// version is the route's part of the keys (routeVersion), made once
+	// for the exact key and the semantic bucket.
+	version string
+	ttl     time.Duration
+	max     int
 	// hit is CacheHit or CacheSemantic when the cache answered.
 	hit string
 	// sem is the request's question in the semantic index, to add when
@@ -109,7 +112,8 @@ func (g *Gateway) lookupCache(ctx context.Context, rq *request, p tenant.Princip
 	if stream {
 		mode = cache.ModeStream
 	}
-	cc := &cacheCall{g: g, alias: r.Alias, key: cache.Key(mode, p.TenantID, r.Alias, routeVersion(r), f),
+	ver := routeVersion(r)
+	cc := &cacheCall{g: g, alias: r.Alias, key: cache.Key(mode, p.TenantID, r.Alias, ver, f), version: ver,
 		ttl: r.Cache.TTL.D(), max: ac.o.MaxEntryBytes}
 	if cc.ttl <= 0 {
 		cc.ttl = ac.o.TTL

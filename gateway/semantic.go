@@ -100,7 +100,7 @@ func (g *Gateway) lookupSemantic(ctx context.Context, p tenant.Principal, r *rou
 		return nil
 	}
 	cc.sem = &semanticCall{
-		bucket: cache.Bucket(mode, p.TenantID, r.Alias, routeVersion(r), sc.o.EmbeddingModel, q),
+		bucket: cache.Bucket(mode, p.TenantID, r.Alias, cc.version, sc.o.EmbeddingModel, q),
 		vec:    cache.Normalize(slices.Clone(resp.Vectors[0])),
 	}
 	if req.NoCache {

@@ -50,12 +50,6 @@ func New(t config.ModelTools, rf config.ModelResponseFormat) *Policy {
 	}
 }
 
-// Governs reports whether p checks tool calls (as opposed to only
-// structured outputs).
-func (p *Policy) Governs() bool {
-	return p != nil && p.Tools
-}
-
 // The codes of an *Error.
 const (
 	// CodeNotAllowed: the request declares a tool it may not use (400).

@@ -23,9 +23,6 @@ type Request struct {
 	schemas map[string]*compiled // compiled on first use
 }
 
-// Declares reports whether the request declares any tool.
-func (r *Request) Declares() bool { return r != nil && len(r.Declared) > 0 }
-
 type wireFunction struct {
 	Name       string          `json:"name"`
 	Parameters json.RawMessage `json:"parameters"`
