@@ -34,11 +34,13 @@ var latencyBounds = func() [latencyBuckets]time.Duration {
 	return b
 }()
 
+var logLatencyGrowth = math.Log(latencyGrowth)
+
 func latencyBucket(d time.Duration) int {
 	if d <= latencyBase {
 		return 0
 	}
-	i := int(math.Ceil(math.Log(float64(d)/float64(latencyBase)) / math.Log(latencyGrowth)))
+	i := int(math.Ceil(math.Log(float64(d)/float64(latencyBase)) / logLatencyGrowth))
 	return min(i, latencyBuckets-1)
 }
 
@@ -167,11 +169,7 @@ func (r *Recorder) Usage(rec usage.Record) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	b := r.bucketAt(now)
-	k := key{rec.Alias, rec.Target}
-	if _, ok := b.series[k]; !ok && len(b.series) >= MaxSeries {
-		k = key{alias: telemetry.Other}
-	}
-	b.seriesOf(k).cost += rec.Cost
+	b.seriesOf(key{rec.Alias, rec.Target}).cost += rec.Cost
 	b.tenantOf(rec.TenantID).cost += rec.Cost
 }
 

@@ -116,6 +116,16 @@ func TestREADME(t *testing.T) {
 		t.Fatal(err)
 	}
 	blocks := parse(t, string(text))
+	// An expectation whose line no sh block has would never be checked.
+	for line := range expect {
+		found := false
+		for _, b := range blocks {
+			found = found || b.lang == "sh" && strings.Contains(b.body, line)
+		}
+		if !found {
+			t.Errorf("no sh block of README.md has %q: its expected output is never checked", line)
+		}
+	}
 	for _, port := range []string{"127.0.0.1:8080", "127.0.0.1:8081", "127.0.0.1:8090"} {
 		if l, err := net.Listen("tcp", port); err != nil {
 			need(t, "README.md's servers listen on "+port+", which is taken: %v", err)
