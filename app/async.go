@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"time"
 
 	"github.com/bulwark-ai/bulwark/api"
@@ -208,15 +207,6 @@ func (e *jobExecutor) Execute(ctx context.Context, j job.Job) job.Result {
 		e.chat(rec, req, p)
 	}
 	res := job.Result{StatusCode: rec.Code, Body: rec.Body.Bytes()}
-	if s, err := strconv.Atoi(rec.Header().Get("Retry-After")); err == nil && s > 0 {
-		res.RetryAfter = time.Duration(s) * time.Second
-		// As a batch line (batches.go): a refusal that says when to come
-		// back passes if waited out, unless a budget is spent.
-		var b struct {
-			Error struct{ Code string } `json:"error"`
-		}
-		_ = json.Unmarshal(res.Body, &b)
-		res.Busy = (rec.Code == http.StatusTooManyRequests || rec.Code == http.StatusServiceUnavailable) && b.Error.Code != "budget_exceeded"
-	}
+	res.RetryAfter, res.Busy = refusal(rec) // as a batch line (batches.go)
 	return res
 }

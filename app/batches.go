@@ -144,19 +144,25 @@ func (e batchExecutor) Execute(ctx context.Context, b batch.Batch, l batch.Line)
 		body, _ = json.Marshal(string(body))
 	}
 	res := batch.Result{StatusCode: rec.Code, RequestID: id, Body: body}
-	if s, err := strconv.Atoi(rec.Header().Get("Retry-After")); err == nil && s > 0 {
-		res.RetryAfter = time.Duration(s) * time.Second
-		// A refusal that says when to come back passes if waited out
-		// (a rate limit, admission control shedding batch work), unless
-		// it is a budget spent: that fails the line, as it fails
-		// ingestion (knowledge.go).
-		var e struct {
-			Error struct{ Code string } `json:"error"`
-		}
-		_ = json.Unmarshal(body, &e)
-		res.Busy = (rec.Code == http.StatusTooManyRequests || rec.Code == http.StatusServiceUnavailable) && e.Error.Code != "budget_exceeded"
-	}
+	res.RetryAfter, res.Busy = refusal(rec)
 	return res
+}
+
+// refusal reads an answer's Retry-After and whether the refusal passes if
+// waited out: a 429 or 503 that says when to come back (a rate limit,
+// admission control shedding the work), unless it is a budget spent —
+// that fails the line or job, as it fails ingestion (knowledge.go).
+func refusal(rec *httptest.ResponseRecorder) (retryAfter time.Duration, busy bool) {
+	s, err := strconv.Atoi(rec.Header().Get("Retry-After"))
+	if err != nil || s <= 0 {
+		return 0, false
+	}
+	var e struct {
+		Error struct{ Code string } `json:"error"`
+	}
+	_ = json.Unmarshal(rec.Body.Bytes(), &e)
+	busy = (rec.Code == http.StatusTooManyRequests || rec.Code == http.StatusServiceUnavailable) && e.Error.Code != "budget_exceeded"
+	return time.Duration(s) * time.Second, busy
 }
 
 func newBatchRequestID() string {
