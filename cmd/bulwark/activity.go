@@ -31,8 +31,7 @@ type activity struct {
 
 // startActivity starts showing what (such as "backup") after a second.
 func startActivity(w io.Writer, what string) *activity {
-	f, ok := w.(*os.File)
-	a := &activity{w: w, tty: ok && term.IsTerminal(int(f.Fd())), what: what, start: time.Now(),
+	a := &activity{w: w, tty: isTerminal(w), what: what, start: time.Now(),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	go a.run()
 	return a
@@ -99,4 +98,10 @@ func (a *activity) Done() {
 	if a.shown && a.tty {
 		fmt.Fprint(a.w, "\r\033[K")
 	}
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }

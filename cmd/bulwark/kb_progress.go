@@ -3,11 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"sync"
 
 	"github.com/schollz/progressbar/v3"
-	"golang.org/x/term"
 )
 
 // kbProgress reports an ingestion's progress on stderr: a progress bar
@@ -21,8 +19,7 @@ type kbProgress struct {
 }
 
 func newKBProgress(w io.Writer) *kbProgress {
-	f, ok := w.(*os.File)
-	return &kbProgress{w: w, tty: ok && term.IsTerminal(int(f.Fd()))}
+	return &kbProgress{w: w, tty: isTerminal(w)}
 }
 
 // phase starts counting total steps under desc.

@@ -179,18 +179,27 @@ func promptsCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		fmt.Fprint(stderr, promptsUsage)
 		return errUsage
 	}
+	// positional parses the flags and returns the positional arguments,
+	// or the usage error when valid rejects their number.
+	positional := func(valid func(n int) bool) ([]string, error) {
+		pos, err := parseArgs(fs, args[1:])
+		if err != nil {
+			return nil, err
+		}
+		if !valid(len(pos)) {
+			return nil, usageErr()
+		}
+		return pos, nil
+	}
 	switch args[0] {
 	case "create":
 		version := versionFlags(fs, stdin)
 		description := fs.String("description", "", "what the prompt is for")
 		var labels stringList
 		fs.Var(&labels, "label", "set a label on version 1, such as production (repeatable)")
-		pos, err := parseArgs(fs, args[1:])
+		pos, err := positional(func(n int) bool { return n <= 1 })
 		if err != nil {
 			return err
-		}
-		if len(pos) > 1 {
-			return usageErr()
 		}
 		body, err := version()
 		if err != nil {
@@ -220,12 +229,9 @@ func promptsCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return nil
 	case "version":
 		version := versionFlags(fs, stdin)
-		pos, err := parseArgs(fs, args[1:])
+		pos, err := positional(func(n int) bool { return n == 1 })
 		if err != nil {
 			return err
-		}
-		if len(pos) != 1 {
-			return usageErr()
 		}
 		body, err := version()
 		if err != nil {
@@ -243,12 +249,9 @@ func promptsCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 			v.Version, v.PromptID, v.PromptID, v.Version)
 		return nil
 	case "list":
-		pos, err := parseArgs(fs, args[1:])
+		_, err := positional(func(n int) bool { return n == 0 })
 		if err != nil {
 			return err
-		}
-		if len(pos) != 0 {
-			return usageErr()
 		}
 		c, err := client()
 		if err != nil {
@@ -270,12 +273,9 @@ func promptsCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return tw.Flush()
 	case "show":
 		n := fs.Int("version", 0, "the version to show (default: the newest)")
-		pos, err := parseArgs(fs, args[1:])
+		pos, err := positional(func(n int) bool { return n == 1 })
 		if err != nil {
 			return err
-		}
-		if len(pos) != 1 {
-			return usageErr()
 		}
 		c, err := client()
 		if err != nil {
@@ -310,12 +310,9 @@ func promptsCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return nil
 	case "label":
 		del := fs.Bool("delete", false, "remove the label")
-		pos, err := parseArgs(fs, args[1:])
+		pos, err := positional(func(n int) bool { return *del && n == 2 || !*del && n == 3 })
 		if err != nil {
 			return err
-		}
-		if *del && len(pos) != 2 || !*del && len(pos) != 3 {
-			return usageErr()
 		}
 		c, err := client()
 		if err != nil {
@@ -337,12 +334,9 @@ func promptsCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	case "rollback":
 		label := fs.String("label", "production", "the label to move back")
 		to := fs.Int("to", 0, "the version to move it to (default: the one before the version it points at)")
-		pos, err := parseArgs(fs, args[1:])
+		pos, err := positional(func(n int) bool { return n == 1 })
 		if err != nil {
 			return err
-		}
-		if len(pos) != 1 {
-			return usageErr()
 		}
 		c, err := client()
 		if err != nil {
