@@ -138,32 +138,27 @@ func asyncNotFound(id string) error {
 	return api.Errorf(http.StatusNotFound, api.TypeInvalidRequest, "not_found", "Async chat completion with id '%s' not found.", id)
 }
 
+// get serves an async chat completion job.
 func (a *AsyncChat) get(w http.ResponseWriter, r *http.Request, p tenant.Principal) {
-	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
-	defer cancel()
-	j, err := a.jobs.Job(ctx, p.TenantID, r.PathValue("id"))
-	if err == nil && j.Kind != job.Chat {
-		err = job.ErrNotFound
-	}
-	if errors.Is(err, job.ErrNotFound) {
-		err = asyncNotFound(r.PathValue("id"))
-	}
-	if err != nil {
-		api.WriteError(w, err)
-		return
-	}
-	api.WriteJSON(w, http.StatusOK, wireAsyncChat(j))
+	a.serveJob(w, r, p, false)
 }
 
+// cancel cancels an async chat completion job and serves it.
 func (a *AsyncChat) cancel(w http.ResponseWriter, r *http.Request, p tenant.Principal) {
-	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
-	defer cancel()
+	a.serveJob(w, r, p, true)
+}
+
+// serveJob serves the principal's chat job with the request's id, first
+// cancelling it when cancel is set; a job of another kind is not found.
+func (a *AsyncChat) serveJob(w http.ResponseWriter, r *http.Request, p tenant.Principal, cancel bool) {
+	ctx, done := context.WithTimeout(r.Context(), storeTimeout)
+	defer done()
 	id := r.PathValue("id")
 	j, err := a.jobs.Job(ctx, p.TenantID, id)
 	if err == nil && j.Kind != job.Chat {
 		err = job.ErrNotFound
 	}
-	if err == nil {
+	if err == nil && cancel {
 		j, err = a.jobs.Cancel(ctx, p.TenantID, id)
 	}
 	if errors.Is(err, job.ErrNotFound) {
