@@ -153,7 +153,7 @@ func (r *Request) CheckFormat(a *Answer) []Violation {
 }
 
 // schema returns the compiled schema of a tool ("" for the response
-// format), compiling it on first use.
+// format), compiling it on first use (compileCached).
 func (r *Request) schema(name string, raw json.RawMessage) *compiled {
 	if c, ok := r.schemas[name]; ok {
 		return c
@@ -161,8 +161,7 @@ func (r *Request) schema(name string, raw json.RawMessage) *compiled {
 	if r.schemas == nil {
 		r.schemas = map[string]*compiled{}
 	}
-	s, err := compile(raw)
-	c := &compiled{s: s, err: err}
-	r.schemas[name] = c
-	return c
+	c := compileCached(raw)
+	r.schemas[name] = &c
+	return &c
 }

@@ -2,9 +2,11 @@ package tools
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"strings"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
@@ -13,10 +15,40 @@ import (
 // maxReason bounds the text of a validation failure, in bytes.
 const maxReason = 300
 
-// compiled is a schema compiled once per request, or why it could not be.
+// compiled is a compiled schema, or why it could not be compiled.
 type compiled struct {
 	s   *jsonschema.Schema
 	err error
+}
+
+// Compiled schemas are kept across requests, by the SHA-256 of the
+// schema's text: clients send the same tool definitions with every
+// request, and compiling is most of what checking an answer costs. A
+// compiled schema is immutable and validates from many goroutines at
+// once. Schemas larger than maxCachedSchema are compiled per request, so
+// the cache holds at most schemaCacheEntries × maxCachedSchema of source.
+const (
+	schemaCacheEntries = 512
+	maxCachedSchema    = 32 << 10
+)
+
+var schemaCache, _ = lru.New[[sha256.Size]byte, compiled](schemaCacheEntries)
+
+// compileCached is compile through the cross-request cache. A schema that
+// fails to compile is cached too: the same text fails the same way.
+func compileCached(raw []byte) compiled {
+	if len(raw) > maxCachedSchema {
+		s, err := compile(raw)
+		return compiled{s: s, err: err}
+	}
+	key := sha256.Sum256(raw)
+	if c, ok := schemaCache.Get(key); ok {
+		return c
+	}
+	s, err := compile(raw)
+	c := compiled{s: s, err: err}
+	schemaCache.Add(key, c)
+	return c
 }
 
 // compile compiles a client's schema with no loader: a $ref may point

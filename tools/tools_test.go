@@ -3,9 +3,11 @@ package tools
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/bulwark-ai/bulwark/config"
@@ -202,4 +204,36 @@ func FuzzRead(f *testing.F) {
 		r := &Request{Declared: map[string]json.RawMessage{"f": json.RawMessage(`{"type":"object"}`)}}
 		p.CheckCalls(r, a.Calls)
 	})
+}
+
+// A schema is compiled once for every request that sends the same text,
+// and the compiled schema validates from many requests at once.
+func TestCompiledSchemasAreSharedAcrossRequests(t *testing.T) {
+	raw := []byte(`{"type":"object","properties":{"q":{"type":"string","minLength":2}},"required":["q"]}`)
+	a, b := compileCached(raw), compileCached(append([]byte(nil), raw...))
+	if a.err != nil || a.s == nil || a.s != b.s {
+		t.Fatalf("the same schema text compiled twice: %p %p (%v)", a.s, b.s, a.err)
+	}
+	if c := compileCached([]byte(`{"type":"object","required":["x"]}`)); c.s == a.s {
+		t.Fatal("another schema's text got the first one's compiled schema")
+	}
+	bad := compileCached([]byte(`{"type":"nonsense"}`))
+	if bad.err == nil || compileCached([]byte(`{"type":"nonsense"}`)).err == nil {
+		t.Fatal("an invalid schema compiled")
+	}
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for j := range 50 {
+				ok, bad := fmt.Sprintf(`{"q":"v%d-%d"}`, i, j), `{"q":"x"}`
+				if why := validate(a.s, ok); why != "" {
+					t.Errorf("%s: %s", ok, why)
+				}
+				if validate(a.s, bad) == "" {
+					t.Errorf("%s validated", bad)
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
