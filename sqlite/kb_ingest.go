@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -496,9 +497,14 @@ func (db *DB) Keyword(ctx context.Context, storeID, query string, fn func(key ui
 	if match == "" {
 		return nil
 	}
-	rows, err := db.db.QueryContext(ctx, `SELECT c.id, -bm25(kb_chunks_fts) FROM kb_chunks_fts
+	// The store's token in the index (its store_key column) restricts the
+	// match to the store's chunks: other stores' postings are skipped, not
+	// ranked. The join checks the store exactly; only the text column
+	// weighs in the ranking.
+	match = "store_key : " + storeKey(storeID) + " AND text : (" + match + ")"
+	rows, err := db.db.QueryContext(ctx, `SELECT c.id, -bm25(kb_chunks_fts, 1, 0) FROM kb_chunks_fts
 		JOIN kb_chunks c ON c.id = kb_chunks_fts.rowid
-		WHERE kb_chunks_fts MATCH ? AND c.store_id = ? ORDER BY bm25(kb_chunks_fts)`, match, storeID)
+		WHERE kb_chunks_fts MATCH ? AND c.store_id = ? ORDER BY bm25(kb_chunks_fts, 1, 0)`, match, storeID)
 	if err != nil {
 		return opError("keyword search", err)
 	}
@@ -538,6 +544,13 @@ func ftsQuery(q string) string {
 		b.WriteString(`"` + w + `"`)
 	}
 	return b.String()
+}
+
+// storeKey is a store's token in the full-text index, as kb_chunks'
+// generated column store_key computes it: "s" and the hex of the id,
+// quoted as an FTS5 string.
+func storeKey(storeID string) string {
+	return `"s` + strings.ToUpper(hex.EncodeToString([]byte(storeID))) + `"`
 }
 
 // stopWords are English function words (the most frequent words of
