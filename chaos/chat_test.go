@@ -49,13 +49,15 @@ func healAfterFirst(e *env) {
 	})
 }
 
+// An alias with no other target to go to waits out the Retry-After and
+// retries the same target.
 func TestRateLimitedWithRetryAfterWaitsThenRetries(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, twoSims)
 		e.faults("a", "m-a", http429(2*time.Second))
 		healAfterFirst(e)
 		start := time.Now()
-		_, out, err := e.chat("chat")
+		_, out, err := e.chat("alone")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -67,6 +69,38 @@ func TestRateLimitedWithRetryAfterWaitsThenRetries(t *testing.T) {
 		// The 429 comes at once; the answer takes 100ms.
 		if d := since(start); d != 2100*time.Millisecond {
 			t.Errorf("took %s, want 2s Retry-After + 100ms", d)
+		}
+	})
+}
+
+// With a fallback to go to, a Retry-After within max_retry_after is not
+// waited out: the target cools down and the request fails over at once;
+// the next requests skip the target until its cooldown ends.
+func TestRateLimitedWithRetryAfterFailsOverWhileTheTargetCoolsDown(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, twoSims)
+		e.faults("a", "m-a", http429(2*time.Second))
+		start := time.Now()
+		_, out, err := e.chat("chat")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The 429 comes at once; b answers in 100ms.
+		if got, d := targets(out), since(start); got != "a/m-a,b/m-b" || d != 100*time.Millisecond {
+			t.Errorf("attempts = %s in %s, want a failover to b without waiting", got, d)
+		}
+		for range 3 {
+			if _, out, err := e.chat("chat"); err != nil || targets(out) != "b/m-b" {
+				t.Errorf("during the cooldown: attempts = %s, %v; want b only", targets(out), err)
+			}
+		}
+		if n := e.calls("a"); n != 1 {
+			t.Errorf("a got %d calls during its cooldown, want the first only", n)
+		}
+		time.Sleep(2 * time.Second)
+		e.faults("a", "m-a", config.Faults{})
+		if _, out, err := e.chat("chat"); err != nil || targets(out) != "a/m-a" {
+			t.Errorf("after the cooldown: attempts = %s, %v; want a again", targets(out), err)
 		}
 	})
 }

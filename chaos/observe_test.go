@@ -250,12 +250,14 @@ func TestObservedSuccess(t *testing.T) {
 	})
 }
 
+// A 429 with a Retry-After on an alias with nowhere else to go: the
+// target cools down and is retried after the wait.
 func TestObservedRetry(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		o := newObserved(t, twoSims)
 		o.faults("a", "m-a", http429(2*time.Second))
 		healAfterFirst(o.env)
-		if code := o.post("chat", false); code != 200 {
+		if code := o.post("alone", false); code != 200 {
 			t.Fatalf("status %d", code)
 		}
 		srv, attempts := o.server()
@@ -267,6 +269,7 @@ func TestObservedRetry(t *testing.T) {
 			telemetry.AttrAttempt:   int64(1),
 			telemetry.AttrFallback:  false,
 			telemetry.AttrErrorType: "rate_limited",
+			telemetry.AttrCooldown:  2000.0,
 		})
 		if attempts[0].Status.Code != codes.Error {
 			t.Errorf("failed attempt span status %v", attempts[0].Status)
@@ -284,12 +287,13 @@ func TestObservedRetry(t *testing.T) {
 			labels []string
 			want   float64
 		}{
-			{"bulwark_attempts_total", []string{"alias", "chat", "provider", "a", "model", "m-a", "outcome", "error"}, 1},
-			{"bulwark_attempts_total", []string{"alias", "chat", "provider", "a", "model", "m-a", "outcome", "success"}, 1},
-			{"bulwark_retries_total", []string{"alias", "chat", "provider", "a", "model", "m-a"}, 1},
+			{"bulwark_attempts_total", []string{"alias", "alone", "provider", "a", "model", "m-a", "outcome", "error"}, 1},
+			{"bulwark_attempts_total", []string{"alias", "alone", "provider", "a", "model", "m-a", "outcome", "success"}, 1},
+			{"bulwark_retries_total", []string{"alias", "alone", "provider", "a", "model", "m-a"}, 1},
 			{"bulwark_fallbacks_total", nil, 0},
 			{"bulwark_upstream_errors_total", []string{"provider", "a", "model", "m-a", "kind", "rate_limited"}, 1},
-			{"bulwark_requests_total", []string{"alias", "chat", "provider", "a", "status", "200"}, 1},
+			{"bulwark_target_cooldowns_total", []string{"provider", "a", "model", "m-a", "kind", "rate_limited"}, 1},
+			{"bulwark_requests_total", []string{"alias", "alone", "provider", "a", "status", "200"}, 1},
 		} {
 			if got := o.counter(c.name, c.labels...); got != c.want {
 				t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)

@@ -46,8 +46,10 @@ func (g *Gateway) admit(rq *request, p tenant.Principal, priority, serviceTier s
 
 // acquire takes target t's permit for one attempt of rq. It returns the
 // permit's release, or the refusal as the attempt's error; an attempt the
-// time left cannot fit is refused before it queues (tooLate).
-func (rq *request) acquire(ctx context.Context, t *route.Target) (func(shed.Result), *llm.Error) {
+// time left cannot fit is refused before it queues (tooLate). When others
+// reports another target for the request, a wait in t's queue ends as t
+// begins to cool down, with the error of cooledDown (cooldown.go).
+func (rq *request) acquire(ctx context.Context, t *route.Target, others func(*route.Target) bool) (func(shed.Result), *llm.Error) {
 	g := rq.g
 	if e := rq.tooLate(ctx, t); e != nil { // deadline.go
 		g.recordAdmission(rq, 0, e.Err)
@@ -63,6 +65,7 @@ func (rq *request) acquire(ctx context.Context, t *route.Target) (func(shed.Resu
 	var (
 		release func(shed.Result)
 		err     error
+		qctx    = ctx
 	)
 	if t.Reserved() {
 		// A reserved target is used while it has room; when it is full
@@ -71,11 +74,20 @@ func (rq *request) acquire(ctx context.Context, t *route.Target) (func(shed.Resu
 		// hasRoom; this is the rare race with another request).
 		release, err = lim.TryAcquire(sr)
 	} else {
-		qctx := ctx // the queue wait fits a stream's start deadline too
+		// The queue wait fits a stream's start deadline too.
 		if dl, ok := ctx.Deadline(); !rq.startBy.IsZero() && (!ok || rq.startBy.Before(dl)) {
 			var cancel context.CancelFunc
 			qctx, cancel = context.WithDeadline(ctx, rq.startBy)
 			defer cancel()
+		}
+		if others != nil && others(t) {
+			var cancel context.CancelCauseFunc
+			qctx, cancel = context.WithCancelCause(qctx)
+			stop := t.Health.Cooldown.Notify(func() { cancel(errCooledDown) })
+			defer func() {
+				stop()
+				cancel(nil)
+			}()
 		}
 		release, err = lim.Acquire(qctx, sr)
 	}
@@ -85,7 +97,10 @@ func (rq *request) acquire(ctx context.Context, t *route.Target) (func(shed.Resu
 		return release, nil
 	}
 	se, ok := shed.IsShed(err)
-	if !ok { // ctx ended while queued
+	if !ok { // ctx ended while queued, or t began to cool down
+		if ctx.Err() == nil && errors.Is(context.Cause(qctx), errCooledDown) {
+			return nil, cooledDown(t)
+		}
 		return nil, asLLM(err, t)
 	}
 	if t.Health.Breaker.State().State == "half-open" {

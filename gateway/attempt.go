@@ -10,6 +10,7 @@ import (
 	"github.com/bulwark-ai/bulwark/llm"
 	"github.com/bulwark-ai/bulwark/resilience"
 	"github.com/bulwark-ai/bulwark/route"
+	"github.com/bulwark-ai/bulwark/telemetry"
 )
 
 // Attempt is one call to one target.
@@ -142,7 +143,7 @@ type result[T any] struct {
 // takes the observation over.
 func attempt[T any](ctx context.Context, r *route.Route, t *route.Target, tr try,
 	call func(context.Context, *route.Route, *route.Target) (T, error)) result[T] {
-	release, refused := tr.rq.acquire(ctx, t) // the target's adaptive limit (admit.go)
+	release, refused := tr.rq.acquire(ctx, t, tr.others) // the target's adaptive limit (admit.go)
 	if refused != nil {
 		// The breaker permit taken for this attempt goes back: a half-open
 		// breaker's probe permit returns only with a result, and a probe
@@ -166,6 +167,12 @@ func attempt[T any](ctx context.Context, r *route.Route, t *route.Target, tr try
 	} else {
 		record(t.Health.Breaker, res.a.Err)
 	}
+	// The cooldown starts before the permit goes back, so that no waiter
+	// of t's queue is granted a call t asked not to get (cooldown.go).
+	if d := cooldownOf(r, res.a.Err); d > 0 && t.Health.Cooldown.Start(d) {
+		tr.rq.g.metrics.RecordCooldown(t.Provider, t.Model, res.a.Kind.String())
+		telemetry.SetAttemptCooldown(obs.span, d)
+	}
 	if rl, ok := any(v).(*relay); ok && err == nil {
 		rl.watch = &streamWatch{att: obs, attStart: start}
 		holdUntilClose(rl, release, learnFrom(res.a, t, v))
@@ -179,13 +186,18 @@ func attempt[T any](ctx context.Context, r *route.Route, t *route.Target, tr try
 // run is the one attempt loop of a client request. It walks the aliases
 // (the requested one, then typed or general fallbacks), picking targets by
 // the alias's balance policy among those not yet excluded and whose
-// breaker admits a call, and for each failure decides from its kind:
+// breaker admits a call, passing over those that cool down while another
+// is within reach (cooldown.go, pick), and for each failure decides from
+// its kind:
 //
 //   - bad request or canceled: stop, the answer cannot change;
 //   - context length / content filter: stop trying this alias; go to the
 //     typed fallback aliases if any are configured, else stop;
 //   - timeout, auth, not found: exclude the target (never retry a silent or
 //     misconfigured target) and fail over;
+//   - rate limited or overloaded with a Retry-After of at most
+//     max_retry_after, while another target that is not cooling down is
+//     within reach: fail over at once (the target cools down, cooldown.go);
 //   - rate limited, overloaded, server, connection, stream broken, unknown:
 //     retry the same target after backoff (or its Retry-After, when that is
 //     at most max_retry_after and leaves time for the attempt before the
@@ -226,7 +238,7 @@ func run[T any](ctx context.Context, rq *request, tbl *route.Table, r *route.Rou
 		cur := queue[i]
 		t := retry
 		if t == nil {
-			t = cur.PickFor(rq.class.String(), g.rnd, func(t *route.Target) bool { return excluded[t.Name()] || st.skip(t) || !rq.hasRoom(t) })
+			t = st.pick(rq, tbl, queue[i:])
 			if t == nil { // this alias is spent: its fallbacks come next
 				enqueue(cur.Fallbacks)
 				i++
@@ -249,7 +261,9 @@ func run[T any](ctx context.Context, rq *request, tbl *route.Table, r *route.Rou
 		}
 		tries[t.Name()]++
 
-		tr := try{rq: rq, number: len(out.Tried) + 1, fallback: fallback(r, cur, t, out.Tried)}
+		ahead := queue[i:]
+		tr := try{rq: rq, number: len(out.Tried) + 1, fallback: fallback(r, cur, t, out.Tried),
+			others: func(t *route.Target) bool { return st.elsewhere(rq, tbl, ahead, t) }}
 		var res result[T]
 		if hedge && len(out.Tried) == 0 {
 			var lost []Attempt
@@ -269,6 +283,9 @@ func run[T any](ctx context.Context, rq *request, tbl *route.Table, r *route.Rou
 		last = e
 		if shedAttempt(e) { // the target's queue refused: another target may have room
 			excluded[t.Name()] = true
+			continue
+		}
+		if errors.Is(e, errCooledDown) { // left t's queue as t began to cool down: pick again
 			continue
 		}
 		if ctx.Err() != nil { // the client left or the request deadline passed
@@ -297,6 +314,9 @@ func run[T any](ctx context.Context, rq *request, tbl *route.Table, r *route.Rou
 			excluded[t.Name()] = true
 			continue
 		default:
+			if cooldownOf(cur, e) > 0 && e.RetryAfter <= cur.Policy.MaxRetryAfter && st.elsewhere(rq, tbl, queue[i:], t) {
+				continue // t cools down: another target takes the request now
+			}
 			w, ok := g.retryWait(ctx, rq, cur, t, e, tries[t.Name()])
 			if !ok {
 				excluded[t.Name()] = true

@@ -8,9 +8,14 @@
 // route's targets, its same-target retries and its fallback aliases. The
 // loop is bounded by the alias's max_attempts, the targets available, the
 // request deadline and each target's retry budget; every decision in it is
-// made from the failure's llm.Kind. Admission, limits, guardrails and
-// caching slot into Chat/Stream/Embed around the loop: they run once per
-// client request, never once per attempt.
+// made from the failure's llm.Kind. A target whose upstream answered rate
+// limited or overloaded with a Retry-After cools down for that long (at
+// most max_retry_after) for every request of the process: the loop passes
+// over it while another target is within reach, a request that got the
+// answer fails over at once instead of waiting it out, and one waiting in
+// the target's queue leaves it (cooldown.go). Admission, limits,
+// guardrails and caching slot into Chat/Stream/Embed around the loop:
+// they run once per client request, never once per attempt.
 //
 // Invariants:
 //   - A stream is returned only once an attempt produced its first content

@@ -24,6 +24,8 @@ type fake struct {
 	name  string
 	err   *llm.Error
 	calls atomic.Int64
+	// failFirst, when > 0, limits err to the first failFirst calls.
+	failFirst int64
 	// chunks is what a stream sends before ending with streamErr (io.EOF
 	// when nil); gap is the wait before each chunk.
 	chunks    int
@@ -32,8 +34,8 @@ type fake struct {
 }
 
 func (f *fake) fail() error {
-	f.calls.Add(1)
-	if f.err != nil {
+	n := f.calls.Add(1)
+	if f.err != nil && (f.failFirst == 0 || n <= f.failFirst) {
 		e := *f.err
 		e.Provider = f.name
 		return &e

@@ -9,7 +9,7 @@ import (
 // hedged makes the first attempt of a hedged request: it calls t and, if no
 // answer came within the route's hedge delay (fixed, or t's recent p95),
 // a second attempt to another target of the route whose retry budget
-// allows it (numbered after the primary, tr). The first success wins and the other attempt is canceled;
+// allows it and that is not cooling down (numbered after the primary, tr). The first success wins and the other attempt is canceled;
 // when both fail the primary's result is returned. lost holds the other
 // attempt, if one was made; a hedge target that failed is excluded.
 func hedged[T any](ctx context.Context, g *Gateway, r *route.Route, t *route.Target, tr try, excluded map[string]bool,
@@ -42,7 +42,7 @@ func hedged[T any](ctx context.Context, g *Gateway, r *route.Route, t *route.Tar
 		select {
 		case <-timer:
 			timer = nil
-			h := r.PickFor(tr.rq.class.String(), g.rnd, func(o *route.Target) bool { return o == t || excluded[o.Name()] })
+			h := r.PickFor(tr.rq.class.String(), g.rnd, func(o *route.Target) bool { return o == t || excluded[o.Name()] || cooling(o) })
 			if h == nil || !h.Health.Budget.TryRetry() || !h.Health.Breaker.Allow() {
 				continue
 			}

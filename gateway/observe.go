@@ -254,6 +254,9 @@ type try struct {
 	// than the failed attempt before it.
 	fallback bool
 	hedge    bool
+	// others reports whether the request could go to another target
+	// than t that is not cooling down (cooldown.go); nil: it cannot.
+	others func(t *route.Target) bool
 }
 
 // observed is an upstream attempt under way: its client span and metric

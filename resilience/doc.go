@@ -1,10 +1,12 @@
 // Package resilience holds the per-target primitives the gateway's attempt
 // loop is built from: a circuit breaker (failsafe-go's, plus a consecutive
 // failure trigger), a sliding-window retry budget, exponential backoff with
-// full jitter, and a latency tracker (peak EWMA and a recent p95) for load
-// balancing and hedging. Outage tracks a shared backend (Redis) being
-// unreachable and probes it with backoff, for the limit and budget
-// fallbacks.
+// full jitter, a latency tracker (peak EWMA and a recent p95) for load
+// balancing and hedging, and a cooldown: a target whose upstream answered
+// rate limited or overloaded with a Retry-After is passed over for that
+// long while another target is available. Outage tracks a shared backend
+// (Redis) being unreachable and probes it with backoff, for the limit and
+// budget fallbacks.
 //
 // Invariants: every type here is safe for concurrent use; all time comes
 // from the time package, so tests drive it with testing/synctest; nothing

@@ -20,10 +20,13 @@
 //
 // A Table is immutable once built: a config reload builds a new Table and
 // the gateway swaps it in, so a request sees one consistent routing world.
-// Per-target health (breaker, retry budget, load) lives in a Health keyed by
-// provider and model; New carries it over from the previous Table when the
-// target and its breaker and budget settings are unchanged, so a reload
-// neither closes an open breaker nor forgets latencies.
+// Per-target health (breaker, retry budget, cooldown, load) lives in a
+// Health keyed by provider and model; New carries it over from the
+// previous Table when the target and its breaker and budget settings are
+// unchanged, so a reload neither closes an open breaker, ends a cooldown
+// nor forgets latencies. Pick skips open breakers only: whether a
+// cooled-down target is passed over depends on what else the request may
+// reach, which the gateway's attempt loop decides.
 //
 // An alias configured with tenants serves only those tenants: LookupFor,
 // which the request path and the model list use, does not find it for any

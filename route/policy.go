@@ -89,11 +89,16 @@ func budgetOf(b config.Budget) budgetConfig {
 }
 
 // Health is the state one target keeps across requests and reloads: its
-// breaker, its retry budget and its load. It is safe for concurrent use.
+// breaker, its retry budget, its cooldown and its load. It is safe for
+// concurrent use.
 type Health struct {
 	Breaker *resilience.Breaker
 	Budget  *resilience.Budget
-	Load    *resilience.Load
+	// Cooldown runs while the target's upstream asked, with a Retry-After
+	// on a rate-limited or overloaded answer, to be left alone: the
+	// gateway's attempt loop then prefers the alias's other targets.
+	Cooldown *resilience.Cooldown
+	Load     *resilience.Load
 
 	client     llm.Provider // the provider the state was learned from
 	breakerCfg resilience.BreakerConfig
@@ -118,6 +123,7 @@ func newHealth(client llm.Provider, bc resilience.BreakerConfig, gc budgetConfig
 		client:     client,
 		Breaker:    resilience.NewBreaker(bc),
 		Budget:     resilience.NewBudget(gc.ratio, gc.min, gc.window),
+		Cooldown:   &resilience.Cooldown{},
 		Load:       resilience.NewLoad(0),
 		breakerCfg: bc,
 		budgetCfg:  gc,

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"time"
 
 	"github.com/bulwark-ai/bulwark/config"
 	"github.com/bulwark-ai/bulwark/guard"
@@ -276,19 +277,23 @@ func (r *Route) Serves(tenantID string) bool {
 // Aliases returns every alias, sorted.
 func (t *Table) Aliases() []string { return t.names }
 
-// TargetState is one target's breaker and load, for the admin API.
+// TargetState is one target's breaker, cooldown and load, for the admin
+// API.
 type TargetState struct {
-	Target      string                  `json:"target"`
-	Breaker     resilience.BreakerState `json:"breaker"`
-	Outstanding int64                   `json:"outstanding"`
-	P95         string                  `json:"p95_latency"`
+	Target  string                  `json:"target"`
+	Breaker resilience.BreakerState `json:"breaker"`
+	// CooldownLeft is what is left of the target's cooldown (Health).
+	CooldownLeft time.Duration `json:"remaining_cooldown_ns,omitempty"`
+	Outstanding  int64         `json:"outstanding"`
+	P95          string        `json:"p95_latency"`
 }
 
 // States returns the state of every target, sorted by name.
 func (t *Table) States() []TargetState {
 	out := make([]TargetState, 0, len(t.health))
 	for name, h := range t.health {
-		out = append(out, TargetState{Target: name, Breaker: h.Breaker.State(), Outstanding: h.Load.Outstanding(), P95: h.Load.P95().String()})
+		out = append(out, TargetState{Target: name, Breaker: h.Breaker.State(), CooldownLeft: h.Cooldown.Left(),
+			Outstanding: h.Load.Outstanding(), P95: h.Load.P95().String()})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Target < out[j].Target })
 	return out

@@ -103,6 +103,7 @@ type Metrics struct {
 	admitted       *prometheus.CounterVec
 	shed           *prometheus.CounterVec
 	continuations  *prometheus.CounterVec
+	cooldowns      *prometheus.CounterVec // targets cooled down (cooldown.go)
 	httpRequests   *prometheus.CounterVec
 	httpDuration   *prometheus.HistogramVec
 
@@ -242,6 +243,7 @@ func NewMetrics(o MetricsOptions) *Metrics {
 	m.cacheErrors = counter("bulwark_cache_errors_total",
 		"Failures of the response cache, served as misses, by operation (get, set, encode, decode; embed, semantic_search, semantic_add for the semantic cache).", "op")
 
+	m.cooldowns = newCooldowns(m.reg)
 	m.retrieval = newRetrievalMetrics(m.reg)
 	m.guard = newGuardMetrics(m.reg)
 	m.tools = newToolMetrics(m.reg)
