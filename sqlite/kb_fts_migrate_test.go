@@ -14,7 +14,7 @@ import (
 )
 
 // A database whose chunks were indexed before the keyword index carried
-// their store (migration 0021) finds them after the upgrade, each in its
+// their store (migration 0020) finds them after the upgrade, each in its
 // own store only, and keeps the index in step with later writes.
 func TestKeywordIndexUpgrade(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bulwark.db")
@@ -32,7 +32,7 @@ func TestKeywordIndexUpgrade(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, m := range ms {
-		if m.version >= 21 {
+		if m.version >= 20 {
 			break
 		}
 		if _, err := old.db.ExecContext(ctx, m.sql); err != nil {
