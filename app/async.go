@@ -23,8 +23,13 @@ import (
 // when async.retention does not say.
 const asyncRetention = 24 * time.Hour
 
-// jobPurge is how often expired jobs are purged.
-const jobPurge = time.Hour
+// webhookRetention is how long delivered and dead webhook deliveries
+// are kept when async.webhook_retention does not say.
+const webhookRetention = 7 * 24 * time.Hour
+
+// asyncPurge is how often expired jobs and old webhook deliveries are
+// purged.
+const asyncPurge = time.Hour
 
 // asyncWork is the asynchronous requests (background responses, async
 // chat completions) and the webhooks that tell of their end and of
@@ -43,11 +48,7 @@ type asyncWork struct {
 func (a *App) asyncRoutes(cfg *config.Config, routes, admRoutes map[string]api.AuthedHandler) {
 	w := &asyncWork{}
 	if store, ok := a.db.(webhook.Store); ok {
-		var eps []webhook.Endpoint
-		for _, h := range cfg.Webhooks {
-			eps = append(eps, webhook.Endpoint{URL: h.URL, Secret: h.Secret, Events: h.Events})
-		}
-		d, err := webhook.New(store, webhook.Options{Endpoints: eps, Log: a.log})
+		d, err := webhook.New(store, webhook.Options{Endpoints: webhookEndpoints(cfg), Log: a.log})
 		if err != nil {
 			// config.Validate checked the secrets; this is a bug.
 			a.log.Error("webhooks off", "error", err.Error())
@@ -64,6 +65,7 @@ func (a *App) asyncRoutes(cfg *config.Config, routes, admRoutes map[string]api.A
 		a.async = w
 		return
 	}
+	rs := a.responses
 	exec := &jobExecutor{keys: a.keys, priority: cmpOr(cfg.Async.Priority, "batch"), chat: chat, responses: a.responses}
 	o := job.Options{Workers: cfg.Async.Workers, Log: a.log, Events: jobEvent,
 		Outcome: func(j job.Job, r job.Result) job.Status {
@@ -77,6 +79,18 @@ func (a *App) asyncRoutes(cfg *config.Config, routes, admRoutes map[string]api.A
 		}}
 	if w.hooks != nil {
 		o.Ended = w.hooks.Poke
+	}
+	if rs != nil {
+		// A background response cancelled or deleted while it ran keeps
+		// no stored copy.
+		o.Dropped = func(ctx context.Context, j job.Job) {
+			if j.Kind != job.Response {
+				return
+			}
+			if err := rs.DropStored(ctx, j.TenantID, j.ID); err != nil {
+				a.log.Warn("removing a dropped background response failed", "response_id", j.ID, "error", err.Error())
+			}
+		}
 	}
 	if _, shared := a.db.(*postgres.DB); !shared {
 		// One process has the data directory: a restart takes over the
@@ -93,6 +107,24 @@ func (a *App) asyncRoutes(cfg *config.Config, routes, admRoutes map[string]api.A
 		routes[p] = h
 	}
 	a.async = w
+}
+
+// webhookEndpoints are the endpoints cfg names.
+func webhookEndpoints(cfg *config.Config) []webhook.Endpoint {
+	var eps []webhook.Endpoint
+	for _, h := range cfg.Webhooks {
+		eps = append(eps, webhook.Endpoint{URL: h.URL, Secret: h.Secret, Events: h.Events})
+	}
+	return eps
+}
+
+// reloadWebhooks gives the webhook dispatcher the endpoints cfg names;
+// on error the endpoints in force stay.
+func (a *App) reloadWebhooks(cfg *config.Config) error {
+	if a.async == nil || a.async.hooks == nil {
+		return nil
+	}
+	return a.async.hooks.SetEndpoints(webhookEndpoints(cfg))
 }
 
 func cmpOr[T comparable](v, def T) T {
@@ -114,8 +146,8 @@ func jobEvent(k job.Kind, s job.Status) string {
 	return ""
 }
 
-// startAsync starts the job runner, its purge and the webhook
-// dispatcher.
+// startAsync starts the job runner, the webhook dispatcher and their
+// purge.
 func (a *App) startAsync(ctx context.Context) error {
 	w := a.async
 	if w == nil {
@@ -125,17 +157,18 @@ func (a *App) startAsync(ctx context.Context) error {
 		if err := w.jobs.Start(ctx); err != nil {
 			return err
 		}
+	}
+	if w.hooks != nil {
+		w.hooks.Start(ctx)
+	}
+	if w.jobs != nil || w.hooks != nil {
 		pctx, cancel := context.WithCancel(context.Background())
 		w.purge = &background{cancel: cancel}
 		w.purge.wg.Go(func() {
-			t := time.NewTicker(jobPurge)
+			t := time.NewTicker(asyncPurge)
 			defer t.Stop()
 			for {
-				if n, err := w.jobs.Purge(pctx, time.Now()); err != nil && pctx.Err() == nil {
-					a.log.Warn("purging expired jobs failed", "err", err.Error())
-				} else if n > 0 {
-					a.log.Info("purged expired jobs", "count", n)
-				}
+				a.purgeAsync(pctx, time.Now())
 				select {
 				case <-pctx.Done():
 					return
@@ -144,10 +177,28 @@ func (a *App) startAsync(ctx context.Context) error {
 			}
 		})
 	}
-	if w.hooks != nil {
-		w.hooks.Start(ctx)
-	}
 	return nil
+}
+
+// purgeAsync deletes the jobs expired at now and the webhook deliveries
+// delivered or dead longer than async.webhook_retention before it.
+func (a *App) purgeAsync(ctx context.Context, now time.Time) {
+	w := a.async
+	if w.jobs != nil {
+		if n, err := w.jobs.Purge(ctx, now); err != nil && ctx.Err() == nil {
+			a.log.Warn("purging expired jobs failed", "err", err.Error())
+		} else if n > 0 {
+			a.log.Info("purged expired jobs", "count", n)
+		}
+	}
+	if w.hooks != nil {
+		retention := cmpOr(a.Config().Async.WebhookRetention.D(), webhookRetention)
+		if n, err := w.hooks.Purge(ctx, now.Add(-retention)); err != nil && ctx.Err() == nil {
+			a.log.Warn("purging old webhook deliveries failed", "err", err.Error())
+		} else if n > 0 {
+			a.log.Info("purged old webhook deliveries", "count", n)
+		}
+	}
 }
 
 // stopAsync stops what startAsync started.

@@ -54,6 +54,10 @@ func (a *App) Reload() error {
 		a.log.Warn("telemetry settings changed; they take effect at the next start")
 		cfg.Telemetry = a.cfg.Telemetry
 	}
+	if err := a.reloadWebhooks(cfg); err != nil { // async.go
+		a.log.Error("config reload failed; the previous config stays in force", "error", err.Error())
+		return err
+	}
 	setLevel(a.logLevel, cfg.Log.Level)
 	a.world, a.cfg = w, cfg
 	a.gw.SetRoutes(w.routes)

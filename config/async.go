@@ -24,6 +24,10 @@ type Async struct {
 	// read (default 24h); background responses are kept as stored
 	// responses are (responses.retention).
 	Retention Duration `yaml:"retention" json:"retention,omitempty"`
+	// WebhookRetention is how long a webhook delivery that was delivered
+	// or is dead stays in the delivery log (default 168h); pending ones
+	// stay until they end.
+	WebhookRetention Duration `yaml:"webhook_retention" json:"webhook_retention,omitempty"`
 }
 
 // Webhook is an endpoint told when asynchronous work ends (a batch, a
@@ -53,6 +57,9 @@ func (v *validator) async(c *Config) {
 	v.oneOf("async.priority", a.Priority, asyncPriorities)
 	if r := a.Retention.D(); r != 0 && (r < time.Minute || r > maxRetention) {
 		v.add("async.retention", "must be from 1m to 87600h (ten years), got %s", r)
+	}
+	if r := a.WebhookRetention.D(); r != 0 && (r < time.Minute || r > maxRetention) {
+		v.add("async.webhook_retention", "must be from 1m to 87600h (ten years), got %s", r)
 	}
 	for i, w := range c.Webhooks {
 		at := fmt.Sprintf("webhooks[%d]", i)

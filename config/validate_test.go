@@ -484,6 +484,11 @@ models:
     context_window: -1
     targets: [{provider: sim, model: sim-chat}]
 `, "models[0].context_window", 3, "must not be negative, got -1"},
+
+		// Async work.
+		{"webhook retention", `
+async: {webhook_retention: 30s}
+`, "async.webhook_retention", 1, "must be from 1m to 87600h (ten years), got 30s"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

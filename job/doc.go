@@ -15,7 +15,12 @@
 //
 // Cancellation (Service.Cancel) ends a job that has not ended as
 // cancelled; the worker running it sees it at its next lease renewal (at
-// once when it runs in the same process) and stops.
+// once when it runs in the same process) and stops, and a worker that
+// claimed it a moment before does not start it. Deletion (Service.Delete)
+// cancels a job that has not ended, waits for its run in this process to
+// return, and deletes it. A run whose answer is not kept because its job
+// was cancelled or deleted meanwhile is told to Options.Dropped, so that
+// what it stored on its way goes too.
 //
 // A request refused for a reason that passes when waited out (a rate
 // limit, admission control shedding lower-priority work: Result.Busy)

@@ -130,6 +130,10 @@ type Store interface {
 	// records ev, in one transaction, when the stored job has not ended;
 	// it reports whether it did.
 	FinishJob(ctx context.Context, j Job, ev webhook.Event) (bool, error)
+	// DeleteJob deletes a tenant's job, ended or not: ErrNotFound when
+	// there is none. A worker holding it loses its lease (RenewJob is
+	// false) and cannot record its end (FinishJob is false).
+	DeleteJob(ctx context.Context, tenantID, id string) error
 	// PurgeJobs deletes the jobs whose ExpiresAt is before now and
 	// returns how many.
 	PurgeJobs(ctx context.Context, now time.Time) (int, error)

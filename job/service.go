@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -65,7 +66,12 @@ type Options struct {
 	// Ended is called after a job's end was stored (to wake the webhook
 	// dispatcher); may be nil.
 	Ended func()
-	Log   *slog.Logger
+	// Dropped is called when a run's answer is not kept because the job
+	// was cancelled or deleted while it ran (here or on another
+	// replica), so that what the run stored on its way (a background
+	// response's stored copy) can be removed; may be nil.
+	Dropped func(ctx context.Context, j Job)
+	Log     *slog.Logger
 }
 
 // Service creates, runs and cancels jobs. It is safe for concurrent use;
@@ -83,7 +89,13 @@ type Service struct {
 	sem    chan struct{}
 
 	mu      sync.Mutex
-	running map[string]context.CancelFunc // job id → its run's cancel
+	running map[string]*running // by job id
+}
+
+// running is a run of a job in this process.
+type running struct {
+	stop context.CancelFunc
+	done chan struct{} // closed when the run has returned
 }
 
 // New returns a Service over store. Call Start to run jobs.
@@ -126,7 +138,7 @@ func New(store Store, exec Executor, o Options) *Service {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // not started: nothing runs
 	return &Service{store: store, exec: exec, opt: o, log: o.Log, ctx: ctx, cancel: cancel,
-		wake: make(chan struct{}, 1), sem: make(chan struct{}, o.Workers), running: map[string]context.CancelFunc{}}
+		wake: make(chan struct{}, 1), sem: make(chan struct{}, o.Workers), running: map[string]*running{}}
 }
 
 // NewID returns prefix followed by 48 random hex digits.
@@ -186,12 +198,39 @@ func (s *Service) Cancel(ctx context.Context, tenantID, id string) (Job, error) 
 		return Job{}, err
 	}
 	s.mu.Lock()
-	if stop, ok := s.running[id]; ok {
-		stop()
+	if r, ok := s.running[id]; ok {
+		r.stop()
 	}
 	s.mu.Unlock()
 	s.ended()
 	return s.store.LoadJob(ctx, tenantID, id)
+}
+
+// Delete deletes a tenant's job, and returns it as it was deleted. A job
+// that has not ended is cancelled first (Cancel: its end and its event
+// are recorded once) and its run here has returned before the job is
+// deleted, so that nothing the run stores outlives the delete; a run on
+// another replica stops at its next lease renewal, and its answer is
+// dropped (Options.Dropped).
+func (s *Service) Delete(ctx context.Context, tenantID, id string) (Job, error) {
+	j, err := s.Cancel(ctx, tenantID, id)
+	if err != nil {
+		return Job{}, err
+	}
+	s.mu.Lock()
+	r := s.running[id]
+	s.mu.Unlock()
+	if r != nil {
+		select {
+		case <-r.done:
+		case <-ctx.Done():
+			return Job{}, fmt.Errorf("delete job %s: wait for its run to stop: %w", id, ctx.Err())
+		}
+	}
+	if err := s.store.DeleteJob(ctx, tenantID, id); err != nil {
+		return Job{}, err
+	}
+	return j, nil
 }
 
 func (s *Service) event(j Job) webhook.Event {
@@ -247,8 +286,9 @@ func (s *Service) claim() {
 		for _, j := range jobs {
 			s.sem <- struct{}{}
 			ctx, stop := context.WithCancel(s.ctx)
+			r := &running{stop: stop, done: make(chan struct{})}
 			s.mu.Lock()
-			s.running[j.ID] = stop
+			s.running[j.ID] = r
 			s.mu.Unlock()
 			s.wg.Go(func() {
 				defer func() {
@@ -256,9 +296,13 @@ func (s *Service) claim() {
 					s.mu.Lock()
 					delete(s.running, j.ID)
 					s.mu.Unlock()
+					close(r.done)
 					<-s.sem
 					s.poke()
 				}()
+				if s.stale(ctx, j) {
+					return
+				}
 				if j.Attempts > 1 {
 					s.log.Info("resuming job", "job", j.ID, "kind", string(j.Kind), "attempt", j.Attempts)
 				}
@@ -271,8 +315,23 @@ func (s *Service) claim() {
 	}
 }
 
+// stale reports whether a job just claimed was cancelled or deleted
+// before its run was registered, when Cancel could not stop it: Cancel
+// records the end before it looks for the run, and the run is
+// registered before this looks at the record.
+func (s *Service) stale(ctx context.Context, j Job) bool {
+	cur, err := s.store.LoadJob(ctx, j.TenantID, j.ID)
+	return errors.Is(err, ErrNotFound) || err == nil && cur.Status.Final()
+}
+
 // run runs a job while holding its lease, and stores its end.
 func (s *Service) run(ctx context.Context, stop context.CancelFunc, j Job) {
+	recorded := false
+	defer func() {
+		if !recorded {
+			s.dropped(j) // cancelled, the lease lost or the service closing
+		}
+	}()
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -283,12 +342,12 @@ func (s *Service) run(ctx context.Context, stop context.CancelFunc, j Job) {
 	for {
 		r := s.exec.Execute(ctx, j)
 		if ctx.Err() != nil {
-			return // cancelled, the lease lost or the service closing
+			return
 		}
 		retry := r.Busy && time.Now().Before(j.CreatedAt.Add(s.opt.Window)) ||
 			!r.Busy && (r.StatusCode == 429 || r.StatusCode >= 500) && attempt < s.opt.Retries
 		if !retry {
-			s.finish(ctx, j, r)
+			recorded = s.finish(ctx, j, r)
 			return
 		}
 		if !r.Busy {
@@ -305,7 +364,8 @@ func (s *Service) run(ctx context.Context, stop context.CancelFunc, j Job) {
 	}
 }
 
-func (s *Service) finish(ctx context.Context, j Job, r Result) {
+// finish stores a job's end, and reports whether it did.
+func (s *Service) finish(ctx context.Context, j Job, r Result) bool {
 	now := time.Now().UTC()
 	j.Status, j.StatusCode, j.Result, j.EndedAt = s.opt.Outcome(j, r), r.StatusCode, r.Body, &now
 	ok, err := s.store.FinishJob(ctx, j, s.event(j))
@@ -313,10 +373,30 @@ func (s *Service) finish(ctx context.Context, j Job, r Result) {
 		if ctx.Err() == nil {
 			s.log.Warn("store job end", "job", j.ID, "error", err.Error())
 		}
-		return // run again when the lease runs out
+		return false // run again when the lease runs out
 	}
 	if ok {
 		s.ended()
+	}
+	return ok
+}
+
+// dropTimeout bounds the look at a dropped run's job and Options.Dropped.
+const dropTimeout = 10 * time.Second
+
+// dropped tells Options.Dropped of a run whose end was not recorded when
+// that is because its job was cancelled or deleted meanwhile. A run cut
+// off by Close, or whose lease another replica took, is not dropped: the
+// job runs again, or has ended with that replica's answer.
+func (s *Service) dropped(j Job) {
+	if s.opt.Dropped == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), dropTimeout)
+	defer cancel()
+	cur, err := s.store.LoadJob(ctx, j.TenantID, j.ID)
+	if errors.Is(err, ErrNotFound) || err == nil && cur.Status == Cancelled {
+		s.opt.Dropped(ctx, j)
 	}
 }
 

@@ -143,6 +143,21 @@ func (db *DB) FinishJob(ctx context.Context, j job.Job, ev webhook.Event) (bool,
 	return n > 0, nil
 }
 
+// DeleteJob implements job.Store.
+func (db *DB) DeleteJob(ctx context.Context, tenantID, id string) error {
+	if err := db.open(ctx); err != nil {
+		return err
+	}
+	tag, err := db.pool.Exec(ctx, "DELETE FROM jobs WHERE id = $1 AND tenant_id = $2", id, tenantID)
+	if err != nil {
+		return opError("delete job", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("delete job %s: %w", id, job.ErrNotFound)
+	}
+	return nil
+}
+
 // PurgeJobs implements job.Store.
 func (db *DB) PurgeJobs(ctx context.Context, now time.Time) (int, error) {
 	if err := db.open(ctx); err != nil {

@@ -138,7 +138,7 @@ func (db *DB) UpdateDelivery(ctx context.Context, d webhook.Delivery) error {
 		return fmt.Errorf("record webhook delivery: %w", err)
 	}
 	if _, err := db.pool.Exec(ctx, "UPDATE webhook_deliveries SET state = $1, next_at = $2, delivery = $3 WHERE id = $4",
-		string(d.State), d.NextAt, string(data), d.ID); err != nil {
+		string(d.State), d.IndexedAt(), string(data), d.ID); err != nil {
 		return opError("record webhook delivery", err)
 	}
 	return nil
@@ -200,4 +200,27 @@ func (db *DB) RetryDelivery(ctx context.Context, id string, now time.Time) (webh
 		return d, fmt.Errorf("webhook delivery %s is no longer dead: %w", id, webhook.ErrConflict)
 	}
 	return d, nil
+}
+
+// PurgeDeliveries implements webhook.Store. An ended delivery's next_at
+// is when it ended (webhook.Delivery.IndexedAt).
+func (db *DB) PurgeDeliveries(ctx context.Context, before time.Time) (int, error) {
+	if err := db.open(ctx); err != nil {
+		return 0, err
+	}
+	var n int64
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, "DELETE FROM webhook_deliveries WHERE state IN ('delivered', 'dead') AND next_at < $1", before)
+		if err != nil {
+			return err
+		}
+		n = tag.RowsAffected()
+		_, err = tx.Exec(ctx, `DELETE FROM webhook_events e WHERE fanned_out AND created_at < $1
+			AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id)`, before)
+		return err
+	})
+	if err != nil {
+		return 0, opError("purge webhook deliveries", err)
+	}
+	return int(n), nil
 }

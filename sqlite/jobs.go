@@ -128,6 +128,18 @@ func (db *DB) FinishJob(ctx context.Context, j job.Job, ev webhook.Event) (bool,
 	return true, nil
 }
 
+// DeleteJob implements job.Store.
+func (db *DB) DeleteJob(ctx context.Context, tenantID, id string) error {
+	res, err := db.db.ExecContext(ctx, "DELETE FROM jobs WHERE id = ? AND tenant_id = ?", id, tenantID)
+	if err != nil {
+		return opError("delete job", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("delete job %s: %w", id, job.ErrNotFound)
+	}
+	return nil
+}
+
 // PurgeJobs implements job.Store.
 func (db *DB) PurgeJobs(ctx context.Context, now time.Time) (int, error) {
 	res, err := db.db.ExecContext(ctx, "DELETE FROM jobs WHERE expires_ns < ?", now.UnixNano())

@@ -121,7 +121,7 @@ func (db *DB) UpdateDelivery(ctx context.Context, d webhook.Delivery) error {
 		return fmt.Errorf("record webhook delivery: %w", err)
 	}
 	if _, err := db.db.ExecContext(ctx, "UPDATE webhook_deliveries SET state = ?, next_ns = ?, delivery = ? WHERE id = ?",
-		string(d.State), d.NextAt.UnixNano(), string(data), d.ID); err != nil {
+		string(d.State), d.IndexedAt().UnixNano(), string(data), d.ID); err != nil {
 		return opError("record webhook delivery", err)
 	}
 	return nil
@@ -199,4 +199,27 @@ func (db *DB) RetryDelivery(ctx context.Context, id string, now time.Time) (webh
 		return d, fmt.Errorf("webhook delivery %s is no longer dead: %w", id, webhook.ErrConflict)
 	}
 	return d, nil
+}
+
+// PurgeDeliveries implements webhook.Store. An ended delivery's next_ns
+// is when it ended (webhook.Delivery.IndexedAt).
+func (db *DB) PurgeDeliveries(ctx context.Context, before time.Time) (int, error) {
+	tx, err := db.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, opError("purge webhook deliveries", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	res, err := tx.ExecContext(ctx, "DELETE FROM webhook_deliveries WHERE state IN ('delivered', 'dead') AND next_ns < ?", before.UnixNano())
+	if err != nil {
+		return 0, opError("purge webhook deliveries", err)
+	}
+	n, _ := res.RowsAffected()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_events WHERE fanned_out = 1 AND created_ns < ?
+		AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = webhook_events.id)`, before.UnixNano()); err != nil {
+		return 0, opError("purge webhook events", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, opError("purge webhook deliveries", err)
+	}
+	return int(n), nil
 }

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
@@ -30,6 +31,7 @@ func (e Endpoint) wants(typ string) bool { return len(e.Events) == 0 || slices.C
 
 // Options tune a Dispatcher; zero values take the defaults.
 type Options struct {
+	// Endpoints are the endpoints at start; SetEndpoints changes them.
 	Endpoints []Endpoint
 	// MaxAttempts is how many attempts a delivery has before it is dead
 	// (default 8).
@@ -55,7 +57,7 @@ type Options struct {
 type Dispatcher struct {
 	store Store
 	opt   Options
-	sign  map[string]*standardwebhooks.Webhook // by endpoint URL
+	eps   atomic.Pointer[endpoints] // swapped whole by SetEndpoints
 	log   *slog.Logger
 
 	cancel context.CancelFunc
@@ -93,15 +95,36 @@ func New(store Store, o Options) (*Dispatcher, error) {
 	if o.Rand == nil {
 		o.Rand = rand.Float64
 	}
-	d := &Dispatcher{store: store, opt: o, sign: map[string]*standardwebhooks.Webhook{}, log: o.Log, wake: make(chan struct{}, 1)}
-	for i, e := range o.Endpoints {
-		wh, err := ParseSecret(e.Secret)
-		if err != nil {
-			return nil, fmt.Errorf("webhooks[%d] (%s): %w", i, e.URL, err)
-		}
-		d.sign[e.URL] = wh
+	d := &Dispatcher{store: store, opt: o, log: o.Log, wake: make(chan struct{}, 1)}
+	if err := d.SetEndpoints(o.Endpoints); err != nil {
+		return nil, err
 	}
 	return d, nil
+}
+
+// endpoints are the endpoints in force and their signers.
+type endpoints struct {
+	list []Endpoint
+	sign map[string]*standardwebhooks.Webhook // by endpoint URL
+}
+
+// SetEndpoints replaces the endpoints (a configuration reload), all at
+// once or, when a secret is not whsec_ and base64, not at all, with an
+// error that names the endpoint, not the secret. The events fanned out
+// from then on go to the new endpoints; a pending delivery is sent with
+// its endpoint's secret in force at each attempt, and one whose endpoint
+// is gone is dead at its next attempt.
+func (d *Dispatcher) SetEndpoints(eps []Endpoint) error {
+	next := &endpoints{list: slices.Clone(eps), sign: map[string]*standardwebhooks.Webhook{}}
+	for i, e := range eps {
+		wh, err := ParseSecret(e.Secret)
+		if err != nil {
+			return fmt.Errorf("webhooks[%d] (%s): %w", i, e.URL, err)
+		}
+		next.sign[e.URL] = wh
+	}
+	d.eps.Store(next)
+	return nil
 }
 
 // ParseSecret reads a whsec_ secret; its error never holds the secret.
@@ -165,9 +188,10 @@ func (d *Dispatcher) Tick(ctx context.Context) {
 			}
 			break
 		}
+		eps := d.eps.Load().list
 		for _, e := range evs {
 			var ds []Delivery
-			for _, ep := range d.opt.Endpoints {
+			for _, ep := range eps {
 				if ep.wants(e.Type) {
 					ds = append(ds, NewDelivery(e, ep.URL, d.opt.Now()))
 				}
@@ -207,10 +231,10 @@ func (d *Dispatcher) Tick(ctx context.Context) {
 
 // deliver makes one attempt at dl and records it.
 func (d *Dispatcher) deliver(ctx context.Context, dl Delivery) {
-	wh, ok := d.sign[dl.Endpoint]
+	wh, ok := d.eps.Load().sign[dl.Endpoint]
 	if !ok {
-		// The endpoint left the configuration: the delivery waits for it
-		// to come back, or for an operator.
+		// The endpoint left the configuration (a reload): the delivery is
+		// dead; an operator retries it once the endpoint is back.
 		dl.LastError, dl.State = "the endpoint is no longer configured", Dead
 		dl.UpdatedAt = d.opt.Now()
 		d.update(ctx, dl)
@@ -239,6 +263,16 @@ func (d *Dispatcher) update(ctx context.Context, dl Delivery) {
 	if err := d.store.UpdateDelivery(ctx, dl); err != nil && ctx.Err() == nil {
 		d.log.Warn("record webhook delivery", "delivery", dl.ID, "error", err.Error())
 	}
+}
+
+// Purge deletes the delivered and dead deliveries that ended before
+// before, and the events that have no delivery left (Store.PurgeDeliveries).
+func (d *Dispatcher) Purge(ctx context.Context, before time.Time) (int, error) {
+	n, err := d.store.PurgeDeliveries(ctx, before)
+	if err != nil {
+		return 0, fmt.Errorf("purge webhook deliveries: %w", err)
+	}
+	return n, nil
 }
 
 // Backoff is the wait after the attempts-th failed attempt: Backoff

@@ -16,7 +16,18 @@
 // an exponential backoff with jitter (half the wait fixed, half random),
 // or the endpoint's Retry-After when longer, up to Options.MaxAttempts
 // attempts; then the delivery is dead. A dead delivery stays in the log
-// until an operator retries it (Store.RetryDelivery, the admin API).
+// until an operator retries it (Store.RetryDelivery, the admin API) or
+// the retention passes.
+//
+// The log is kept for a retention: Dispatcher.Purge (run periodically by
+// app) deletes the delivered and dead deliveries that ended before a
+// time, and the events left with no delivery. Pending deliveries and
+// their events are never purged.
+//
+// The endpoints follow a configuration reload (Dispatcher.SetEndpoints):
+// events fanned out after it go to the new endpoints, each attempt is
+// signed with its endpoint's secret in force, and a pending delivery to
+// an endpoint that is gone is dead at its next attempt.
 //
 // Signing uses the Standard Webhooks reference library
 // (github.com/standard-webhooks/standard-webhooks/libraries): headers

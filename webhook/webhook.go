@@ -114,6 +114,16 @@ func NewDelivery(e Event, endpoint string, now time.Time) Delivery {
 		Endpoint: endpoint, Payload: e.Payload(), State: Pending, NextAt: now, CreatedAt: now, UpdatedAt: now}
 }
 
+// IndexedAt is the time a store keeps a delivery under: NextAt while it
+// is pending (ClaimDeliveries looks for the due ones), UpdatedAt once it
+// is delivered or dead (PurgeDeliveries looks for the old ones).
+func (d Delivery) IndexedAt() time.Time {
+	if d.State == Pending || d.UpdatedAt.IsZero() {
+		return d.NextAt
+	}
+	return d.UpdatedAt
+}
+
 // Page is a cursor over the delivery log, newest first: up to Limit
 // after the delivery After, of State when set.
 type Page struct {
@@ -152,6 +162,12 @@ type Store interface {
 	// its attempts counted from zero: ErrNotFound, or ErrConflict when it
 	// is not dead.
 	RetryDelivery(ctx context.Context, id string, now time.Time) (Delivery, error)
+	// PurgeDeliveries deletes the delivered and dead deliveries whose
+	// UpdatedAt is before before, then the events fanned out and created
+	// before it that have no delivery left, and returns how many
+	// deliveries it deleted. Pending deliveries, and the events they are
+	// of, stay.
+	PurgeDeliveries(ctx context.Context, before time.Time) (int, error)
 }
 
 // BatchEvent returns the event of a batch's entering status (batch.Status

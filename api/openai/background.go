@@ -8,6 +8,7 @@ import (
 
 	"github.com/bulwark-ai/bulwark/api"
 	"github.com/bulwark-ai/bulwark/job"
+	"github.com/bulwark-ai/bulwark/responses"
 	"github.com/bulwark-ai/bulwark/tenant"
 )
 
@@ -17,7 +18,9 @@ import (
 // under the same id. GET /v1/responses/{id} answers the job's status
 // until it ends, then the stored response; POST /v1/responses/{id}/cancel
 // cancels a background response that has not ended and returns one that
-// has as it is. A background response must be stored (store: true, the
+// has as it is; DELETE /v1/responses/{id} cancels one that has not ended
+// (its run stops, or never starts) and deletes it, job and stored
+// response. A background response must be stored (store: true, the
 // default) and cannot be streamed.
 
 // SetJobs turns background responses on, run by jobs.
@@ -137,6 +140,47 @@ func (rs *Responses) cancelBackground(w http.ResponseWriter, r *http.Request, p 
 	}
 	rs.writeJob(w, r, p, j)
 	return true
+}
+
+// deleteBackground answers DELETE /v1/responses/{id} for a background
+// response, and reports whether it did. One that has not ended is
+// cancelled (its end and its response.cancelled event are recorded
+// once) and its run has stopped before the job and the stored response
+// are deleted.
+func (rs *Responses) deleteBackground(w http.ResponseWriter, r *http.Request, p tenant.Principal) bool {
+	if _, ok, err := rs.backgroundJob(r, p); err != nil || !ok {
+		if err != nil {
+			api.WriteError(w, err)
+		}
+		return err != nil
+	}
+	id := r.PathValue("id")
+	// The delete waits for a run in this process to stop.
+	ctx, cancel := context.WithTimeout(r.Context(), 2*storeTimeout)
+	defer cancel()
+	_, err := rs.jobs.Delete(ctx, p.TenantID, id)
+	if errors.Is(err, job.ErrNotFound) {
+		err = notFound(id) // deleted meanwhile
+	}
+	if err == nil {
+		err = rs.DropStored(ctx, p.TenantID, id)
+	}
+	if err != nil {
+		api.WriteError(w, err)
+		return true
+	}
+	api.WriteJSON(w, http.StatusOK, responseDeletedWire{ID: id, Object: "response", Deleted: true})
+	return true
+}
+
+// DropStored deletes a tenant's stored response id, if there is one: the
+// stored copy of a background response deleted, or cancelled while it
+// ran (job.Options.Dropped).
+func (rs *Responses) DropStored(ctx context.Context, tenantID, id string) error {
+	if err := rs.store.DeleteResponse(ctx, tenantID, id); err != nil && !errors.Is(err, responses.ErrNotFound) {
+		return err
+	}
+	return nil
 }
 
 // writeJob writes a background response as it stands: the stored

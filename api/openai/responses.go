@@ -229,6 +229,9 @@ type responseDeletedWire struct {
 }
 
 func (rs *Responses) delete(w http.ResponseWriter, r *http.Request, p tenant.Principal) {
+	if rs.deleteBackground(w, r, p) { // background.go
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
 	defer cancel()
 	id := r.PathValue("id")

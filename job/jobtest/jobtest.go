@@ -31,6 +31,9 @@ func Run(t *testing.T, newStore func(t *testing.T) job.Store) {
 	t.Run("ServiceRunsEachOnce", func(t *testing.T) { serviceRuns(t, newStore(t)) })
 	t.Run("ReplicasShare", func(t *testing.T) { replicasShare(t, newStore(t)) })
 	t.Run("CancelStopsRun", func(t *testing.T) { cancelStops(t, newStore(t)) })
+	t.Run("DeleteStore", func(t *testing.T) { deleteStore(t, newStore(t)) })
+	t.Run("DeleteStopsRun", func(t *testing.T) { deleteStops(t, newStore(t)) })
+	t.Run("DeleteOnAnotherReplica", func(t *testing.T) { deleteElsewhere(t, newStore(t)) })
 	t.Run("Purge", func(t *testing.T) { purge(t, newStore(t)) })
 }
 
@@ -269,6 +272,200 @@ func cancelStops(t *testing.T, s job.Store) {
 	}
 	if _, err := svc.Cancel(t.Context(), "t2", j.ID); !errors.Is(err, job.ErrNotFound) {
 		t.Fatalf("another tenant cancels: %v", err)
+	}
+}
+
+func deleteStore(t *testing.T, s job.Store) {
+	ctx := t.Context()
+	j := newJob("t1")
+	if err := s.CreateJob(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := s.ClaimJobs(ctx, "a", time.Hour, 10); err != nil || len(c) != 1 {
+		t.Fatalf("claim: %+v %v", c, err)
+	}
+	if err := s.DeleteJob(ctx, "t2", j.ID); !errors.Is(err, job.ErrNotFound) {
+		t.Fatalf("another tenant deletes: %v, want ErrNotFound", err)
+	}
+	if err := s.DeleteJob(ctx, "t1", j.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.LoadJob(ctx, "t1", j.ID); !errors.Is(err, job.ErrNotFound) {
+		t.Fatalf("load after delete: %v", err)
+	}
+	if ok, err := s.RenewJob(ctx, j.ID, "a", time.Hour); err != nil || ok {
+		t.Fatalf("the holder renews a deleted job: %v %v", ok, err)
+	}
+	now := time.Now().UTC()
+	end := j
+	end.Status, end.EndedAt = job.Completed, &now
+	if ok, err := s.FinishJob(ctx, end, webhook.NewEvent("chat.completion.completed", "t1", j.ID, now)); err != nil || ok {
+		t.Fatalf("the holder ends a deleted job: %v %v", ok, err)
+	}
+	if evs := events(t, s); len(evs) != 0 {
+		t.Fatalf("events of a deleted job's end: %+v", evs)
+	}
+	if err := s.DeleteJob(ctx, "t1", j.ID); !errors.Is(err, job.ErrNotFound) {
+		t.Fatalf("second delete: %v, want ErrNotFound", err)
+	}
+}
+
+// gate is an Executor whose calls wait until released (or cancelled);
+// each call is sent on started.
+type gate struct {
+	started chan string
+	release chan struct{}
+	mu      sync.Mutex
+	calls   map[string]int
+}
+
+func newGate() *gate {
+	return &gate{started: make(chan string, 16), release: make(chan struct{}), calls: map[string]int{}}
+}
+
+func (g *gate) Execute(ctx context.Context, j job.Job) job.Result {
+	g.mu.Lock()
+	g.calls[j.ID]++
+	g.mu.Unlock()
+	g.started <- j.ID
+	select {
+	case <-g.release:
+		return job.Result{StatusCode: 200, Body: []byte(`{}`)}
+	case <-ctx.Done():
+		return job.Result{}
+	}
+}
+
+func (g *gate) count(id string) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.calls[id]
+}
+
+// droppedJobs records Options.Dropped's calls.
+type droppedJobs struct {
+	mu  sync.Mutex
+	ids []string
+	got chan struct{}
+}
+
+func newDropped() *droppedJobs { return &droppedJobs{got: make(chan struct{}, 16)} }
+
+func (d *droppedJobs) Dropped(_ context.Context, j job.Job) {
+	d.mu.Lock()
+	d.ids = append(d.ids, j.ID)
+	d.mu.Unlock()
+	d.got <- struct{}{}
+}
+
+func (d *droppedJobs) list() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]string(nil), d.ids...)
+}
+
+func chatEvents(k job.Kind, st job.Status) string { return "chat.completion." + string(st) }
+
+// deleteStops: a queued job deleted never runs; a running one deleted
+// is stopped, and its run has returned, its answer dropped, when Delete
+// returns; each ends cancelled once, then is gone.
+func deleteStops(t *testing.T, s job.Store) {
+	g, dropped := newGate(), newDropped()
+	svc := job.New(s, g, job.Options{Workers: 1, Poll: 5 * time.Millisecond, Owner: "one", Events: chatEvents, Dropped: dropped.Dropped})
+	if err := svc.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	running, err := svc.Create(t.Context(), newJob("t1"), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id := <-g.started; id != running.ID {
+		t.Fatalf("started %s, want %s", id, running.ID)
+	}
+	// The one worker is busy: this one stays queued.
+	queued, err := svc.Create(t.Context(), newJob("t1"), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Delete(t.Context(), "t2", queued.ID); !errors.Is(err, job.ErrNotFound) {
+		t.Fatalf("another tenant deletes: %v", err)
+	}
+	got, err := svc.Delete(t.Context(), "t1", queued.ID)
+	if err != nil || got.Status != job.Cancelled {
+		t.Fatalf("delete queued: %+v %v", got, err)
+	}
+	got, err = svc.Delete(t.Context(), "t1", running.ID)
+	if err != nil || got.Status != job.Cancelled {
+		t.Fatalf("delete running: %+v %v", got, err)
+	}
+	if ids := dropped.list(); len(ids) != 1 || ids[0] != running.ID {
+		t.Fatalf("dropped when Delete returned: %v, want [%s]", ids, running.ID)
+	}
+	for _, id := range []string{queued.ID, running.ID} {
+		if _, err := svc.Job(t.Context(), "t1", id); !errors.Is(err, job.ErrNotFound) {
+			t.Fatalf("job %s after delete: %v", id, err)
+		}
+	}
+	if _, err := svc.Delete(t.Context(), "t1", queued.ID); !errors.Is(err, job.ErrNotFound) {
+		t.Fatalf("second delete: %v", err)
+	}
+	// The worker is free: the next job runs, and the deleted one, older,
+	// was never claimed before it.
+	next, err := svc.Create(t.Context(), newJob("t1"), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id := <-g.started; id != next.ID {
+		t.Fatalf("started %s, want %s (the deleted job %s ran)", id, next.ID, queued.ID)
+	}
+	close(g.release)
+	waitEnded(t, s, []string{next.ID})
+	if n := g.count(queued.ID); n != 0 {
+		t.Fatalf("the deleted queued job ran %d times", n)
+	}
+	kinds := map[string]int{}
+	for _, e := range events(t, s) {
+		kinds[e.ObjectID+" "+e.Type]++
+	}
+	want := map[string]int{queued.ID + " chat.completion.cancelled": 1, running.ID + " chat.completion.cancelled": 1,
+		next.ID + " chat.completion.completed": 1}
+	if fmt.Sprint(kinds) != fmt.Sprint(want) {
+		t.Fatalf("events %v, want %v", kinds, want)
+	}
+}
+
+// deleteElsewhere: a job deleted through one replica while another runs
+// it cannot record its end there; that run's answer is dropped.
+func deleteElsewhere(t *testing.T, s job.Store) {
+	g, dropped := newGate(), newDropped()
+	runner := job.New(s, g, job.Options{Workers: 1, Poll: 5 * time.Millisecond, Owner: "runner", Events: chatEvents, Dropped: dropped.Dropped})
+	if err := runner.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer runner.Close()
+	api := job.New(s, g, job.Options{Owner: "api", Events: chatEvents}) // not started: it only serves the API
+	j, err := api.Create(t.Context(), newJob("t1"), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-g.started
+	if got, err := api.Delete(t.Context(), "t1", j.ID); err != nil || got.Status != job.Cancelled {
+		t.Fatalf("delete: %+v %v", got, err)
+	}
+	close(g.release) // the run answers (unless its lease renewal stopped it first)
+	select {
+	case <-dropped.got:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the run's answer was not dropped")
+	}
+	if ids := dropped.list(); len(ids) != 1 || ids[0] != j.ID {
+		t.Fatalf("dropped %v", ids)
+	}
+	runner.Close()
+	evs := events(t, s)
+	if len(evs) != 1 || evs[0].Type != "chat.completion.cancelled" {
+		t.Fatalf("events %+v, want one chat.completion.cancelled", evs)
 	}
 }
 

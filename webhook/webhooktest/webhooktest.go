@@ -10,10 +10,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,6 +30,8 @@ func Run(t *testing.T, newStore func(t *testing.T) webhook.Store) {
 	t.Run("SignedDelivery", func(t *testing.T) { signed(t, newStore(t)) })
 	t.Run("RetryBackoffDeadLetter", func(t *testing.T) { retries(t, newStore(t)) })
 	t.Run("FanOutOnce", func(t *testing.T) { fanOutOnce(t, newStore(t)) })
+	t.Run("PurgeEnded", func(t *testing.T) { purgeEnded(t, newStore(t)) })
+	t.Run("EndpointsFollowReload", func(t *testing.T) { endpointsReload(t, newStore(t)) })
 }
 
 // received is what an endpoint got.
@@ -47,9 +51,9 @@ type received struct {
 // consume no answer.
 type endpoint struct {
 	t       *testing.T
+	mu      sync.Mutex
 	key     []byte
 	secret  string // key's whsec_ form, which the dispatcher takes
-	mu      sync.Mutex
 	got     []received
 	foreign int
 	answer  []int
@@ -59,9 +63,8 @@ type endpoint struct {
 // newEndpoint returns an endpoint with a key of its own, served until
 // the test ends.
 func newEndpoint(t *testing.T, answer ...int) (*endpoint, *httptest.Server) {
-	e := &endpoint{t: t, key: make([]byte, 32), answer: answer}
-	_, _ = rand.Read(e.key)
-	e.secret = "whsec_" + base64.StdEncoding.EncodeToString(e.key)
+	e := &endpoint{t: t, answer: answer}
+	e.rotate()
 	srv := httptest.NewServer(e)
 	t.Cleanup(func() {
 		srv.Close()
@@ -72,10 +75,24 @@ func newEndpoint(t *testing.T, answer ...int) (*endpoint, *httptest.Server) {
 	return e, srv
 }
 
+// rotate gives e a new random key and returns its whsec_ form: a
+// receiver that changed its secret.
+func (e *endpoint) rotate() string {
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.key, e.secret = key, "whsec_"+base64.StdEncoding.EncodeToString(key)
+	return e.secret
+}
+
 // signedByMe reports whether a request carries a Standard Webhooks
 // signature made with e's key.
 func (e *endpoint) signedByMe(id, ts, sig string, body []byte) bool {
-	mac := hmac.New(sha256.New, e.key)
+	e.mu.Lock()
+	key := e.key
+	e.mu.Unlock()
+	mac := hmac.New(sha256.New, key)
 	mac.Write([]byte(id + "." + ts + "." + string(body)))
 	want := "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
 	for s := range strings.FieldsSeq(sig) {
@@ -352,5 +369,172 @@ func fanOutOnce(t *testing.T, s webhook.Store) {
 	if _, err := webhook.New(s, webhook.Options{Endpoints: []webhook.Endpoint{{URL: srv.URL, Secret: "not-a-secret"}}}); err == nil ||
 		strings.Contains(err.Error(), "not-a-secret") {
 		t.Fatalf("bad secret: %v", err)
+	}
+}
+
+// events returns the event ids endpoint e received, in order.
+func (e *endpoint) events() []string {
+	var ids []string
+	for _, r := range e.all() {
+		ids = append(ids, r.id)
+	}
+	return ids
+}
+
+// newEventsHas reports whether e is among the events not fanned out.
+func newEventsHas(t *testing.T, s webhook.Store, e webhook.Event) bool {
+	t.Helper()
+	evs, err := s.NewEvents(t.Context(), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range evs {
+		if x.ID == e.ID {
+			return true
+		}
+	}
+	return false
+}
+
+// purgeEnded: the deliveries delivered or dead before the cut-off go,
+// and the events left without one; pending deliveries stay however old,
+// with their events, and so do the ones that ended after the cut-off.
+func purgeEnded(t *testing.T, s webhook.Store) {
+	ok, okSrv := newEndpoint(t)
+	bad, badSrv := newEndpoint(t, 500, 500, 500, 500, 500, 500)
+	down, downSrv := newEndpoint(t, 503, 503, 503, 503)
+	down.retry = "10800" // 3h: its delivery stays pending past the cut-off
+	clk := &clock{now: time.Now().UTC().Truncate(time.Second)}
+	d := newDispatcher(t, s, webhook.Options{Endpoints: []webhook.Endpoint{
+		{URL: okSrv.URL, Secret: ok.secret, Events: []string{webhook.BatchCompleted}},
+		{URL: badSrv.URL, Secret: bad.secret, Events: []string{webhook.BatchFailed}},
+		{URL: downSrv.URL, Secret: down.secret, Events: []string{webhook.ResponseFailed}},
+	}, Now: clk.Now, Rand: func() float64 { return 0.5 }, MaxAttempts: 2, Backoff: 10 * time.Second, MaxBackoff: 4 * time.Hour})
+	put := func(typ string) webhook.Event {
+		t.Helper()
+		e := webhook.NewEvent(typ, "t1", objectID("obj"), clk.Now())
+		if err := s.PutEvent(t.Context(), e); err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	start := clk.Now()
+	delivered, dead, oldPending, unwanted := put(webhook.BatchCompleted), put(webhook.BatchFailed), put(webhook.ResponseFailed), put(webhook.ChatCancelled)
+	d.Tick(t.Context())
+	clk.add(10 * time.Second)
+	d.Tick(t.Context()) // the second attempt at the batch.failed one: dead
+	// One due before the cut-off but sent after it (the dispatcher was
+	// down): it ended after the cut-off.
+	late := put(webhook.BatchCompleted)
+	if err := s.FanOut(t.Context(), late, []webhook.Delivery{webhook.NewDelivery(late, okSrv.URL, start)}); err != nil {
+		t.Fatal(err)
+	}
+	clk.add(2 * time.Hour)
+	recent, newPending := put(webhook.BatchCompleted), put(webhook.BatchFailed)
+	d.Tick(t.Context())
+	byEvent := func() map[string]webhook.State {
+		t.Helper()
+		ds, _, err := s.Deliveries(t.Context(), webhook.Page{Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]webhook.State{}
+		for _, x := range ds {
+			m[x.EventID] = x.State
+		}
+		return m
+	}
+	want := map[string]webhook.State{delivered.ID: webhook.Delivered, dead.ID: webhook.Dead, oldPending.ID: webhook.Pending,
+		recent.ID: webhook.Delivered, newPending.ID: webhook.Pending, late.ID: webhook.Delivered}
+	if got := byEvent(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("before the purge: %v, want %v", got, want)
+	}
+	n, err := d.Purge(t.Context(), start.Add(time.Hour))
+	if err != nil || n != 2 {
+		t.Fatalf("purge: %d %v, want 2", n, err)
+	}
+	delete(want, delivered.ID)
+	delete(want, dead.ID)
+	if got := byEvent(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("after the purge: %v, want %v", got, want)
+	}
+	// An event purged is no longer recorded: written again, it is new.
+	// One that still has a delivery, or is recent, is still recorded.
+	for _, e := range []webhook.Event{delivered, dead, unwanted, oldPending, recent} {
+		if err := s.PutEvent(t.Context(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for e, purged := range map[webhook.Event]bool{delivered: true, dead: true, unwanted: true, oldPending: false, recent: false} {
+		if got := newEventsHas(t, s, e); got != purged {
+			t.Errorf("event %s (%s): purged %v, want %v", e.ID, e.Type, got, purged)
+		}
+	}
+	if n, err := d.Purge(t.Context(), start.Add(time.Hour)); err != nil || n != 0 {
+		t.Fatalf("second purge: %d %v, want 0", n, err)
+	}
+}
+
+// endpointsReload: SetEndpoints swaps the endpoints whole. A new
+// endpoint gets the events fanned out after it; a removed one gets
+// nothing more, its pending delivery dead; a changed secret signs the
+// next attempt, pending deliveries included; a bad secret changes
+// nothing.
+func endpointsReload(t *testing.T, s webhook.Store) {
+	first, firstSrv := newEndpoint(t, 200, 500)
+	second, secondSrv := newEndpoint(t, 500)
+	clk := &clock{now: time.Now().UTC().Truncate(time.Second)}
+	d := newDispatcher(t, s, webhook.Options{Endpoints: []webhook.Endpoint{{URL: firstSrv.URL, Secret: first.secret}},
+		Now: clk.Now, Rand: func() float64 { return 0.5 }, Backoff: 10 * time.Second})
+	put := func() webhook.Event {
+		t.Helper()
+		e := webhook.NewEvent(webhook.ResponseCompleted, "t1", objectID("resp"), clk.Now())
+		if err := s.PutEvent(t.Context(), e); err != nil {
+			t.Fatal(err)
+		}
+		d.Tick(t.Context())
+		return e
+	}
+	e1 := put() // first: delivered
+	e2 := put() // first: 500, pending
+	if err := d.SetEndpoints([]webhook.Endpoint{{URL: secondSrv.URL, Secret: second.secret}}); err != nil {
+		t.Fatal(err)
+	}
+	e3 := put() // second: 500, pending
+	rotated := second.rotate()
+	if err := d.SetEndpoints([]webhook.Endpoint{{URL: secondSrv.URL, Secret: rotated}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SetEndpoints([]webhook.Endpoint{{URL: firstSrv.URL, Secret: "whsec_!"}}); err == nil || strings.Contains(err.Error(), "whsec_!") {
+		t.Fatalf("a bad secret: %v", err)
+	}
+	clk.add(time.Minute)
+	e4 := put() // second, with the new secret; e3 again, with it too; e2 is dead
+	if got, want := first.events(), []string{e1.ID, e2.ID}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("the removed endpoint got %v, want %v", got, want)
+	}
+	// second counts only requests signed with its key of the moment: e3
+	// before the rotation (the 500), then e4 and e3 after it.
+	got := second.events()
+	slices.Sort(got[1:])
+	want := []string{e3.ID, e3.ID, e4.ID}
+	slices.Sort(want[1:])
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("the new endpoint got %v, want %v", got, want)
+	}
+	ds, _, err := s.Deliveries(t.Context(), webhook.Page{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	states := map[string]webhook.State{}
+	for _, x := range ds {
+		states[x.EventID+" "+x.Endpoint] = x.State
+	}
+	wantStates := map[string]webhook.State{
+		e1.ID + " " + firstSrv.URL: webhook.Delivered, e2.ID + " " + firstSrv.URL: webhook.Dead,
+		e3.ID + " " + secondSrv.URL: webhook.Delivered, e4.ID + " " + secondSrv.URL: webhook.Delivered,
+	}
+	if fmt.Sprint(states) != fmt.Sprint(wantStates) {
+		t.Fatalf("deliveries %v, want %v", states, wantStates)
 	}
 }
