@@ -164,7 +164,7 @@ func newProvider(name string, pc config.Provider) (llm.Provider, error) {
 			ContinuePrefix:   pc.ContinuePrefix == config.ContinuePrefill,
 		})
 	case config.ProviderLocal:
-		return local.New(name), nil
+		return local.NewModels(name), nil
 	case config.ProviderSim:
 		s := sim.New(name, pc.Seed, pc.SimModels)
 		s.SetContinuesPrefix(pc.ContinuePrefix != "")

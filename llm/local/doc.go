@@ -25,7 +25,10 @@
 //   - the tokenizer (lowercased runs of letters and digits) and the
 //     embedding arithmetic;
 //   - the provider surface: Embed, and Chat and Stream refusing as a bad
-//     request, with errors in the shapes the simulator and OpenAI use.
+//     request, with errors in the shapes the simulator and OpenAI use;
+//   - Models, the provider of configuration type "local": this model and
+//     llm/local/use's transformer (use.Model), chosen by the request's
+//     model name.
 //
 // Why it is hand-rolled: the model is a table lookup and a sum, which needs
 // no inference runtime; the table is a derived, quantized file rather than
