@@ -15,6 +15,7 @@ import (
 	"github.com/bulwark-ai/bulwark/config"
 	"github.com/bulwark-ai/bulwark/job"
 	"github.com/bulwark-ai/bulwark/postgres"
+	"github.com/bulwark-ai/bulwark/shed"
 	"github.com/bulwark-ai/bulwark/tenant"
 	"github.com/bulwark-ai/bulwark/webhook"
 )
@@ -221,7 +222,8 @@ func (a *App) stopAsync() {
 // jobExecutor runs a job's request as the key that sent it, at the
 // configured priority, through the API's own handler, so that the
 // gateway's limits, budgets, fallbacks and usage apply as to the same
-// request sent to the API.
+// request sent to the API. At batch priority the request runs on spare
+// capacity only (shed.SpareOnly), as a batch line does.
 type jobExecutor struct {
 	keys      *tenant.Keyring
 	priority  string
@@ -240,6 +242,12 @@ func (e *jobExecutor) Execute(ctx context.Context, j job.Job) job.Result {
 		return job.Result{StatusCode: http.StatusUnauthorized, Body: body}
 	}
 	p.Priority = e.priority
+	if e.priority == "batch" {
+		// As a batch line (batches.go): at batch priority a job takes
+		// only a target's spare capacity, and never waits in a target's
+		// queue in front of live requests (shed/spare.go).
+		ctx = shed.SpareOnly(ctx)
+	}
 	url := "/v1/chat/completions"
 	if j.Kind == job.Response {
 		url = "/v1/responses"

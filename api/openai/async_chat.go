@@ -19,7 +19,9 @@ import (
 // poll URL (also in Location); GET /v1/chat/completions/async/{id}
 // answers the job, with the chat completion once it completed, until the
 // retention passes; POST /v1/chat/completions/async/{id}/cancel cancels a
-// job that has not ended. It is for clients that cannot move to the
+// job that has not ended; DELETE /v1/chat/completions/async/{id} cancels
+// one that has not ended (its run stops, or never starts) and deletes
+// it with its result. It is for clients that cannot move to the
 // Responses API's background mode; a streamed request cannot be async.
 const HeaderAsync = "X-Bulwark-Async"
 
@@ -35,11 +37,12 @@ func NewAsyncChat(jobs *job.Service, retention time.Duration) *AsyncChat {
 	return &AsyncChat{jobs: jobs, retention: retention}
 }
 
-// Routes returns the poll and cancel routes.
+// Routes returns the poll, cancel and delete routes.
 func (a *AsyncChat) Routes() map[string]api.AuthedHandler {
 	return map[string]api.AuthedHandler{
 		"GET /v1/chat/completions/async/{id}":         a.get,
 		"POST /v1/chat/completions/async/{id}/cancel": a.cancel,
+		"DELETE /v1/chat/completions/async/{id}":      a.delete,
 	}
 }
 
@@ -146,6 +149,32 @@ func (a *AsyncChat) get(w http.ResponseWriter, r *http.Request, p tenant.Princip
 // cancel cancels an async chat completion job and serves it.
 func (a *AsyncChat) cancel(w http.ResponseWriter, r *http.Request, p tenant.Principal) {
 	a.serveJob(w, r, p, true)
+}
+
+// delete deletes an async chat completion job with its result. One that
+// has not ended is cancelled first (its end and its
+// chat.completion.cancelled event are recorded once) and its run has
+// stopped before the job is deleted.
+func (a *AsyncChat) delete(w http.ResponseWriter, r *http.Request, p tenant.Principal) {
+	id := r.PathValue("id")
+	// The delete waits for a run in this process to stop.
+	ctx, done := context.WithTimeout(r.Context(), 2*storeTimeout)
+	defer done()
+	j, err := a.jobs.Job(ctx, p.TenantID, id)
+	if err == nil && j.Kind != job.Chat {
+		err = job.ErrNotFound
+	}
+	if err == nil {
+		_, err = a.jobs.Delete(ctx, p.TenantID, id)
+	}
+	if errors.Is(err, job.ErrNotFound) {
+		err = asyncNotFound(id) // none, or deleted meanwhile
+	}
+	if err != nil {
+		api.WriteError(w, err)
+		return
+	}
+	api.WriteJSON(w, http.StatusOK, responseDeletedWire{ID: id, Object: "chat.completion.deleted", Deleted: true})
 }
 
 // serveJob serves the principal's chat job with the request's id, first
