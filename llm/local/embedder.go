@@ -2,11 +2,9 @@ package local
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"net/http"
 
 	"github.com/bulwark-ai/bulwark/llm"
+	"github.com/bulwark-ai/bulwark/llm/local/internal/surface"
 )
 
 // Model is the name of the built-in embedding model: GloVe 6B word vectors
@@ -31,7 +29,7 @@ const Dimensions = 99
 // An Embedder is safe for concurrent use. The zero value is not usable;
 // call New.
 type Embedder struct {
-	name string
+	m surface.Model
 }
 
 var _ llm.Provider = (*Embedder)(nil)
@@ -39,7 +37,9 @@ var _ llm.Provider = (*Embedder)(nil)
 // New returns the built-in embedding provider. name is the provider's name
 // in configuration, which its errors carry. The table is decoded on the
 // first Embed (or Load), not here.
-func New(name string) *Embedder { return &Embedder{name: name} }
+func New(name string) *Embedder {
+	return &Embedder{m: surface.Model{Provider: name, Name: Model, Dimensions: Dimensions}}
+}
 
 // Load decodes the table now instead of on the first request, and reports
 // whether it is intact. The composition root may call it at start-up to
@@ -51,47 +51,23 @@ func (p *Embedder) Load() error {
 
 // Chat refuses: the model only embeds.
 func (p *Embedder) Chat(_ context.Context, req *llm.ChatRequest) (*llm.ChatResponse, error) {
-	return nil, p.chatError(req.Model)
+	return nil, p.m.ChatError(req.Model)
 }
 
 // Stream refuses: the model only embeds.
 func (p *Embedder) Stream(_ context.Context, req *llm.ChatRequest) (llm.Stream, error) {
-	return nil, p.chatError(req.Model)
-}
-
-func (p *Embedder) chatError(model string) *llm.Error {
-	if model != Model {
-		return p.notFound(model)
-	}
-	return p.badRequest(model, "model", "model_not_supported",
-		fmt.Sprintf("The model `%s` is an embedding model and does not support chat completions.", model))
+	return nil, p.m.ChatError(req.Model)
 }
 
 // Embed computes one embedding per input, in input order.
 func (p *Embedder) Embed(ctx context.Context, req *llm.EmbedRequest) (*llm.EmbedResponse, error) {
-	if req.Model != Model {
-		return nil, p.notFound(req.Model)
-	}
-	dims := req.Dimensions
-	switch {
-	case len(req.Input) == 0:
-		return nil, p.badRequest(req.Model, "input", "empty_array",
-			"Invalid 'input': empty array. Expected an array with minimum length 1, but got an empty array instead.")
-	case dims < 0 || dims > Dimensions:
-		return nil, p.badRequest(req.Model, "dimensions", "invalid_value",
-			fmt.Sprintf("Invalid 'dimensions': %d. The model %s supports 1 to %d dimensions.", dims, Model, Dimensions))
-	case dims == 0:
-		dims = Dimensions
-	}
-	for i, in := range req.Input {
-		if in == "" {
-			return nil, p.badRequest(req.Model, fmt.Sprintf("input[%d]", i), "invalid_value",
-				fmt.Sprintf("Invalid 'input[%d]': the input cannot be an empty string.", i))
-		}
+	dims, bad := p.m.Check(req)
+	if bad != nil {
+		return nil, bad
 	}
 	t, err := loadTable()
 	if err != nil {
-		return nil, &llm.Error{Kind: llm.KindServer, Message: "the built-in embedding table is corrupt", Provider: p.name, Model: req.Model, Err: err}
+		return nil, p.m.Corrupt(req.Model, err)
 	}
 	e := newEmbedder(t)
 	backing := make([]float32, len(req.Input)*dims)
@@ -101,7 +77,7 @@ func (p *Embedder) Embed(ctx context.Context, req *llm.EmbedRequest) (*llm.Embed
 		// A large batch takes a while; stop when the caller has gone.
 		if i%64 == 0 {
 			if err := ctx.Err(); err != nil {
-				return nil, p.contextError(req.Model, err)
+				return nil, p.m.ContextError(req.Model, err)
 			}
 		}
 		v := backing[i*dims : (i+1)*dims : (i+1)*dims]
@@ -113,27 +89,4 @@ func (p *Embedder) Embed(ctx context.Context, req *llm.EmbedRequest) (*llm.Embed
 		Model:   Model,
 		Usage:   llm.Usage{PromptTokens: tokens, TotalTokens: tokens},
 	}, nil
-}
-
-func (p *Embedder) notFound(model string) *llm.Error {
-	return &llm.Error{
-		Kind: llm.KindNotFound, Status: http.StatusNotFound, Type: "invalid_request_error", Code: "model_not_found",
-		Message:  fmt.Sprintf("The model `%s` does not exist; the built-in provider serves only %s.", model, Model),
-		Provider: p.name, Model: model,
-	}
-}
-
-func (p *Embedder) badRequest(model, param, code, msg string) *llm.Error {
-	return &llm.Error{
-		Kind: llm.KindBadRequest, Status: http.StatusBadRequest, Type: "invalid_request_error",
-		Param: param, Code: code, Message: msg, Provider: p.name, Model: model,
-	}
-}
-
-func (p *Embedder) contextError(model string, err error) *llm.Error {
-	k := llm.KindCanceled
-	if errors.Is(err, context.DeadlineExceeded) {
-		k = llm.KindTimeout
-	}
-	return &llm.Error{Kind: k, Message: err.Error(), Provider: p.name, Model: model, Err: err}
 }
