@@ -95,11 +95,11 @@ func responseStatus(t *testing.T, ts *testServer, id string) (int, string) {
 	return resp.StatusCode, r.Status
 }
 
-// A background response deleted while it is queued never reaches the
-// upstream; one deleted while it runs has its upstream call cut off;
-// both are gone at once (GET and DELETE are 404) and stay gone, and each
-// ends cancelled once: one response.cancelled event each.
-func TestDeleteBackgroundResponse(t *testing.T) {
+// oneWorkerBehindHeldUpstream starts Bulwark with one async worker in
+// front of an upstream that holds requests until told (newHeldUpstream),
+// and a webhook sink.
+func oneWorkerBehindHeldUpstream(t *testing.T) (*heldUpstream, *hookSink, *testServer) {
+	t.Helper()
 	up := newHeldUpstream()
 	upstream := httptest.NewServer(up)
 	// After Bulwark stops (cleanups run last first): a request still
@@ -108,7 +108,7 @@ func TestDeleteBackgroundResponse(t *testing.T) {
 	t.Cleanup(up.free)
 	sink := &hookSink{}
 	hooks := httptest.NewServer(sink)
-	defer hooks.Close()
+	t.Cleanup(hooks.Close)
 	ts := start(t, `
 log: {level: warn}
 providers:
@@ -121,6 +121,15 @@ webhooks:
   - url: `+hooks.URL+`
     secret: `+hookSecret+`
 `)
+	return up, sink, ts
+}
+
+// A background response deleted while it is queued never reaches the
+// upstream; one deleted while it runs has its upstream call cut off;
+// both are gone at once (GET and DELETE are 404) and stay gone, and each
+// ends cancelled once: one response.cancelled event each.
+func TestDeleteBackgroundResponse(t *testing.T) {
+	up, sink, ts := oneWorkerBehindHeldUpstream(t)
 	running := backgroundResponse(t, ts, "hold the first")
 	if got := <-up.held; got != "hold the first" {
 		t.Fatalf("held %q", got)
@@ -250,27 +259,7 @@ func waitAsyncChat(t *testing.T, ts *testServer, id string) string {
 // ends cancelled once: one chat.completion.cancelled event each. Another
 // tenant's key can neither see nor delete a job.
 func TestDeleteAsyncChatCompletion(t *testing.T) {
-	up := newHeldUpstream()
-	upstream := httptest.NewServer(up)
-	// After Bulwark stops (cleanups run last first): a request still
-	// held would keep Close waiting.
-	t.Cleanup(upstream.Close)
-	t.Cleanup(up.free)
-	sink := &hookSink{}
-	hooks := httptest.NewServer(sink)
-	defer hooks.Close()
-	ts := start(t, `
-log: {level: warn}
-providers:
-  up: {type: openai, base_url: `+upstream.URL+`/v1}
-models:
-  - name: chat
-    targets: [{provider: up, model: m}]
-async: {workers: 1, priority: interactive}
-webhooks:
-  - url: `+hooks.URL+`
-    secret: `+hookSecret+`
-`)
+	up, sink, ts := oneWorkerBehindHeldUpstream(t)
 	running := asyncChatJob(t, ts, "hold the first")
 	if got := <-up.held; got != "hold the first" {
 		t.Fatalf("held %q", got)
