@@ -1,31 +1,18 @@
 package local
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
 	"math"
-	"strings"
 	"sync"
 	"testing"
 
 	"github.com/bulwark-ai/bulwark/llm"
+	"github.com/bulwark-ai/bulwark/llm/local/internal/surface/surfacetest"
 )
 
 // llmtest.Run needs a chat model, which this provider has not; these tests
-// check what its embedding and error cases check, plus what is particular
-// to a local model. They build requests as the API layer decodes them.
-
-func embedRequest(model string, input []string) *llm.EmbedRequest {
-	body, _ := json.Marshal(map[string]any{"model": "client-alias", "input": input})
-	return &llm.EmbedRequest{Model: model, Input: input, Body: body}
-}
-
-func chatRequest(model string, stream bool) *llm.ChatRequest {
-	msgs := []llm.Message{{Role: "user", Content: "Hello?"}}
-	body, _ := json.Marshal(map[string]any{"model": "client-alias", "messages": msgs, "stream": stream})
-	return &llm.ChatRequest{Model: model, Messages: msgs, Stream: stream, MaxTokens: 8, Body: body}
-}
+// check what its embedding cases check, plus what is particular to a
+// local model; surfacetest checks the errors. They build requests as the
+// API layer decodes them.
 
 var inputs = []string{
 	"The quick brown fox jumps over the lazy dog.",
@@ -36,7 +23,7 @@ var inputs = []string{
 
 func embed(t *testing.T, p *Embedder, input []string, dims int) *llm.EmbedResponse {
 	t.Helper()
-	req := embedRequest(Model, input)
+	req := surfacetest.EmbedRequest(Model, input)
 	req.Dimensions = dims
 	resp, err := p.Embed(t.Context(), req)
 	if err != nil {
@@ -153,80 +140,10 @@ func TestEmbedDimensions(t *testing.T) {
 	}
 }
 
-func wantKind(t *testing.T, err error, model string, k llm.Kind) *llm.Error {
-	t.Helper()
-	var e *llm.Error
-	if !errors.As(err, &e) {
-		t.Fatalf("error %v (%T) is not an *llm.Error", err, err)
-	}
-	if e.Kind != k || e.Model != model || e.Provider != "local" {
-		t.Fatalf("error %v: kind %s, model %q, provider %q; want %s, %q, local", err, e.Kind, e.Model, e.Provider, k, model)
-	}
-	_ = e.Error()
-	return e
-}
-
-func TestEmbedBadRequests(t *testing.T) {
-	p := New("local")
-	for _, c := range []struct {
-		name  string
-		input []string
-		dims  int
-		param string
-	}{
-		{"NoInput", nil, 0, "input"},
-		{"EmptyString", []string{"a", ""}, 0, "input[1]"},
-		{"TooManyDimensions", []string{"a"}, Dimensions + 1, "dimensions"},
-		{"NegativeDimensions", []string{"a"}, -1, "dimensions"},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			req := embedRequest(Model, c.input)
-			req.Dimensions = c.dims
-			_, err := p.Embed(t.Context(), req)
-			e := wantKind(t, err, Model, llm.KindBadRequest)
-			if e.Param != c.param || e.Status != 400 || e.Kind.Retryable() {
-				t.Errorf("param %q, status %d; want %q, 400", e.Param, e.Status, c.param)
-			}
-		})
-	}
-}
-
-func TestChatRefused(t *testing.T) {
-	p := New("local")
-	_, err := p.Chat(t.Context(), chatRequest(Model, false))
-	e := wantKind(t, err, Model, llm.KindBadRequest)
-	if !strings.Contains(e.Message, "embedding model") {
-		t.Errorf("message %q does not say the model only embeds", e.Message)
-	}
-	s, err := p.Stream(t.Context(), chatRequest(Model, true))
-	if s != nil {
-		t.Fatal("Stream returned a stream")
-	}
-	wantKind(t, err, Model, llm.KindBadRequest)
-}
-
-func TestUnknownModel(t *testing.T) {
-	const unknown = "llmtest-no-such-model"
-	p := New("local")
-	_, err := p.Chat(t.Context(), chatRequest(unknown, false))
-	wantKind(t, err, unknown, llm.KindNotFound)
-	_, err = p.Stream(t.Context(), chatRequest(unknown, true))
-	wantKind(t, err, unknown, llm.KindNotFound)
-	_, err = p.Embed(t.Context(), embedRequest(unknown, []string{"hello"}))
-	wantKind(t, err, unknown, llm.KindNotFound)
-}
-
-func TestEmbedContextEnded(t *testing.T) {
-	p := New("local")
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
-	_, err := p.Embed(ctx, embedRequest(Model, inputs))
-	wantKind(t, err, Model, llm.KindCanceled)
-
-	ctx, cancel = context.WithTimeout(t.Context(), 0)
-	defer cancel()
-	_, err = p.Embed(ctx, embedRequest(Model, inputs))
-	wantKind(t, err, Model, llm.KindTimeout)
+// TestSurface runs the provider surface's conformance suite: bad
+// requests, chat refused, unknown models, a caller that has gone.
+func TestSurface(t *testing.T) {
+	surfacetest.Run(t, New("local"), Model, Dimensions, inputs)
 }
 
 // TestEmbedUnknownWords checks texts without a word the table knows: they
@@ -252,7 +169,7 @@ func TestEmbedConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for range 20 {
 				i := g % len(inputs)
-				resp, err := p.Embed(t.Context(), embedRequest(Model, inputs[i:i+1]))
+				resp, err := p.Embed(t.Context(), surfacetest.EmbedRequest(Model, inputs[i:i+1]))
 				if err != nil {
 					t.Error(err)
 					return

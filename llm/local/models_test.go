@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/bulwark-ai/bulwark/llm"
+	"github.com/bulwark-ai/bulwark/llm/local/internal/surface/surfacetest"
 	"github.com/bulwark-ai/bulwark/llm/local/use"
 )
 
@@ -15,19 +16,19 @@ func TestModelsServeEachModelByName(t *testing.T) {
 		model string
 		dims  int
 	}{{Model, Dimensions}, {use.Model, use.Dimensions}} {
-		resp, err := p.Embed(t.Context(), embedRequest(c.model, []string{"How do I learn Go?", "What is the capital of France?"}))
+		resp, err := p.Embed(t.Context(), surfacetest.EmbedRequest(c.model, []string{"How do I learn Go?", "What is the capital of France?"}))
 		if err != nil {
 			t.Fatalf("%s: %v", c.model, err)
 		}
 		if resp.Model != c.model || len(resp.Vectors) != 2 || len(resp.Vectors[0]) != c.dims {
 			t.Errorf("%s: model %q, %d vectors of %d; want %d-dimensional vectors", c.model, resp.Model, len(resp.Vectors), len(resp.Vectors[0]), c.dims)
 		}
-		_, err = p.Chat(t.Context(), chatRequest(c.model, false))
-		wantKind(t, err, c.model, llm.KindBadRequest)
-		_, err = p.Stream(t.Context(), chatRequest(c.model, true))
-		wantKind(t, err, c.model, llm.KindBadRequest)
+		_, err = p.Chat(t.Context(), surfacetest.ChatRequest(c.model, false))
+		surfacetest.WantKind(t, err, c.model, llm.KindBadRequest)
+		_, err = p.Stream(t.Context(), surfacetest.ChatRequest(c.model, true))
+		surfacetest.WantKind(t, err, c.model, llm.KindBadRequest)
 	}
 	const unknown = "llmtest-no-such-model"
-	_, err := p.Embed(t.Context(), embedRequest(unknown, []string{"hello"}))
-	wantKind(t, err, unknown, llm.KindNotFound)
+	_, err := p.Embed(t.Context(), surfacetest.EmbedRequest(unknown, []string{"hello"}))
+	surfacetest.WantKind(t, err, unknown, llm.KindNotFound)
 }
