@@ -124,6 +124,27 @@ webhooks:
 	return up, sink, ts
 }
 
+// deleteOnce deletes the object id at path and checks that the answer is
+// OpenAI's deletion object of kind object, and that the object is gone:
+// GET and a second DELETE are 404.
+func deleteOnce(t *testing.T, ts *testServer, path, id, object string) {
+	t.Helper()
+	resp, body := ts.do(t, "DELETE", path, "")
+	var del struct {
+		ID, Object string
+		Deleted    bool
+	}
+	if err := json.Unmarshal(body, &del); err != nil || resp.StatusCode != 200 || del.ID != id || del.Object != object || !del.Deleted {
+		t.Fatalf("DELETE %s: %d %s %v", id, resp.StatusCode, body, err)
+	}
+	if resp, body := ts.do(t, "GET", path, ""); resp.StatusCode != 404 {
+		t.Fatalf("GET after DELETE %s: %d %s", id, resp.StatusCode, body)
+	}
+	if resp, body := ts.do(t, "DELETE", path, ""); resp.StatusCode != 404 {
+		t.Fatalf("second DELETE %s: %d %s", id, resp.StatusCode, body)
+	}
+}
+
 // A background response deleted while it is queued never reaches the
 // upstream; one deleted while it runs has its upstream call cut off;
 // both are gone at once (GET and DELETE are 404) and stay gone, and each
@@ -144,20 +165,7 @@ func TestDeleteBackgroundResponse(t *testing.T) {
 	}
 
 	for _, id := range []string{queued, running} {
-		resp, body := ts.do(t, "DELETE", "/v1/responses/"+id, "")
-		var del struct {
-			ID, Object string
-			Deleted    bool
-		}
-		if err := json.Unmarshal(body, &del); err != nil || resp.StatusCode != 200 || del.ID != id || del.Object != "response" || !del.Deleted {
-			t.Fatalf("DELETE %s: %d %s %v", id, resp.StatusCode, body, err)
-		}
-		if code, _ := responseStatus(t, ts, id); code != 404 {
-			t.Fatalf("GET after DELETE %s: %d", id, code)
-		}
-		if resp, body := ts.do(t, "DELETE", "/v1/responses/"+id, ""); resp.StatusCode != 404 {
-			t.Fatalf("second DELETE %s: %d %s", id, resp.StatusCode, body)
-		}
+		deleteOnce(t, ts, "/v1/responses/"+id, id, "response")
 	}
 	// The running one's upstream call was cut off by the delete.
 	if got := <-up.cancelled; got != "hold the first" {
@@ -288,20 +296,7 @@ func TestDeleteAsyncChatCompletion(t *testing.T) {
 	}
 
 	for _, id := range []string{queued, running} {
-		resp, body := ts.do(t, "DELETE", "/v1/chat/completions/async/"+id, "")
-		var del struct {
-			ID, Object string
-			Deleted    bool
-		}
-		if err := json.Unmarshal(body, &del); err != nil || resp.StatusCode != 200 || del.ID != id || del.Object != "chat.completion.deleted" || !del.Deleted {
-			t.Fatalf("DELETE %s: %d %s %v", id, resp.StatusCode, body, err)
-		}
-		if code, _ := asyncChatStatus(t, ts, id); code != 404 {
-			t.Fatalf("GET after DELETE %s: %d", id, code)
-		}
-		if resp, body := ts.do(t, "DELETE", "/v1/chat/completions/async/"+id, ""); resp.StatusCode != 404 {
-			t.Fatalf("second DELETE %s: %d %s", id, resp.StatusCode, body)
-		}
+		deleteOnce(t, ts, "/v1/chat/completions/async/"+id, id, "chat.completion.deleted")
 	}
 	// The running one's upstream call was cut off by the delete.
 	if got := <-up.cancelled; got != "hold the first" {
